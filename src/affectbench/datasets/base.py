@@ -1,0 +1,40 @@
+"""The Dataset interface: read a corpus's own on-disk layout into Samples."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import DatasetError
+from ..types import DatasetInfo, Sample
+
+
+class Dataset(ABC):
+    """A dataset adapter. Subclasses set `info` and implement `load`.
+
+    `root` is the folder of the user's copy; `options` are adapter settings (e.g. `fold`,
+    `trust_pickles`). Adapters raise DatasetError with one sentence naming the file and what
+    was expected — never a bare pandas or KeyError traceback.
+    """
+
+    info: ClassVar[DatasetInfo]
+
+    def __init__(self, root: str | Path | None = None, **options: Any) -> None:
+        if root is None:
+            raise DatasetError(f"dataset {self.info.name!r} needs a root folder (root=... or --root DIR)")
+        self.root = Path(root).expanduser()
+        if not self.root.is_dir():
+            raise DatasetError(f"dataset {self.info.name!r}: root folder {self.root} does not exist")
+        self.options = options
+
+    @abstractmethod
+    def load(self, split: str) -> list[Sample]:
+        """All samples of `split`, in a stable order."""
+
+    def splits(self) -> tuple[str, ...]:
+        return self.info.splits
+
+    def _check_split(self, split: str) -> None:
+        if split not in self.splits():
+            raise DatasetError(f"dataset {self.info.name!r} has no split {split!r}; splits: {', '.join(self.splits())}")

@@ -1,0 +1,124 @@
+"""Every setting that changes results, as data. A RunSpec's canonical hash is its run id.
+
+Settings that only change speed (batch size, workers, concurrency) live in `ExecSpec` and are
+not part of the identity. Paths that only say where data lives (a dataset root) are recorded
+but not hashed, so moving a dataset does not orphan its runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .types import ALL_MODALITIES
+
+
+class Strict(BaseModel):
+    """Base for anything a user writes: unknown keys are errors; instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetRef(Strict):
+    name: str
+    root: str | None = Field(default=None, description="where the data lives; not part of the run id")
+    options: dict[str, Any] = Field(default_factory=dict, description="adapter options, e.g. fold")
+
+
+class ModelSpec(Strict):
+    backend: str
+    name: str = Field(default="", description="checkpoint path/id, server model name, …")
+    options: dict[str, Any] = Field(default_factory=dict)
+    adapter: str | None = Field(default=None, description="finetune run id (or LoRA folder) to apply")
+
+
+class GenerationSpec(Strict):
+    mode: Literal["generate", "score"] = Field(
+        default="generate", description="free generation, or log-likelihood of each candidate answer"
+    )
+    max_new_tokens: int = 64
+    temperature: float = 0.0
+    top_p: float = 1.0
+    system_prompt: str | None = None
+
+
+class MediaSpec(Strict):
+    modalities: str = Field(default="TAV", description="which of T (text), A (audio), V (video) reach the model")
+    fps: float = 2.0
+    max_frames: int = 32
+    max_pixels: int = 256 * 256
+    sample_rate: int = 16000
+    max_seconds: float = 60.0
+
+    @field_validator("modalities")
+    @classmethod
+    def _modalities(cls, v: str) -> str:
+        v = v.upper()
+        bad = set(v) - set(ALL_MODALITIES)
+        if not v or bad:
+            raise ValueError(f"modalities must be a non-empty combination of T, A, V; got {v!r}")
+        return "".join(m for m in ALL_MODALITIES if m in v)
+
+
+class FinetuneSpec(Strict):
+    train_split: str = "train"
+    valid_split: str | None = "valid"
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] | str = "all-linear"
+    train_towers: bool = False
+    lr: float = 2e-4
+    epochs: int = 1
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_length: int = 512
+    train_limit: int | None = None
+
+
+class RunSpec(Strict):
+    kind: Literal["eval", "knowledge", "finetune"] = "eval"
+    dataset: DatasetRef
+    split: str = "test"
+    model: ModelSpec
+    prompt: str = "default"
+    knowledge: list[str] = Field(default_factory=list, description="knowledge run ids placed in the prompt")
+    generation: GenerationSpec = GenerationSpec()
+    media: MediaSpec = MediaSpec()
+    finetune: FinetuneSpec | None = None
+    limit: int | None = None
+    seed: int = 0
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that define the run (what the hash covers)."""
+        data = self.model_dump(mode="json")
+        data["dataset"].pop("root", None)
+        return data
+
+    @property
+    def run_id(self) -> str:
+        return run_id(self)
+
+
+class ExecSpec(Strict):
+    """Speed-only settings; never part of a run's identity."""
+
+    batch_size: int = 8
+    workers: int = 2
+    prefetch: int = 4
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    actors: int = 1
+    gpus_per_actor: float = 0.0
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def run_id(spec: RunSpec) -> str:
+    digest = hashlib.sha256(canonical_json(spec.identity()).encode()).hexdigest()[:12]
+    return f"{spec.kind}-{spec.dataset.name}-{digest}"

@@ -1,0 +1,354 @@
+"""The system of record: one SQLite file per workspace (WAL mode).
+
+Runs, predictions (one row per sample per run), train logs and artefact paths. Knowledge is
+stored as the predictions of runs of kind `knowledge`. Every write is its own transaction, so
+a killed process loses at most the batch it had not yet handed over.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import StoreError
+from .specs import RunSpec, canonical_json
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'created',
+    env TEXT,
+    metrics TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    sample_id TEXT NOT NULL,
+    raw TEXT,
+    value TEXT,
+    ok INTEGER NOT NULL DEFAULT 0,
+    target TEXT,
+    grp TEXT,
+    latency REAL,
+    error TEXT,
+    modalities TEXT,
+    meta TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, sample_id)
+);
+CREATE TABLE IF NOT EXISTS train_logs (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    split TEXT NOT NULL,
+    epoch REAL,
+    loss REAL,
+    meta TEXT,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, step, split)
+);
+CREATE TABLE IF NOT EXISTS artifacts (
+    run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (run_id, name)
+);
+CREATE TABLE IF NOT EXISTS cache (
+    key TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    used_at REAL NOT NULL
+);
+"""
+
+# Migrations from version N-1 to N; index 0 creates the first schema.
+MIGRATIONS: list[str] = [_SCHEMA_V1]
+
+
+@dataclass
+class Prediction:
+    """One stored answer of one run for one sample."""
+
+    sample_id: str
+    raw: str | None
+    value: str | float | None
+    ok: bool
+    target: str | float | None = None
+    group: str = ""
+    latency: float | None = None
+    error: str | None = None
+    modalities: tuple[str, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunRecord:
+    id: str
+    kind: str
+    spec: dict[str, Any]
+    status: str
+    env: dict[str, Any] | None
+    metrics: dict[str, Any] | None
+    error: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def run_spec(self) -> RunSpec:
+        return RunSpec.model_validate(self.spec)
+
+
+def _dumps(x: Any) -> str | None:
+    return None if x is None else json.dumps(x, ensure_ascii=False, allow_nan=True)
+
+
+def _loads(s: str | None) -> Any:
+    return None if s is None else json.loads(s)
+
+
+class Store:
+    """A workspace's database. Safe to share between threads and between processes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        self._migrate()
+
+    @property
+    def workspace(self) -> Path:
+        return self.path.parent
+
+    # --- connection -------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute("PRAGMA busy_timeout=60000")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def _migrate(self) -> None:
+        with self._tx() as c:
+            version = c.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {version}, newer than this affectbench "
+                    f"({SCHEMA_VERSION}); upgrade affectbench to read it"
+                )
+            for script in MIGRATIONS[version:]:
+                for stmt in script.split(";"):
+                    if stmt.strip():
+                        c.execute(stmt)
+            c.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @property
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    # --- runs ---------------------------------------------------------------------------
+    def open_run(self, spec: RunSpec, env: dict[str, Any] | None = None) -> RunRecord:
+        """Create the run for `spec`, or return the stored one if it has the same spec."""
+        rid = spec.run_id
+        spec_json = canonical_json(spec.model_dump(mode="json"))
+        now = time.time()
+        with self._tx() as c:
+            row = c.execute("SELECT spec FROM runs WHERE id=?", (rid,)).fetchone()
+            if row is None:
+                c.execute(
+                    "INSERT INTO runs (id, kind, spec, status, env, created_at, updated_at) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (rid, spec.kind, spec_json, "created", _dumps(env), now, now),
+                )
+            else:
+                stored = RunSpec.model_validate_json(row[0])
+                if canonical_json(stored.identity()) != canonical_json(spec.identity()):
+                    raise StoreError(
+                        f"run {rid} already exists with a different spec; refusing to mix "
+                        f"results (stored: {canonical_json(stored.identity())})"
+                    )
+                if env is not None:
+                    c.execute("UPDATE runs SET env=?, updated_at=? WHERE id=?", (_dumps(env), now, rid))
+        return self.run(rid)
+
+    def run(self, run_id: str) -> RunRecord:
+        row = self._conn().execute("SELECT * FROM runs WHERE id=?", (run_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"no run {run_id!r} in {self.path}")
+        return self._run_record(row)
+
+    def has_run(self, run_id: str) -> bool:
+        return self._conn().execute("SELECT 1 FROM runs WHERE id=?", (run_id,)).fetchone() is not None
+
+    def runs(self, kind: str | None = None) -> list[RunRecord]:
+        sql, args = "SELECT * FROM runs", ()
+        if kind:
+            sql, args = sql + " WHERE kind=?", (kind,)
+        return [self._run_record(r) for r in self._conn().execute(sql + " ORDER BY created_at", args)]
+
+    @staticmethod
+    def _run_record(row: tuple) -> RunRecord:
+        rid, kind, spec, status, env, metrics, error, created, updated = row
+        return RunRecord(rid, kind, json.loads(spec), status, _loads(env), _loads(metrics), error, created, updated)
+
+    def set_status(self, run_id: str, status: str, error: str | None = None) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE runs SET status=?, error=?, updated_at=? WHERE id=?", (status, error, time.time(), run_id)
+            )
+
+    def set_metrics(self, run_id: str, metrics: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute("UPDATE runs SET metrics=?, updated_at=? WHERE id=?", (_dumps(metrics), time.time(), run_id))
+
+    def delete_run(self, run_id: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM runs WHERE id=?", (run_id,))
+
+    # --- predictions ----------------------------------------------------------------------
+    def add_predictions(self, run_id: str, preds: Iterable[Prediction]) -> int:
+        """Store a batch in one transaction; a sample stored again replaces its row."""
+        now = time.time()
+        rows = [
+            (
+                run_id,
+                p.sample_id,
+                p.raw,
+                _dumps(p.value),
+                int(p.ok),
+                _dumps(p.target),
+                p.group,
+                p.latency,
+                p.error,
+                _dumps(list(p.modalities)),
+                _dumps(p.meta or None),
+                now,
+            )
+            for p in preds
+        ]
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+        return len(rows)
+
+    def done_ids(self, run_id: str) -> set[str]:
+        """Samples with a stored answer that need no retry (rows with an error are retried)."""
+        cur = self._conn().execute("SELECT sample_id FROM predictions WHERE run_id=? AND error IS NULL", (run_id,))
+        return {r[0] for r in cur}
+
+    def predictions(self, run_id: str) -> list[Prediction]:
+        cur = self._conn().execute(
+            "SELECT sample_id, raw, value, ok, target, grp, latency, error, modalities, meta "
+            "FROM predictions WHERE run_id=? ORDER BY rowid",
+            (run_id,),
+        )
+        return [
+            Prediction(sid, raw, _loads(v), bool(ok), _loads(t), g or "", lat, err, tuple(_loads(m) or ()), _loads(meta) or {})
+            for sid, raw, v, ok, t, g, lat, err, m, meta in cur
+        ]
+
+    def count_predictions(self, run_id: str) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM predictions WHERE run_id=?", (run_id,)).fetchone()[0]
+
+    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool]]) -> None:
+        """Replace parsed values (used by `rescore`), leaving raw outputs untouched."""
+        with self._tx() as c:
+            c.executemany(
+                "UPDATE predictions SET value=?, ok=? WHERE run_id=? AND sample_id=?",
+                [(_dumps(v), int(ok), run_id, sid) for sid, v, ok in values],
+            )
+
+    def knowledge(self, run_id: str) -> dict[str, str]:
+        """The knowledge texts of a `knowledge` run, by sample id."""
+        cur = self._conn().execute(
+            "SELECT sample_id, raw FROM predictions WHERE run_id=? AND error IS NULL", (run_id,)
+        )
+        return {sid: raw or "" for sid, raw in cur}
+
+    # --- train logs and artefacts -------------------------------------------------------------
+    def log_train(self, run_id: str, step: int, split: str, loss: float, epoch: float | None = None, **meta: Any) -> None:
+        with self._tx() as c:
+            c.execute(
+                "INSERT OR REPLACE INTO train_logs VALUES (?,?,?,?,?,?,?)",
+                (run_id, step, split, epoch, loss, _dumps(meta or None), time.time()),
+            )
+
+    def train_logs(self, run_id: str, split: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT step, split, epoch, loss, meta FROM train_logs WHERE run_id=?"
+        args: tuple = (run_id,)
+        if split:
+            sql, args = sql + " AND split=?", (run_id, split)
+        rows = self._conn().execute(sql + " ORDER BY step", args)
+        return [dict(step=s, split=sp, epoch=e, loss=l, **(_loads(m) or {})) for s, sp, e, l, m in rows]
+
+    def set_artifact(self, run_id: str, name: str, path: str | Path) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO artifacts VALUES (?,?,?,?)", (run_id, name, str(path), time.time()))
+
+    def artifact(self, run_id: str, name: str) -> Path | None:
+        row = self._conn().execute("SELECT path FROM artifacts WHERE run_id=? AND name=?", (run_id, name)).fetchone()
+        return None if row is None else Path(row[0])
+
+    def artifact_dir(self, run_id: str) -> Path:
+        d = self.workspace / "artifacts" / run_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    # --- cache index ----------------------------------------------------------------------------
+    def cache_put(self, key: str, path: str | Path, size: int) -> None:
+        now = time.time()
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO cache VALUES (?,?,?,?,?)", (key, str(path), size, now, now))
+
+    def cache_get(self, key: str) -> Path | None:
+        conn = self._conn()
+        row = conn.execute("SELECT path FROM cache WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        conn.execute("UPDATE cache SET used_at=? WHERE key=?", (time.time(), key))
+        return Path(row[0])
+
+    def cache_evict(self, max_bytes: int) -> list[Path]:
+        """Forget least recently used entries beyond `max_bytes`; returns their paths to delete."""
+        with self._tx() as c:
+            rows = c.execute("SELECT key, path, size FROM cache ORDER BY used_at DESC").fetchall()
+            total, gone = 0, []
+            for key, path, size in rows:
+                total += size
+                if total > max_bytes:
+                    c.execute("DELETE FROM cache WHERE key=?", (key,))
+                    gone.append(Path(path))
+        return gone

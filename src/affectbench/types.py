@@ -1,0 +1,132 @@
+"""Plain data shared by every layer: samples, chat messages, dataset info, model outputs.
+
+Nothing here imports a heavy dependency; these are the nouns of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+PartKind = Literal["text", "audio", "video", "image"]
+Modality = Literal["T", "A", "V"]
+ALL_MODALITIES: tuple[Modality, ...] = ("T", "A", "V")
+
+
+class TaskType(str, Enum):
+    """What a dataset asks for: a label from a fixed set, or a score on a scale."""
+
+    CLASSIFICATION = "classification"
+    REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One earlier utterance of a dialogue, given as context."""
+
+    text: str
+    speaker: str | None = None
+
+
+@dataclass
+class Sample:
+    """One clip of a dataset.
+
+    `target` is a label name (classification) or a float (regression); `media` maps
+    "video"/"audio" to file paths; `span` is (start, end) seconds when the clip is a
+    segment of a longer file; `group` is the unit that samples share (video, dialogue,
+    speaker) and drives grouped bootstrap.
+    """
+
+    id: str
+    transcript: str
+    target: str | float | None
+    media: dict[str, str] = field(default_factory=dict)
+    group: str = ""
+    context: list[Turn] = field(default_factory=list)
+    speaker: str | None = None
+    span: tuple[float, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset is: its task, label space and splits.
+
+    `metric_suite` names the scoring convention ("mosi", "sims" or "classification");
+    `score_range` is the regression scale; `labels` the class names in canonical order.
+    """
+
+    name: str
+    task: TaskType
+    labels: tuple[str, ...] = ()
+    score_range: tuple[float, float] | None = None
+    splits: tuple[str, ...] = ("train", "valid", "test")
+    language: str = "en"
+    metric_suite: str = "classification"
+    task_name: str = ""  # sentiment, emotion, sarcasm, humour
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.task is TaskType.CLASSIFICATION and not self.labels:
+            raise ValueError(f"dataset {self.name!r}: a classification dataset needs labels")
+        if self.task is TaskType.REGRESSION and self.score_range is None:
+            raise ValueError(f"dataset {self.name!r}: a regression dataset needs score_range")
+
+
+@dataclass
+class Part:
+    """One typed piece of a chat message.
+
+    `path` points at the media file; `span` cuts a segment of it; `data` is filled by a
+    backend's `prepare` step with decoded media (frames, waveform) ahead of generation.
+    """
+
+    kind: PartKind
+    text: str | None = None
+    path: str | None = None
+    span: tuple[float, float] | None = None
+    data: Any = None
+
+    @staticmethod
+    def of_text(text: str) -> Part:
+        return Part(kind="text", text=text)
+
+
+@dataclass
+class Message:
+    role: Literal["system", "user", "assistant"]
+    parts: list[Part]
+
+    @property
+    def text(self) -> str:
+        """The message's text parts joined, for text-only backends and logs."""
+        return "".join(p.text or "" for p in self.parts if p.kind == "text")
+
+
+@dataclass
+class Generation:
+    """What a backend returns for one conversation.
+
+    `modalities` lists the modalities whose tokens actually reached the model (the audio of a
+    video is easy to drop silently); `scores` holds per-option log-likelihoods when the
+    backend was asked to score candidate answers instead of generating.
+    """
+
+    text: str
+    modalities: tuple[str, ...] = ()
+    n_input_tokens: int | None = None
+    n_output_tokens: int | None = None
+    scores: dict[str, float] | None = None
+    error: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A parsed model answer: `value` is a label or a score, None when unparseable."""
+
+    value: str | float | None
+    ok: bool
+    reason: str = ""

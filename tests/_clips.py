@@ -1,0 +1,81 @@
+"""Tiny real media files for tests, written with PyAV at test time (no committed blobs)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def make_clip(
+    path: str | Path,
+    seconds: float = 1.0,
+    *,
+    video: bool = True,
+    audio: bool = True,
+    fps: int = 10,
+    size: tuple[int, int] = (64, 48),
+    freq: float = 440.0,
+    color: tuple[int, int, int] = (200, 60, 60),
+    silent: bool = False,
+    sample_rate: int = 16000,
+) -> Path:
+    """Write an mp4 (or mkv/avi by suffix) with a coloured moving square and a sine tone."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        vs = aus = None
+        if video:
+            vs = out.add_stream("mpeg4" if path.suffix == ".avi" else "libx264", rate=fps)
+            vs.width, vs.height = size
+            vs.pix_fmt = "yuv420p"
+        if audio:
+            aus = out.add_stream("aac" if path.suffix != ".avi" else "mp3", rate=sample_rate)
+            aus.layout = "mono"
+        if vs is not None:
+            w, h = size
+            for i in range(max(1, int(seconds * fps))):
+                img = np.zeros((h, w, 3), np.uint8)
+                img[:] = (20, 20, 20)
+                x = (i * 3) % max(1, w - 16)
+                img[h // 4 : h // 4 + 16, x : x + 16] = color
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                for pkt in vs.encode(frame):
+                    out.mux(pkt)
+            for pkt in vs.encode():
+                out.mux(pkt)
+        if aus is not None:
+            n = int(seconds * sample_rate)
+            t = np.arange(n) / sample_rate
+            wave = np.zeros(n) if silent else 0.3 * np.sin(2 * np.pi * freq * t)
+            chunk = 1024
+            for start in range(0, n, chunk):
+                data = wave[start : start + chunk].astype(np.float32)[None, :]
+                frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
+                frame.sample_rate = sample_rate
+                frame.pts = start
+                frame.time_base = Fraction(1, sample_rate)
+                for pkt in aus.encode(frame):
+                    out.mux(pkt)
+            for pkt in aus.encode():
+                out.mux(pkt)
+    return path
+
+
+def make_wav(path: str | Path, seconds: float = 1.0, freq: float = 220.0, sample_rate: int = 16000) -> Path:
+    """Write a 16-bit mono WAV sine tone with the standard library."""
+    import wave
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sample_rate)
+        w.writeframes(pcm.tobytes())
+    return path
