@@ -96,6 +96,11 @@ class RunSpec(Strict):
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
+        if self.kind == "knowledge":
+            # Knowledge is per sample: one knowledge run grows to cover every split and subset
+            # that runs referencing it need, and is never generated twice.
+            data.pop("split")
+            data.pop("limit")
         return data
 
     @property

@@ -1,0 +1,224 @@
+"""The command line: the only code that knows the terminal (typer + rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from . import __version__
+from .errors import AffectbenchError
+
+app = typer.Typer(
+    help="Benchmark and boost multimodal LLMs on affective computing (sentiment, emotion, sarcasm, humour).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+data_app = typer.Typer(help="Check datasets and write the demo dataset.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+WORKSPACE_HELP = "workspace folder holding affectbench.sqlite (env AFFECTBENCH_WORKSPACE; default ./workspace)"
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _workspace(path: Optional[Path]) -> Path:
+    return Path(path or os.environ.get("AFFECTBENCH_WORKSPACE", "workspace"))
+
+
+def _store(workspace: Optional[Path], must_exist: bool = True):
+    from .store import Store
+
+    ws = _workspace(workspace)
+    db = ws / "affectbench.sqlite"
+    if must_exist and not db.exists():
+        raise AffectbenchError(f"no store at {db}; run an experiment first or pass --workspace")
+    return Store(db)
+
+
+@app.callback(invoke_without_command=True)
+def _main(version: bool = typer.Option(False, "--version", help="print the version and exit")) -> None:
+    if version:
+        typer.echo(__version__)
+        raise typer.Exit()
+
+
+@app.command()
+def run(
+    experiment: Path = typer.Argument(..., help="experiment YAML file"),
+    set_: list[str] = typer.Option([], "--set", help="override a setting: key=value (repeatable)"),
+    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    only: list[str] = typer.Option([], help="run only these entry names (and what they need)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+) -> None:
+    """Expand an experiment file into runs and execute them; reruns resume."""
+    from .config import load_experiment
+    from .runner import Runner
+    from .store import Store
+
+    plan = load_experiment(experiment, set_)
+    ws = workspace or plan.workspace
+    runs = plan.runs
+    if only:
+        wanted = {rid for name in only for rid in plan.names.get(name, [])}
+        unknown = [n for n in only if n not in plan.names]
+        if unknown:
+            raise AffectbenchError(f"--only: no run named {', '.join(unknown)}; names: {', '.join(plan.names)}")
+        needed = set(wanted)
+        for spec in runs:
+            if spec.run_id in wanted:
+                needed.update(spec.knowledge)
+                if spec.model.adapter:
+                    needed.add(spec.model.adapter)
+        runs = [r for r in runs if r.run_id in needed]
+    console = _console()
+    name_of = {rid: name for name, ids in plan.names.items() for rid in ids}
+    if dry_run:
+        for spec in runs:
+            typer.echo(f"{spec.run_id}\t{name_of.get(spec.run_id, '')}\t{spec.kind}\t{spec.dataset.name}:{spec.split}\t{spec.model.backend}:{spec.model.name}")
+        return
+    store = Store(Path(ws) / "affectbench.sqlite")
+    runner = Runner(store, plan.exec, progress=progress)
+    try:
+        for spec in runs:
+            console.print(f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{spec.split} → {spec.run_id}")
+            record = runner.run(spec)
+            if record.kind == "eval" and record.metrics:
+                shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}
+                console.print("   " + "  ".join(f"{k}={v}" for k, v in shown.items()) + f"  parse_fail={record.metrics.get('_parse_failure_rate')}")
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: stored predictions are kept; rerun the same command to continue[/]")
+        raise typer.Exit(130) from None
+    finally:
+        runner.close()
+    console.print(f"store: {store.path}   next: affectbench report --workspace {ws}")
+
+
+@app.command()
+def report(
+    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    by: str = typer.Option("model,prompt", help="columns that name a system in the leaderboard"),
+    out: Optional[Path] = typer.Option(None, help="write tables and the HTML page here (default WORKSPACE/report)"),
+    formats: str = typer.Option("md,csv,latex,html", "--format", help="comma-separated: md, csv, latex, html"),
+) -> None:
+    """Tables (markdown, CSV, LaTeX) and a static HTML page with plots, from the store."""
+    from .report import build_report, leaderboard_markdown
+
+    store = _store(workspace)
+    keys = tuple(k.strip() for k in by.split(",") if k.strip())
+    typer.echo(leaderboard_markdown(store, by=keys))
+    out_dir = out or (_workspace(workspace) / "report")
+    written = build_report(store, out_dir, by=keys, formats=tuple(f.strip() for f in formats.split(",")))
+    for kind, path in written.items():
+        _console().print(f"{kind}: {path}")
+
+
+@app.command("ls")
+def ls(
+    what: str = typer.Argument(..., help="datasets | models | prompts | metrics | runs"),
+    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+) -> None:
+    """List what is available (or the runs in the store)."""
+    from .registry import DATASETS, METRIC_SUITES, MODELS
+
+    registries = {"datasets": DATASETS, "models": MODELS, "metrics": METRIC_SUITES}
+    if what in registries:
+        reg = registries[what]
+        for name in reg.names():
+            e = reg.entry(name)
+            extra = f"  [needs affectbench[{e.extra}]]" if e.extra else ""
+            typer.echo(f"{name:16s} {e.summary}{extra}")
+    elif what == "prompts":
+        from .prompts import list_prompts
+
+        for name in list_prompts():
+            typer.echo(name)
+    elif what == "runs":
+        store = _store(workspace)
+        for r in store.runs():
+            spec = r.spec
+            n = store.count_predictions(r.id)
+            typer.echo(f"{r.id}\t{r.kind}\t{r.status}\t{spec['dataset']['name']}:{spec['split']}\t{spec['model']['backend']}:{spec['model']['name']}\t{n} predictions")
+    else:
+        raise AffectbenchError(f"ls: unknown kind {what!r}; choose datasets, models, prompts, metrics or runs")
+
+
+@app.command()
+def export(
+    run_ids: list[str] = typer.Argument(None, help="runs to export (default: all)"),
+    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    out: Path = typer.Option(Path("export"), help="output folder"),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
+) -> None:
+    """Write predictions (one file per run) and runs.jsonl as flat files."""
+    from .export import export_runs
+
+    store = _store(workspace)
+    for path in export_runs(store, run_ids or [r.id for r in store.runs()], out, fmt):
+        typer.echo(str(path))
+
+
+@app.command()
+def rescore(
+    run_id: str = typer.Argument(...),
+    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+) -> None:
+    """Re-parse and re-score a stored run without calling any model."""
+    from .prompts import load_prompt
+    from .scoring import info_from_record, score_run
+
+    store = _store(workspace)
+    record = store.run(run_id)
+    if record.kind != "eval":
+        raise AffectbenchError(f"rescore: {run_id} is a {record.kind} run; only eval runs are scored")
+    if not record.metrics or "_info" not in record.metrics:
+        raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
+    info = info_from_record(record.metrics["_info"])
+    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info))
+    typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
+
+
+@data_app.command("check")
+def data_check(
+    name: str = typer.Argument(..., help="dataset name (affectbench ls datasets)"),
+    root: Path = typer.Option(..., help="the dataset's folder"),
+    option: list[str] = typer.Option([], "--option", help="adapter option key=value (repeatable)"),
+) -> None:
+    """Report missing, unreadable, duplicated or mislabeled items; exit 1 if unusable."""
+    from .config import parse_overrides
+    from .datasets.check import check_dataset
+
+    report_ = check_dataset(name, root, **dict(parse_overrides(option)))
+    typer.echo(report_.render())
+    raise typer.Exit(0 if report_.usable else 1)
+
+
+@data_app.command("demo")
+def data_demo(
+    out: Path = typer.Argument(..., help="folder to write the demo dataset into"),
+    n: int = typer.Option(120, help="number of clips"),
+    seed: int = typer.Option(0),
+) -> None:
+    """Write the small synthetic demo dataset (MMSA layout) used by the quickstart."""
+    from .datasets.demo import write_demo
+
+    path = write_demo(out, n=n, seed=seed)
+    typer.echo(f"demo dataset written to {path} (synthetic clips; see README)")
+
+
+def main() -> None:
+    try:
+        app()
+    except AffectbenchError as e:
+        _console().print(f"[red]error:[/] {e}", markup=True, highlight=False)
+        sys.exit(2)

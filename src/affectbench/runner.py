@@ -1,0 +1,289 @@
+"""The loop: RunSpec → stored, scored predictions. Resumable; one writer to the store.
+
+Samples stream in batches: a worker pool runs `Model.prepare` (media decoding, perception)
+ahead of the model, the model gets whole batches, answers are parsed and each batch is
+committed before the next one starts. A rerun skips samples already stored without error.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .datasets import Dataset, load_dataset
+from .environment import environment
+from .errors import AffectbenchError, StoreError
+from .models import Model, build_model
+from .models.base import Conversation
+from .prompts import load_prompt
+from .prompts.base import Prompt
+from .scoring import score_run
+from .specs import ExecSpec, ModelSpec, RunSpec
+from .store import Prediction, RunRecord, Store
+from .types import DatasetInfo, Generation, Sample
+
+log = logging.getLogger(__name__)
+
+MAX_FAILED_BATCHES = 5  # consecutive batches that fail entirely before the run is aborted
+
+
+@dataclass
+class Task:
+    """One sample with its rendered (and, after prepare, decoded) conversation."""
+
+    sample: Sample
+    conversation: Conversation | None = None
+    error: str | None = None
+
+
+def select_samples(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
+    """A seeded random subset of `limit` samples, kept in dataset order (first-N would be biased)."""
+    if limit is None or limit >= len(samples):
+        return samples
+    keep = set(random.Random(seed).sample(range(len(samples)), limit))
+    return [s for i, s in enumerate(samples) if i in keep]
+
+
+def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
+    """Turn an adapter given as a finetune run id into its folder in the workspace."""
+    if not spec.adapter or Path(spec.adapter).exists():
+        return spec
+    if not store.has_run(spec.adapter):
+        raise AffectbenchError(f"adapter {spec.adapter!r} is neither a folder nor a run id in {store.path}")
+    path = store.artifact(spec.adapter, "adapter")
+    if path is None or not path.exists():
+        raise AffectbenchError(f"finetune run {spec.adapter} has no adapter yet; run it first")
+    return spec.model_copy(update={"adapter": str(path)})
+
+
+def knowledge_texts(spec: RunSpec, store: Store) -> dict[str, str]:
+    """Merge the knowledge of every referenced knowledge run, per sample, in the given order."""
+    merged: dict[str, list[str]] = {}
+    for kid in spec.knowledge:
+        if not store.has_run(kid):
+            raise AffectbenchError(f"knowledge run {kid} is not in {store.path}; run it first")
+        for sid, text in store.knowledge(kid).items():
+            if text.strip():
+                merged.setdefault(sid, []).append(text.strip())
+    return {sid: "\n".join(parts) for sid, parts in merged.items()}
+
+
+class Runner:
+    """Executes runs against one store. Models are built once per distinct model spec."""
+
+    def __init__(self, store: Store, exec_spec: ExecSpec | None = None, *, progress: bool = True) -> None:
+        self.store = store
+        self.exec = exec_spec or ExecSpec()
+        self.progress = progress
+        self._models: dict[str, Model] = {}
+
+    def model_for(self, spec: RunSpec) -> Model:
+        mspec = resolve_adapter(spec.model, self.store)
+        key = mspec.model_dump_json() + spec.media.model_dump_json()
+        if key not in self._models:
+            self._models[key] = build_model(mspec, spec.media, self.store.workspace)
+        return self._models[key]
+
+    def close(self) -> None:
+        for m in self._models.values():
+            m.close()
+        self._models.clear()
+
+    def run(self, spec: RunSpec) -> RunRecord:
+        if spec.kind == "finetune":
+            from .finetune import run_finetune
+
+            return run_finetune(self, spec)
+        return self.infer(spec)
+
+    # --- eval and knowledge runs ------------------------------------------------------------
+    def infer(self, spec: RunSpec, model: Model | None = None) -> RunRecord:
+        dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+        info = dataset.info
+        prompt = load_prompt(spec.prompt, info)
+        record = self.store.open_run(spec, env=environment())
+        rid = record.id
+        samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+        done = self.store.done_ids(rid)
+        pending = [s for s in samples if s.id not in done]
+        if not pending and record.status == "done":
+            return record
+        knowledge = knowledge_texts(spec, self.store)
+        self.store.set_status(rid, "running")
+        try:
+            model = model or self.model_for(spec)
+            env = dict(environment(), model=model.info(), fingerprint=model.fingerprint())
+            self.store.open_run(spec, env=env)
+            self._stream(spec, info, prompt, model, pending, knowledge, rid, len(samples) - len(pending), len(samples))
+        except BaseException as e:
+            self.store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
+            raise
+        if spec.kind == "eval":
+            score_run(self.store, rid, info, prompt)
+        else:
+            self._knowledge_quality(rid, dataset)
+        self.store.set_status(rid, "done")
+        return self.store.run(rid)
+
+    def _render(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, knowledge: dict[str, str]):
+        def render(sample: Sample) -> Task:
+            try:
+                conv = prompt.render(
+                    sample,
+                    info,
+                    knowledge=knowledge.get(sample.id),
+                    modalities=spec.media.modalities,
+                    system=spec.generation.system_prompt,
+                )
+                return Task(sample, conv)
+            except AffectbenchError as e:
+                return Task(sample, error=f"render: {e}")
+
+        return render
+
+    def _prepared(self, tasks: Iterator[Task], model: Model) -> Iterator[Task]:
+        """Run `model.prepare` in a pool, at most `prefetch` batches ahead, in order."""
+
+        def prepare(task: Task) -> Task:
+            if task.error is None and task.conversation is not None:
+                try:
+                    task.conversation = model.prepare(task.conversation)
+                except AffectbenchError as e:
+                    task.error = f"{type(e).__name__}: {e}"
+                except Exception as e:  # a decoder crash on one file must not stop the run
+                    task.error = f"prepare failed: {type(e).__name__}: {e}"
+            return task
+
+        window = max(1, self.exec.prefetch * self.exec.batch_size)
+        with ThreadPoolExecutor(max_workers=max(1, self.exec.workers)) as pool:
+            queue: list[Future[Task]] = []
+            for task in tasks:
+                queue.append(pool.submit(prepare, task))
+                if len(queue) >= window:
+                    yield queue.pop(0).result()
+            for fut in queue:
+                yield fut.result()
+
+    def _stream(self, spec, info, prompt, model, pending, knowledge, rid, n_done, n_total) -> None:
+        render = self._render(spec, info, prompt, knowledge)
+        tasks = self._prepared((render(s) for s in pending), model)
+        failed_batches = 0
+        with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
+            for batch in batched(tasks, self.exec.batch_size):
+                preds = self._answer(spec, info, prompt, model, batch)
+                self.store.add_predictions(rid, preds)
+                advance(len(preds))
+                if all(p.error for p in preds) and any(t.error is None for t in batch):
+                    failed_batches += 1
+                    if failed_batches >= MAX_FAILED_BATCHES:
+                        raise AffectbenchError(
+                            f"{failed_batches} batches in a row failed in the model (last: {preds[0].error}); "
+                            "stored results are kept — fix the backend and rerun to continue"
+                        )
+                else:
+                    failed_batches = 0
+
+    def _answer(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, model: Model, batch: list[Task]) -> list[Prediction]:
+        ready = [t for t in batch if t.error is None]
+        gens: dict[str, Generation] = {}
+        latency = 0.0
+        if ready:
+            convs = [t.conversation for t in ready]
+            t0 = time.perf_counter()
+            try:
+                if spec.generation.mode == "score" and spec.kind == "eval":
+                    outs = model.score(convs, prompt.options(info), spec.generation)
+                else:
+                    outs = model.generate(convs, spec.generation)
+            except AffectbenchError as e:
+                outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in ready]
+            latency = (time.perf_counter() - t0) / len(ready)
+            gens = {t.sample.id: g for t, g in zip(ready, outs, strict=True)}
+        preds = []
+        for task in batch:
+            s = task.sample
+            g = gens.get(s.id)
+            if g is None or g.error:
+                err = task.error or (g.error if g else "no output")
+                preds.append(Prediction(s.id, None, None, False, s.target, s.group, None, err))
+                continue
+            parsed = prompt.parse(g.text, info)
+            meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
+            if g.scores is not None:
+                meta["scores"] = g.scores
+            if parsed.reason:
+                meta["parse"] = parsed.reason
+            meta.update(g.meta)
+            preds.append(
+                Prediction(s.id, g.text, parsed.value, parsed.ok, s.target, s.group, latency, None, g.modalities, meta)
+            )
+        return preds
+
+    def _knowledge_quality(self, rid: str, dataset: Dataset) -> None:
+        from .knowledge import knowledge_quality
+
+        self.store.set_metrics(rid, knowledge_quality(self.store, rid))
+
+
+def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:
+    batch: list[Task] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class progress_bar:
+    """A rich progress bar with rate and ETA; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, label: str, total: int, completed: int) -> None:
+        self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
+        self._progress: Any = None
+
+    def __enter__(self) -> Callable[[int], None]:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+        )
+        self._progress.start()
+        task = self._progress.add_task(self.label, total=self.total, completed=self.completed, rate="")
+        start, count = time.perf_counter(), [0]
+
+        def advance(n: int) -> None:
+            count[0] += n
+            rate = count[0] / max(time.perf_counter() - start, 1e-9)
+            self._progress.update(task, advance=n, rate=f"{rate:.1f} samples/s")
+
+        return advance
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def run_spec(spec: RunSpec, store: Store, exec_spec: ExecSpec | None = None, progress: bool = False) -> RunRecord:
+    """Convenience: execute one run and close its model."""
+    runner = Runner(store, exec_spec, progress=progress)
+    try:
+        return runner.run(spec)
+    finally:
+        runner.close()
+
+
+__all__ = ["Runner", "run_spec", "select_samples", "StoreError"]
