@@ -1,0 +1,19 @@
+"""Media decoding and caching: clips -> sampled frames + 16 kHz mono audio (PyAV), cached on disk."""
+
+from __future__ import annotations
+
+from .cache import CacheStats, MediaCache, cache_key, extract_wav, file_identity, get_cache, write_wav
+from .decode import DecodedClip, decode, decode_count
+
+__all__ = [
+    "CacheStats",
+    "DecodedClip",
+    "MediaCache",
+    "cache_key",
+    "decode",
+    "decode_count",
+    "extract_wav",
+    "file_identity",
+    "get_cache",
+    "write_wav",
+]

@@ -1,0 +1,249 @@
+"""A disk cache of decoded media, so an M models x P prompts matrix decodes each clip once.
+
+Key = sha256(file identity, media settings, span). File identity is the sha256 of the file's
+bytes for files up to 8 MiB; larger files are identified by size + mtime + the first and last
+1 MiB (fast; a same-size edit inside the middle of a large file that also keeps its mtime is
+not detected). Entries are .npz files under the cache folder, written to a temporary file and
+`os.replace`d so concurrent runs never read half a file; total size is bounded with
+least-recently-used eviction (a hit refreshes the file's mtime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError
+from ..specs import MediaSpec
+from .decode import DecodedClip, decode
+
+SMALL_FILE = 8 << 20
+CHUNK = 1 << 20
+DEFAULT_MAX_BYTES = 4 << 30
+
+_ID_LOCK = threading.Lock()
+_ID_MEMO: dict[tuple[str, int, int], str] = {}
+
+
+def file_identity(path: str | Path) -> str:
+    """Content hash of a media file (see the module docstring for the large-file rule); memoised per mtime."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise MediaError(f"media file not found: {p}") from e
+    memo_key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _ID_LOCK:
+        hit = _ID_MEMO.get(memo_key)
+    if hit:
+        return hit
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        if st.st_size <= SMALL_FILE:
+            h.update(f.read())
+        else:
+            h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+            h.update(f.read(CHUNK))
+            f.seek(-CHUNK, os.SEEK_END)
+            h.update(f.read(CHUNK))
+    digest = h.hexdigest()
+    with _ID_LOCK:
+        _ID_MEMO[memo_key] = digest
+    return digest
+
+
+def media_settings(media: MediaSpec) -> dict:
+    """The MediaSpec fields that change decoded output (modalities do not: one decode serves all)."""
+    return {k: v for k, v in media.model_dump().items() if k != "modalities"}
+
+
+def cache_key(path: str | Path, media: MediaSpec, span: tuple[float, float] | None, extra: str = "") -> str:
+    raw = json.dumps([file_identity(path), media_settings(media), list(span) if span else None, extra], sort_keys=True)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+@dataclass
+class CacheStats:
+    hits: int = 0
+    misses: int = 0
+    evictions: int = 0
+    errors: int = 0
+
+
+class MediaCache:
+    """Decoded clips as .npz files under `root`, bounded to `max_bytes` with LRU eviction."""
+
+    def __init__(self, root: str | Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.max_bytes = int(max_bytes)
+        self.stats = CacheStats()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+
+    def _key_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self._key_locks.setdefault(key, threading.Lock())
+
+    def get(
+        self, path: str | Path, media: MediaSpec | None = None, span: tuple[float, float] | None = None
+    ) -> DecodedClip:
+        """The decoded clip, from the cache or decoded once (threads asking for one key wait for one decode)."""
+        media = media or MediaSpec()
+        key = cache_key(path, media, span)
+        file = self.root / f"{key}.npz"
+        with self._key_lock(key):
+            clip = self._load(file)
+            if clip is not None:
+                with self._lock:
+                    self.stats.hits += 1
+                return clip
+            with self._lock:
+                self.stats.misses += 1
+            clip = decode(path, media, span)
+            self._store(file, clip)
+        self._evict()
+        return clip
+
+    def _load(self, file: Path) -> DecodedClip | None:
+        try:
+            with np.load(file, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                frames = z["frames"] if meta["has_video"] else None
+                audio = z["audio"] if meta["has_audio"] else None
+                clip = DecodedClip(
+                    frames=frames,
+                    frame_times=z["frame_times"],
+                    audio=audio,
+                    sample_rate=meta["sample_rate"],
+                    duration=meta["duration"],
+                    has_video=meta["has_video"],
+                    has_audio=meta["has_audio"],
+                    notes=list(meta["notes"]),
+                )
+        except FileNotFoundError:
+            return None
+        except Exception:  # a corrupt entry (disk full, killed writer on a non-atomic fs): decode again
+            with self._lock:
+                self.stats.errors += 1
+            return None
+        try:
+            os.utime(file)
+        except OSError:
+            pass
+        return clip
+
+    def _store(self, file: Path, clip: DecodedClip) -> None:
+        meta = {
+            "sample_rate": clip.sample_rate,
+            "duration": clip.duration,
+            "has_video": clip.has_video,
+            "has_audio": clip.has_audio,
+            "notes": clip.notes,
+        }
+        empty = np.zeros(0, np.uint8)
+        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(
+                    f,
+                    frames=clip.frames if clip.frames is not None else empty,
+                    frame_times=clip.frame_times,
+                    audio=clip.audio if clip.audio is not None else np.zeros(0, np.float32),
+                    meta=np.array(json.dumps(meta)),
+                )
+            os.replace(tmp, file)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def size(self) -> int:
+        return sum(f.stat().st_size for f in self.root.glob("*.npz") if f.exists())
+
+    def _evict(self) -> None:
+        entries = []
+        for f in self.root.glob("*.npz"):
+            try:
+                st = f.stat()
+            except FileNotFoundError:
+                continue
+            entries.append((st.st_mtime_ns, st.st_size, f))
+        total = sum(e[1] for e in entries)
+        if total <= self.max_bytes:
+            return
+        for _, size, f in sorted(entries):
+            if total <= self.max_bytes:
+                break
+            try:
+                f.unlink()
+                total -= size
+                with self._lock:
+                    self.stats.evictions += 1
+            except FileNotFoundError:
+                pass
+
+    def wav(self, path: str | Path, span: tuple[float, float] | None = None, sample_rate: int = 16000) -> Path:
+        """A cached 16-bit mono WAV of the clip's audio (segment), e.g. for HTTP backends and SFT export."""
+        media = MediaSpec(sample_rate=sample_rate, max_seconds=1e9)
+        key = cache_key(path, media, span, extra="wav")
+        out = self.root / "wav" / f"{key}.wav"
+        if out.exists():
+            return out
+        clip = decode(path, media, span, video=False)
+        if not clip.has_audio:
+            raise MediaError(f"no audio track to extract in {path}")
+        write_wav(out, clip.audio, sample_rate)
+        return out
+
+
+def write_wav(out: Path, audio: np.ndarray, sample_rate: int) -> Path:
+    """Write float audio in [-1, 1] as 16-bit mono PCM, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(sample_rate)
+            w.writeframes(pcm.tobytes())
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out
+
+
+_CACHES: dict[str, MediaCache] = {}
+_CACHES_LOCK = threading.Lock()
+
+
+def get_cache(root: str | Path, max_bytes: int | None = None) -> MediaCache:
+    """One shared MediaCache per folder in this process (so stats and in-flight locks are shared)."""
+    key = str(Path(root).resolve())
+    with _CACHES_LOCK:
+        cache = _CACHES.get(key)
+        if cache is None:
+            env = os.environ.get("AFFECTBENCH_MEDIA_CACHE_BYTES")
+            limit = max_bytes or (int(env) if env else DEFAULT_MAX_BYTES)
+            cache = _CACHES[key] = MediaCache(root, limit)
+        return cache
+
+
+def extract_wav(
+    path: str | Path,
+    span: tuple[float, float] | None = None,
+    sample_rate: int = 16000,
+    cache_dir: str | Path | None = None,
+) -> Path:
+    """Write (once) and return a 16 kHz mono WAV of `path`'s audio track; cached under `cache_dir`."""
+    root = Path(cache_dir) if cache_dir else Path(tempfile.gettempdir()) / "affectbench-media"
+    return get_cache(root).wav(path, span, sample_rate)

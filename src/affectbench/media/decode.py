@@ -1,0 +1,220 @@
+"""Decode a clip (or a segment of it) to sampled RGB frames and 16 kHz mono audio with PyAV.
+
+Bad-media rules (documented, tested):
+- no audio stream      -> `has_audio=False`, note "no audio stream"; the sample still runs without A.
+- no video stream      -> `has_video=False` (audio files), note "no video stream" when video was wanted.
+- silent audio         -> kept as is, note "silent audio".
+- zero-length / unreadable / span outside the clip -> `MediaError` naming the path and the reason;
+  the runner stores that sample as an error and goes on.
+- longer than `max_seconds` -> frames are sampled uniformly over the whole window within the frame
+  budget (`fps * max_seconds`, `max_frames`) and audio is truncated at `max_seconds`; noted.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MediaError, require
+from ..specs import MediaSpec
+
+_COUNT_LOCK = threading.Lock()
+_DECODES = 0
+
+
+def decode_count() -> int:
+    """How many times a file was actually decoded in this process (cache hits do not count)."""
+    return _DECODES
+
+
+def _count() -> None:
+    global _DECODES
+    with _COUNT_LOCK:
+        _DECODES += 1
+
+
+@dataclass
+class DecodedClip:
+    """Sampled frames (T,H,W,3 uint8) with their times (s, from the segment start) and mono float32 audio."""
+
+    frames: np.ndarray | None
+    frame_times: np.ndarray
+    audio: np.ndarray | None
+    sample_rate: int
+    duration: float
+    has_video: bool
+    has_audio: bool
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def audio_seconds(self) -> float:
+        return 0.0 if self.audio is None else len(self.audio) / self.sample_rate
+
+
+def _target_size(w: int, h: int, max_pixels: int) -> tuple[int, int]:
+    """Largest even size with the same aspect whose area is within `max_pixels`."""
+    if w * h <= max_pixels:
+        return w - w % 2, h - h % 2
+    s = math.sqrt(max_pixels / (w * h))
+    return max(2, int(w * s) // 2 * 2), max(2, int(h * s) // 2 * 2)
+
+
+def decode(
+    path: str | Path,
+    media: MediaSpec | None = None,
+    span: tuple[float, float] | None = None,
+    *,
+    video: bool = True,
+    audio: bool = True,
+) -> DecodedClip:
+    """Decode `path` (mp4/avi/mkv/wav/flac/mp3/...) under the budgets of `media`; see the module rules."""
+    av = require("av", "media", "media decoding")
+    media = media or MediaSpec()
+    path = Path(path)
+    if not path.is_file():
+        raise MediaError(f"media file not found: {path}")
+    if path.stat().st_size == 0:
+        raise MediaError(f"media file is empty (zero bytes): {path}")
+    _count()
+    notes: list[str] = []
+    try:
+        container = av.open(str(path))
+    except Exception as e:  # av raises many error types (InvalidDataError, OSError...)
+        raise MediaError(f"cannot open media file {path}: {e}") from e
+    try:
+        return _decode_open(av, container, path, media, span, video, audio, notes)
+    except MediaError:
+        raise
+    except Exception as e:
+        raise MediaError(f"cannot decode media file {path}: {type(e).__name__}: {e}") from e
+    finally:
+        container.close()
+
+
+def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: bool, want_audio: bool, notes):
+    vs = container.streams.video[0] if container.streams.video else None
+    aus = container.streams.audio[0] if container.streams.audio else None
+    if vs is not None and want_video and vs.codec_context is None:
+        vs = None
+    if vs is None and want_video:
+        notes.append("no video stream")
+    if aus is None and want_audio:
+        notes.append("no audio stream")
+    vs = vs if want_video else None
+    aus = aus if want_audio else None
+
+    duration = float(container.duration / 1e6) if container.duration else None
+    start = max(0.0, float(span[0])) if span else 0.0
+    end = float(span[1]) if span else (duration if duration is not None else math.inf)
+    if duration is not None and end > duration + 0.05:
+        end = duration
+    if span and (end <= start):
+        raise MediaError(f"span {span} is outside or empty for {path} (duration {duration or 0:.2f}s)")
+    window = end - start
+    if math.isfinite(window) and window > media.max_seconds:
+        notes.append(
+            f"longer than max_seconds ({window:.1f}s > {media.max_seconds}s): frames subsampled, audio truncated"
+        )
+    audio_end = min(end, start + media.max_seconds)
+
+    # frame targets: uniform over the whole window, within fps * min(window, max_seconds) and max_frames
+    targets = None
+    if vs is not None and math.isfinite(window):
+        n = max(1, round(min(window, media.max_seconds) * media.fps))
+        n = min(n, media.max_frames)
+        targets = start + (np.arange(n) + 0.5) * (window / n)
+        vs.thread_type = "AUTO"
+    if vs is not None and targets is None:  # unknown duration: take frames at fps until the budget is full
+        targets = start + (np.arange(media.max_frames) + 0.5) / media.fps
+
+    if start > 0:
+        container.seek(int(start * 1e6), backward=True, any_frame=False)
+
+    streams = [s for s in (vs, aus) if s is not None]
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    chunks: list[np.ndarray] = []
+    audio_t0: float | None = None
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=media.sample_rate) if aus is not None else None
+    size = None
+    ti = 0
+    video_done = vs is None
+    audio_done = aus is None
+    last_frame = None
+    last_time = None
+    if streams:
+        for packet in container.demux(*streams):
+            if video_done and audio_done:
+                break
+            st = packet.stream
+            if st.type == "video" and video_done or st.type == "audio" and audio_done:
+                continue
+            for fr in packet.decode():
+                t = float(fr.time) if fr.time is not None else 0.0
+                if st.type == "video":
+                    if t >= end:
+                        video_done = True
+                        break
+                    if size is None:
+                        size = _target_size(fr.width, fr.height, media.max_pixels)
+                    # keep the last frame at or before each target time
+                    while ti < len(targets) and t > targets[ti] and last_frame is not None:
+                        frames.append(last_frame.to_ndarray(width=size[0], height=size[1], format="rgb24"))
+                        times.append(last_time - start)
+                        ti += 1
+                    if ti >= len(targets):
+                        video_done = True
+                        break
+                    last_frame, last_time = fr, t
+                else:
+                    if t >= audio_end:
+                        audio_done = True
+                        break
+                    for rf in resampler.resample(fr):
+                        if audio_t0 is None:
+                            audio_t0 = float(rf.time) if rf.time is not None else t
+                        chunks.append(rf.to_ndarray().reshape(-1))
+        if not audio_done and resampler is not None:
+            for rf in resampler.resample(None):
+                chunks.append(rf.to_ndarray().reshape(-1))
+        while vs is not None and last_frame is not None and ti < len(targets):
+            # targets past the last decoded frame (end of stream): repeat the last frame
+            frames.append(last_frame.to_ndarray(width=size[0], height=size[1], format="rgb24"))
+            times.append(last_time - start)
+            ti += 1
+
+    audio = None
+    if chunks:
+        wav = np.concatenate(chunks).astype(np.float32, copy=False)
+        t0 = audio_t0 or 0.0
+        a = max(0, int(round((start - t0) * media.sample_rate)))
+        b = int(round((audio_end - t0) * media.sample_rate)) if math.isfinite(audio_end) else len(wav)
+        audio = np.ascontiguousarray(wav[a:b])
+        if audio.size == 0:
+            audio = None
+        elif float(np.max(np.abs(audio))) < 1e-4:
+            notes.append("silent audio")
+    if audio is None and aus is not None:
+        notes.append("no audio in the segment")
+
+    arr = np.stack(frames) if frames else None
+    if arr is None and audio is None:
+        where = f" in span {span}" if span else ""
+        raise MediaError(f"no decodable video or audio{where} in {path} (zero-length or unreadable)")
+    if vs is not None and arr is None:
+        notes.append("no video frames in the segment")
+    seg = window if math.isfinite(window) else (len(audio) / media.sample_rate if audio is not None else 0.0)
+    return DecodedClip(
+        frames=arr,
+        frame_times=np.asarray(times, np.float32),
+        audio=audio,
+        sample_rate=media.sample_rate,
+        duration=float(seg),
+        has_video=arr is not None,
+        has_audio=audio is not None,
+        notes=notes,
+    )
