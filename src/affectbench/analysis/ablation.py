@@ -1,0 +1,124 @@
+"""Modality ablation: runs that differ only in `media.modalities` (T, A, V, TA, TV, AV, TAV).
+
+A modality m's marginal contribution is the mean, over the subsets S without m for which both
+S and S+m were run, of metric(S+m) − metric(S) — computed on the samples all those runs
+answered, with a paired bootstrap interval that resamples those samples jointly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..store import RunRecord, Store
+from ..types import ALL_MODALITIES
+from .model_cards import ModelCard
+from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, primary_metric, spec_without
+from .stats import bootstrap
+
+
+@dataclass
+class MarginalRow:
+    dataset: str
+    model: str  # the run label without modalities
+    modality: str
+    metric: str
+    contribution: float
+    lo: float
+    hi: float
+    n: int  # shared samples
+    pairs: list[str] = field(default_factory=list)  # e.g. ["T→TA", "V→AV"]
+    higher_is_better: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class AblationScore:
+    """The metric of one modality setting (for ablation bars)."""
+
+    dataset: str
+    model: str
+    modalities: str
+    metric: str
+    value: float
+    run_id: str
+
+
+def ablation_groups(runs: Iterable[RunRecord]) -> list[dict[str, RunRecord]]:
+    """Runs grouped by everything but media.modalities; only groups with two or more settings."""
+    groups: dict[str, dict[str, RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(spec_without(r, "media.modalities"), {})[r.run_spec.media.modalities] = r
+    return [g for g in groups.values() if len(g) >= 2]
+
+
+def _canon(mods: set[str]) -> str:
+    return "".join(m for m in ALL_MODALITIES if m in mods)
+
+
+def modality_ablation(
+    store: Store,
+    n_boot: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+    by: tuple[str, ...] = ("model", "prompt"),
+    cards: Iterable[ModelCard] | None = None,
+) -> tuple[list[MarginalRow], list[AblationScore]]:
+    """Marginal contribution of each modality per model and dataset, and each setting's metric."""
+    cards = list(cards) if cards is not None else None
+    rows: list[MarginalRow] = []
+    scores: list[AblationScore] = []
+    for group in ablation_groups(eval_runs(store)):
+        any_run = next(iter(group.values()))
+        info = info_from_run(any_run)
+        name, fn = primary_metric(info)
+        facets = tuple(f for f in by if f != "modalities")
+        model = label(any_run, facets, cards)
+        for mods, run in sorted(group.items(), key=lambda kv: (len(kv[0]), kv[0])):
+            v = (run.metrics or {}).get(name)
+            if isinstance(v, int | float):
+                scores.append(AblationScore(info.name, model, mods, name, float(v), run.id))
+        for m in ALL_MODALITIES:
+            pairs = []
+            for mods in group:
+                if m in mods:
+                    continue
+                plus = _canon(set(mods) | {m})
+                if plus in group:
+                    pairs.append((mods, plus))
+            if not pairs:
+                continue
+            ids = sorted({group[s].id for pair in pairs for s in pair})
+            al = aligned(store, ids)
+            if not al.sample_ids:
+                continue
+            t = al.targets
+
+            def stat(idx, pairs=pairs, al=al, t=t, fn=fn, group=group) -> float:
+                tt = [t[i] for i in idx]
+                deltas = [
+                    fn([al.preds[group[plus].id][i] for i in idx], tt) - fn([al.preds[group[s].id][i] for i in idx], tt)
+                    for s, plus in pairs
+                ]
+                return float(sum(deltas) / len(deltas))
+
+            groups = al.groups if any(al.groups) else None
+            ci = bootstrap(stat, len(al.sample_ids), groups, n_boot=n_boot, alpha=alpha, seed=seed)
+            rows.append(
+                MarginalRow(
+                    dataset=info.name,
+                    model=model,
+                    modality=m,
+                    metric=name,
+                    contribution=ci.point,
+                    lo=ci.lo,
+                    hi=ci.hi,
+                    n=len(al.sample_ids),
+                    pairs=[f"{s}→{plus}" for s, plus in pairs],
+                    higher_is_better=higher_is_better(name),
+                )
+            )
+    return rows, scores

@@ -1,0 +1,173 @@
+"""Reading runs for analysis: dataset info, primary metrics, aligned predictions, labels.
+
+Everything here reads the store only (no datasets, no models): the runner records each run's
+DatasetInfo under `metrics["_info"]`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import AffectbenchError
+from ..specs import canonical_json
+from ..store import RunRecord, Store
+from ..types import DatasetInfo, TaskType
+from .model_cards import ModelCard, card_for
+
+MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
+
+# Metrics where a smaller number is better; everything else is higher-is-better.
+_LOWER_BETTER = ("mae", "mse", "rmse", "loss", "error", "parse_failure", "latency")
+
+
+def higher_is_better(metric_name: str) -> bool:
+    """Direction of a metric, from its name (MAE, losses and failure rates go down)."""
+    n = metric_name.lower().lstrip("_")
+    return not any(n == k or n.startswith(k) or n.endswith(k) for k in _LOWER_BETTER)
+
+
+def info_from_run(run: RunRecord) -> DatasetInfo:
+    """Rebuild a run's DatasetInfo from `metrics["_info"]`, which the runner stores when it scores a run."""
+    raw = (run.metrics or {}).get("_info")
+    name = run.spec.get("dataset", {}).get("name", "?")
+    if not raw:
+        raise AffectbenchError(
+            f"run {run.id} has no dataset info (metrics['_info']); rescore it with the current runner "
+            "(affectbench rescore) so the report knows its task and labels"
+        )
+    task = TaskType(raw.get("task", "classification"))
+    sr = raw.get("score_range")
+    return DatasetInfo(
+        name=raw.get("name") or name,
+        task=task,
+        labels=tuple(raw.get("labels") or ()),
+        score_range=tuple(sr) if sr else None,
+        language=raw.get("language") or "en",
+        metric_suite=raw.get("metric_suite") or ("classification" if task is TaskType.CLASSIFICATION else "mosi"),
+        task_name=raw.get("task_name") or "",
+    )
+
+
+def primary_metric(info: DatasetInfo) -> tuple[str, MetricFn]:
+    """The dataset's headline metric (name, fn) from affectbench.metrics."""
+    from .. import metrics
+
+    return metrics.primary_metric(info)
+
+
+def metric_value(run: RunRecord, name: str) -> float | None:
+    """A stored metric as a float, None when absent or not a number."""
+    v = (run.metrics or {}).get(name)
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        return None
+    return float(v)
+
+
+def primary_value(run: RunRecord) -> tuple[str, float | None]:
+    """(name, stored value) of a run's primary metric."""
+    name, _ = primary_metric(info_from_run(run))
+    return name, metric_value(run, name)
+
+
+def scored(run: RunRecord) -> bool:
+    """An eval run with stored metrics and dataset info."""
+    return run.kind == "eval" and bool(run.metrics) and "_info" in (run.metrics or {})
+
+
+def eval_runs(store: Store) -> list[RunRecord]:
+    return [r for r in store.runs("eval") if scored(r)]
+
+
+@dataclass
+class Aligned:
+    """Predictions of several runs on the samples they all answered, in one order."""
+
+    sample_ids: list[str]
+    preds: dict[str, list[Any]]  # run id -> values (None where unparseable)
+    targets: list[Any]
+    groups: list[str]
+
+
+def aligned(store: Store, run_ids: Sequence[str]) -> Aligned:
+    """Join runs on shared sample ids (unparseable answers become None: they count as wrong)."""
+    by_run = {}
+    for rid in run_ids:
+        by_run[rid] = {p.sample_id: p for p in store.predictions(rid) if p.error is None}
+    if not run_ids:
+        return Aligned([], {}, [], [])
+    first = by_run[run_ids[0]]
+    shared = [sid for sid in first if all(sid in by_run[r] for r in run_ids[1:])]
+    targets = [first[sid].target for sid in shared]
+    groups = [first[sid].group for sid in shared]
+    preds = {rid: [by_run[rid][sid].value if by_run[rid][sid].ok else None for sid in shared] for rid in run_ids}
+    return Aligned(shared, preds, targets, groups)
+
+
+def spec_without(run: RunRecord, *paths: str) -> str:
+    """The run's identity with the dotted `paths` removed, as canonical JSON (to group runs)."""
+    ident = run.run_spec.identity()
+    for path in paths:
+        node = ident
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(leaf, None)
+    return canonical_json(ident)
+
+
+def model_label(run: RunRecord, cards: Iterable[ModelCard] | None = None) -> str:
+    """A short model name: the card id when one matches, else the model name or backend."""
+    spec = run.run_spec
+    card = None
+    try:
+        card = card_for(spec.model, cards)
+    except AffectbenchError:
+        card = None
+    base = card.id if card else (spec.model.name.rstrip("/").split("/")[-1] if spec.model.name else spec.model.backend)
+    if not card and spec.model.name and spec.model.backend not in base:
+        base = f"{spec.model.backend}:{base}"
+    return base
+
+
+def setting_label(run: RunRecord) -> str:
+    """What a run adds to its model: knowledge, adapter (SFT), modalities; "zero-shot" when nothing."""
+    spec = run.run_spec
+    bits = []
+    if spec.knowledge:
+        bits.append("GKP" if len(spec.knowledge) == 1 else f"GKP×{len(spec.knowledge)}")
+    if spec.model.adapter:
+        bits.append("SFT")
+    if spec.media.modalities != "TAV":
+        bits.append(spec.media.modalities)
+    return "+".join(bits) if bits else "zero-shot"
+
+
+def label(run: RunRecord, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None) -> str:
+    """A column label for a run from the named facets: model, backend, prompt, setting, modalities, split."""
+    spec = run.run_spec
+    parts = []
+    for facet in by:
+        if facet == "model":
+            parts.append(model_label(run, cards))
+        elif facet == "backend":
+            parts.append(spec.model.backend)
+        elif facet == "prompt":
+            parts.append(spec.prompt)
+        elif facet in ("setting", "knowledge"):
+            parts.append(setting_label(run))
+        elif facet == "modalities":
+            parts.append(spec.media.modalities)
+        elif facet == "split":
+            parts.append(spec.split)
+        else:
+            raise AffectbenchError(
+                f"unknown report facet {facet!r}; use model, backend, prompt, setting, modalities or split"
+            )
+    return " / ".join(parts)
+
+
+def finite(x: float | None) -> bool:
+    return x is not None and math.isfinite(x)
