@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -31,11 +30,11 @@ def _console():
     return Console(stderr=True)
 
 
-def _workspace(path: Optional[Path]) -> Path:
+def _workspace(path: Path | None) -> Path:
     return Path(path or os.environ.get("AFFECTBENCH_WORKSPACE", "workspace"))
 
 
-def _store(workspace: Optional[Path], must_exist: bool = True):
+def _store(workspace: Path | None, must_exist: bool = True):
     from .store import Store
 
     ws = _workspace(workspace)
@@ -56,7 +55,7 @@ def _main(version: bool = typer.Option(False, "--version", help="print the versi
 def run(
     experiment: Path = typer.Argument(..., help="experiment YAML file"),
     set_: list[str] = typer.Option([], "--set", help="override a setting: key=value (repeatable)"),
-    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     only: list[str] = typer.Option([], help="run only these entry names (and what they need)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
     progress: bool = typer.Option(True, help="show progress bars"),
@@ -85,17 +84,24 @@ def run(
     name_of = {rid: name for name, ids in plan.names.items() for rid in ids}
     if dry_run:
         for spec in runs:
-            typer.echo(f"{spec.run_id}\t{name_of.get(spec.run_id, '')}\t{spec.kind}\t{spec.dataset.name}:{spec.split}\t{spec.model.backend}:{spec.model.name}")
+            cells = [spec.run_id, name_of.get(spec.run_id, ""), spec.kind, f"{spec.dataset.name}:{spec.split}"]
+            typer.echo("\t".join([*cells, f"{spec.model.backend}:{spec.model.name}"]))
         return
     store = Store(Path(ws) / "affectbench.sqlite")
     runner = Runner(store, plan.exec, progress=progress)
     try:
         for spec in runs:
-            console.print(f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{spec.split} → {spec.run_id}")
+            console.print(
+                f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{spec.split} → {spec.run_id}"
+            )
             record = runner.run(spec)
             if record.kind == "eval" and record.metrics:
                 shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}
-                console.print("   " + "  ".join(f"{k}={v}" for k, v in shown.items()) + f"  parse_fail={record.metrics.get('_parse_failure_rate')}")
+                console.print(
+                    "   "
+                    + "  ".join(f"{k}={v}" for k, v in shown.items())
+                    + f"  parse_fail={record.metrics.get('_parse_failure_rate')}"
+                )
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stored predictions are kept; rerun the same command to continue[/]")
         raise typer.Exit(130) from None
@@ -106,9 +112,9 @@ def run(
 
 @app.command()
 def report(
-    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     by: str = typer.Option("model,prompt", help="columns that name a system in the leaderboard"),
-    out: Optional[Path] = typer.Option(None, help="write tables and the HTML page here (default WORKSPACE/report)"),
+    out: Path | None = typer.Option(None, help="write tables and the HTML page here (default WORKSPACE/report)"),
     formats: str = typer.Option("md,csv,latex,html", "--format", help="comma-separated: md, csv, latex, html"),
 ) -> None:
     """Tables (markdown, CSV, LaTeX) and a static HTML page with plots, from the store."""
@@ -126,7 +132,7 @@ def report(
 @app.command("ls")
 def ls(
     what: str = typer.Argument(..., help="datasets | models | prompts | metrics | runs"),
-    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
 ) -> None:
     """List what is available (or the runs in the store)."""
     from .registry import DATASETS, METRIC_SUITES, MODELS
@@ -148,7 +154,8 @@ def ls(
         for r in store.runs():
             spec = r.spec
             n = store.count_predictions(r.id)
-            typer.echo(f"{r.id}\t{r.kind}\t{r.status}\t{spec['dataset']['name']}:{spec['split']}\t{spec['model']['backend']}:{spec['model']['name']}\t{n} predictions")
+            cells = [r.id, r.kind, r.status, f"{spec['dataset']['name']}:{spec['split']}"]
+            typer.echo("\t".join([*cells, f"{spec['model']['backend']}:{spec['model']['name']}", f"{n} predictions"]))
     else:
         raise AffectbenchError(f"ls: unknown kind {what!r}; choose datasets, models, prompts, metrics or runs")
 
@@ -156,7 +163,7 @@ def ls(
 @app.command()
 def export(
     run_ids: list[str] = typer.Argument(None, help="runs to export (default: all)"),
-    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     out: Path = typer.Option(Path("export"), help="output folder"),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
 ) -> None:
@@ -171,7 +178,7 @@ def export(
 @app.command()
 def rescore(
     run_id: str = typer.Argument(...),
-    workspace: Optional[Path] = typer.Option(None, help=WORKSPACE_HELP),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
 ) -> None:
     """Re-parse and re-score a stored run without calling any model."""
     from .prompts import load_prompt

@@ -248,7 +248,7 @@ class _Planner:
         out = []
         for combo in itertools.product(*(entry.matrix[k] for k in keys)):
             fields = copy.deepcopy(base)
-            for k, v in zip(keys, combo):
+            for k, v in zip(keys, combo, strict=True):
                 _set_path(fields, k, v)
             out.append(fields)
         return out
@@ -280,10 +280,14 @@ class _Planner:
         for ref in entry.knowledge:
             kentry = self.entries[ref]
             if kentry.kind != "knowledge":
-                raise ConfigError(f"{self.name}: run {entry.name!r} lists {ref!r} as knowledge, but it is a {kentry.kind} run")
+                raise ConfigError(
+                    f"{self.name}: run {entry.name!r} lists {ref!r} as knowledge, but it is a {kentry.kind} run"
+                )
             ksplits = [spec.split]
             if spec.kind == "finetune" and spec.finetune is not None:
-                ksplits = [spec.finetune.train_split] + ([spec.finetune.valid_split] if spec.finetune.valid_split else [])
+                ksplits = [spec.finetune.train_split] + (
+                    [spec.finetune.valid_split] if spec.finetune.valid_split else []
+                )
             for split in ksplits:
                 kbase = self._expand(kentry)[0]
                 kbase["split"] = split
@@ -295,7 +299,9 @@ class _Planner:
         if adapter_of in self.entries:
             fentry = self.entries[adapter_of]
             if fentry.kind != "finetune":
-                raise ConfigError(f"{self.name}: run {entry.name!r} uses {adapter_of!r} as adapter, but it is a {fentry.kind} run")
+                raise ConfigError(
+                    f"{self.name}: run {entry.name!r} uses {adapter_of!r} as adapter, but it is a {fentry.kind} run"
+                )
             fspec = self._spec(fentry, self._expand(fentry)[0], parent=spec)
             self._add(adapter_of, fspec)
             update["model"] = spec.model.model_copy(update={"adapter": fspec.run_id})

@@ -34,8 +34,7 @@ class MissingExtra(AffectbenchError):
         self.module, self.extra = module, extra
         needs = f"{what} needs" if what else "this needs"
         super().__init__(
-            f"{needs} the Python package {module!r}, which is not installed: "
-            f"pip install 'affectbench[{extra}]'"
+            f"{needs} the Python package {module!r}, which is not installed: pip install 'affectbench[{extra}]'"
         )
 
 

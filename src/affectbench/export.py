@@ -22,7 +22,12 @@ def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jso
     with runs_path.open("w") as f:
         for rid in run_ids:
             r = store.run(rid)
-            f.write(json.dumps({"id": r.id, "kind": r.kind, "status": r.status, "spec": r.spec, "metrics": r.metrics, "env": r.env}) + "\n")
+            f.write(
+                json.dumps(
+                    {"id": r.id, "kind": r.kind, "status": r.status, "spec": r.spec, "metrics": r.metrics, "env": r.env}
+                )
+                + "\n"
+            )
             rows = [asdict(p) for p in store.predictions(rid)]
             path = out / f"{rid}.{fmt}"
             with path.open("w", newline="") as pf:
@@ -30,7 +35,18 @@ def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jso
                     for row in rows:
                         pf.write(json.dumps(row, ensure_ascii=False) + "\n")
                 else:
-                    fields = ["sample_id", "raw", "value", "ok", "target", "group", "latency", "error", "modalities", "meta"]
+                    fields = [
+                        "sample_id",
+                        "raw",
+                        "value",
+                        "ok",
+                        "target",
+                        "group",
+                        "latency",
+                        "error",
+                        "modalities",
+                        "meta",
+                    ]
                     w = csv.DictWriter(pf, fieldnames=fields)
                     w.writeheader()
                     for row in rows:

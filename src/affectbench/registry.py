@@ -75,8 +75,16 @@ MODELS = Registry(
         "hf": Entry("affectbench.models.hf:HFModel", extra="hf", summary="transformers omni/audio/vision chat models"),
         "vllm": Entry("affectbench.models.vllm:VLLMModel", extra="vllm", summary="vLLM offline engine"),
         "openai": Entry("affectbench.models.openai:OpenAIModel", summary="OpenAI-compatible chat server"),
-        "cascade": Entry("affectbench.models.cascade:CascadeModel", extra="embedded", summary="embedded default: perception + small text LLM"),
-        "experts": Entry("affectbench.models.cascade:ExpertsModel", extra="embedded", summary="perception models as a knowledge writer"),
+        "cascade": Entry(
+            "affectbench.models.cascade:CascadeModel",
+            extra="embedded",
+            summary="embedded default: perception + small text LLM",
+        ),
+        "experts": Entry(
+            "affectbench.models.cascade:ExpertsModel",
+            extra="embedded",
+            summary="perception models as a knowledge writer",
+        ),
     },
 )
 
@@ -85,6 +93,8 @@ METRIC_SUITES = Registry(
     {
         "mosi": Entry("affectbench.metrics.mmsa:mosi_scores", summary="MMSA MOSI/MOSEI suite"),
         "sims": Entry("affectbench.metrics.mmsa:sims_scores", summary="MMSA CH-SIMS suite"),
-        "classification": Entry("affectbench.metrics.classification:classification_scores", summary="accuracy, weighted/macro F1, recall"),
+        "classification": Entry(
+            "affectbench.metrics.classification:classification_scores", summary="accuracy, weighted/macro F1, recall"
+        ),
     },
 )

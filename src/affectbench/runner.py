@@ -10,36 +10,25 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from .datasets import Dataset, load_dataset
 from .environment import environment
 from .errors import AffectbenchError, StoreError
+from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
-from .models.base import Conversation
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .scoring import score_run
 from .specs import ExecSpec, ModelSpec, RunSpec
 from .store import Prediction, RunRecord, Store
-from .types import DatasetInfo, Generation, Sample
+from .types import DatasetInfo, Sample
 
 log = logging.getLogger(__name__)
 
 MAX_FAILED_BATCHES = 5  # consecutive batches that fail entirely before the run is aborted
-
-
-@dataclass
-class Task:
-    """One sample with its rendered (and, after prepare, decoded) conversation."""
-
-    sample: Sample
-    conversation: Conversation | None = None
-    error: str | None = None
 
 
 def select_samples(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
@@ -117,10 +106,16 @@ class Runner:
         knowledge = knowledge_texts(spec, self.store)
         self.store.set_status(rid, "running")
         try:
-            model = model or self.model_for(spec)
-            env = dict(environment(), model=model.info(), fingerprint=model.fingerprint())
-            self.store.open_run(spec, env=env)
-            self._stream(spec, info, prompt, model, pending, knowledge, rid, len(samples) - len(pending), len(samples))
+            executor = self.executor(spec, model)
+            if isinstance(executor, LocalExecutor):
+                env = dict(environment(), model=executor.model.info(), fingerprint=executor.model.fingerprint())
+                self.store.open_run(spec, env=env)
+            try:
+                self._stream(
+                    spec, info, prompt, executor, pending, knowledge, rid, len(samples) - len(pending), len(samples)
+                )
+            finally:
+                executor.close()
         except BaseException as e:
             self.store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
             raise
@@ -147,99 +142,55 @@ class Runner:
 
         return render
 
-    def _prepared(self, tasks: Iterator[Task], model: Model) -> Iterator[Task]:
-        """Run `model.prepare` in a pool, at most `prefetch` batches ahead, in order."""
+    def executor(self, spec: RunSpec, model: Model | None) -> Executor:
+        if self.exec.executor == "ray":
+            from .ray_executor import RayExecutor
 
-        def prepare(task: Task) -> Task:
-            if task.error is None and task.conversation is not None:
-                try:
-                    task.conversation = model.prepare(task.conversation)
-                except AffectbenchError as e:
-                    task.error = f"{type(e).__name__}: {e}"
-                except Exception as e:  # a decoder crash on one file must not stop the run
-                    task.error = f"prepare failed: {type(e).__name__}: {e}"
-            return task
+            mspec = resolve_adapter(spec.model, self.store)
+            return RayExecutor(mspec, spec.media, self.store.workspace, self.exec)
+        return LocalExecutor(model or self.model_for(spec), self.exec)
 
-        window = max(1, self.exec.prefetch * self.exec.batch_size)
-        with ThreadPoolExecutor(max_workers=max(1, self.exec.workers)) as pool:
-            queue: list[Future[Task]] = []
-            for task in tasks:
-                queue.append(pool.submit(prepare, task))
-                if len(queue) >= window:
-                    yield queue.pop(0).result()
-            for fut in queue:
-                yield fut.result()
-
-    def _stream(self, spec, info, prompt, model, pending, knowledge, rid, n_done, n_total) -> None:
+    def _stream(self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total) -> None:
         render = self._render(spec, info, prompt, knowledge)
-        tasks = self._prepared((render(s) for s in pending), model)
+        score = spec.generation.mode == "score" and spec.kind == "eval"
+        call = Call(spec.generation, tuple(prompt.options(info)) if score else None)
         failed_batches = 0
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
-            for batch in batched(tasks, self.exec.batch_size):
-                preds = self._answer(spec, info, prompt, model, batch)
+            for batch in executor.answer((render(s) for s in pending), call):
+                preds = [self._prediction(info, prompt, t) for t in batch]
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
-                if all(p.error for p in preds) and any(t.error is None for t in batch):
+                model_failed = [t for t in batch if t.generation is not None and t.generation.error]
+                if model_failed and len(model_failed) == sum(t.generation is not None for t in batch):
                     failed_batches += 1
                     if failed_batches >= MAX_FAILED_BATCHES:
                         raise AffectbenchError(
-                            f"{failed_batches} batches in a row failed in the model (last: {preds[0].error}); "
+                            f"{failed_batches} batches in a row failed in the model (last: {model_failed[0].error}); "
                             "stored results are kept — fix the backend and rerun to continue"
                         )
                 else:
                     failed_batches = 0
 
-    def _answer(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, model: Model, batch: list[Task]) -> list[Prediction]:
-        ready = [t for t in batch if t.error is None]
-        gens: dict[str, Generation] = {}
-        latency = 0.0
-        if ready:
-            convs = [t.conversation for t in ready]
-            t0 = time.perf_counter()
-            try:
-                if spec.generation.mode == "score" and spec.kind == "eval":
-                    outs = model.score(convs, prompt.options(info), spec.generation)
-                else:
-                    outs = model.generate(convs, spec.generation)
-            except AffectbenchError as e:
-                outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in ready]
-            latency = (time.perf_counter() - t0) / len(ready)
-            gens = {t.sample.id: g for t, g in zip(ready, outs, strict=True)}
-        preds = []
-        for task in batch:
-            s = task.sample
-            g = gens.get(s.id)
-            if g is None or g.error:
-                err = task.error or (g.error if g else "no output")
-                preds.append(Prediction(s.id, None, None, False, s.target, s.group, None, err))
-                continue
-            parsed = prompt.parse(g.text, info)
-            meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
-            if g.scores is not None:
-                meta["scores"] = g.scores
-            if parsed.reason:
-                meta["parse"] = parsed.reason
-            meta.update(g.meta)
-            preds.append(
-                Prediction(s.id, g.text, parsed.value, parsed.ok, s.target, s.group, latency, None, g.modalities, meta)
-            )
-        return preds
+    @staticmethod
+    def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
+        s, g = task.sample, task.generation
+        if task.error or g is None:
+            return Prediction(s.id, None, None, False, s.target, s.group, None, task.error or "no output")
+        parsed = prompt.parse(g.text, info)
+        meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
+        if g.scores is not None:
+            meta["scores"] = g.scores
+        if parsed.reason:
+            meta["parse"] = parsed.reason
+        meta.update(g.meta)
+        return Prediction(
+            s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
+        )
 
     def _knowledge_quality(self, rid: str, dataset: Dataset) -> None:
         from .knowledge import knowledge_quality
 
         self.store.set_metrics(rid, knowledge_quality(self.store, rid))
-
-
-def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:
-    batch: list[Task] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class progress_bar:

@@ -190,8 +190,7 @@ class Store:
             row = c.execute("SELECT spec FROM runs WHERE id=?", (rid,)).fetchone()
             if row is None:
                 c.execute(
-                    "INSERT INTO runs (id, kind, spec, status, env, created_at, updated_at) "
-                    "VALUES (?,?,?,?,?,?,?)",
+                    "INSERT INTO runs (id, kind, spec, status, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
                     (rid, spec.kind, spec_json, "created", _dumps(env), now, now),
                 )
             else:
@@ -276,7 +275,9 @@ class Store:
             (run_id,),
         )
         return [
-            Prediction(sid, raw, _loads(v), bool(ok), _loads(t), g or "", lat, err, tuple(_loads(m) or ()), _loads(meta) or {})
+            Prediction(
+                sid, raw, _loads(v), bool(ok), _loads(t), g or "", lat, err, tuple(_loads(m) or ()), _loads(meta) or {}
+            )
             for sid, raw, v, ok, t, g, lat, err, m, meta in cur
         ]
 
@@ -293,13 +294,13 @@ class Store:
 
     def knowledge(self, run_id: str) -> dict[str, str]:
         """The knowledge texts of a `knowledge` run, by sample id."""
-        cur = self._conn().execute(
-            "SELECT sample_id, raw FROM predictions WHERE run_id=? AND error IS NULL", (run_id,)
-        )
+        cur = self._conn().execute("SELECT sample_id, raw FROM predictions WHERE run_id=? AND error IS NULL", (run_id,))
         return {sid: raw or "" for sid, raw in cur}
 
     # --- train logs and artefacts -------------------------------------------------------------
-    def log_train(self, run_id: str, step: int, split: str, loss: float, epoch: float | None = None, **meta: Any) -> None:
+    def log_train(
+        self, run_id: str, step: int, split: str, loss: float, epoch: float | None = None, **meta: Any
+    ) -> None:
         with self._tx() as c:
             c.execute(
                 "INSERT OR REPLACE INTO train_logs VALUES (?,?,?,?,?,?,?)",

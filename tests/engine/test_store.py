@@ -1,0 +1,101 @@
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+
+from affectbench.errors import StoreError
+from affectbench.specs import DatasetRef, ModelSpec, RunSpec
+from affectbench.store import SCHEMA_VERSION, Prediction, Store
+
+
+def spec(**kw) -> RunSpec:
+    base = dict(dataset=DatasetRef(name="mosi", root="/data/a"), model=ModelSpec(backend="scripted"))
+    base.update(kw)
+    return RunSpec(**base)
+
+
+def test_run_id_ignores_root_and_speed_settings_but_not_results_settings():
+    a = spec()
+    assert a.run_id == spec(dataset=DatasetRef(name="mosi", root="/elsewhere")).run_id
+    assert a.run_id != spec(prompt="other").run_id
+    assert a.run_id != spec(seed=1).run_id
+    assert a.run_id.startswith("eval-mosi-")
+
+
+def test_knowledge_run_id_is_split_independent():
+    k = spec(kind="knowledge", split="test", limit=5)
+    assert k.run_id == spec(kind="knowledge", split="train", limit=None).run_id
+    assert spec(split="test").run_id != spec(split="train").run_id
+
+
+def test_reopen_same_spec_ok_different_spec_refused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    a = spec()
+    store.open_run(a)
+    assert store.open_run(a).id == a.run_id
+    # forge a collision: same id, different stored spec
+    conn = sqlite3.connect(store.path)
+    conn.execute("UPDATE runs SET spec=? WHERE id=?", (spec(prompt="x").model_dump_json(), a.run_id))
+    conn.commit()
+    with pytest.raises(StoreError, match="different spec"):
+        store.open_run(a)
+
+
+def test_predictions_upsert_exactly_once_and_errors_are_retried(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    rid = store.open_run(spec()).id
+    store.add_predictions(
+        rid, [Prediction("a", "1.0", 1.0, True, 2.0), Prediction("b", None, None, False, 1.0, error="boom")]
+    )
+    assert store.done_ids(rid) == {"a"}
+    store.add_predictions(rid, [Prediction("b", "2", 2.0, True, 1.0)])
+    assert store.count_predictions(rid) == 2
+    assert store.done_ids(rid) == {"a", "b"}
+    got = {p.sample_id: p for p in store.predictions(rid)}
+    assert got["b"].value == 2.0 and got["b"].error is None
+
+
+def test_schema_version_and_newer_schema_refused(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    assert store.schema_version == SCHEMA_VERSION
+    conn = sqlite3.connect(store.path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.commit()
+    with pytest.raises(StoreError, match="newer"):
+        Store(tmp_path / "s.sqlite")
+
+
+def _writer(path, rid, worker, n):
+    store = Store(path)
+    for i in range(n):
+        store.add_predictions(rid, [Prediction(f"w{worker}-{i}", "x", "x", True, "x")])
+
+
+def test_two_processes_write_one_store(tmp_path):
+    path = tmp_path / "s.sqlite"
+    rid = Store(path).open_run(spec()).id
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, rid, w, 100)) for w in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    store = Store(path)
+    assert store.count_predictions(rid) == 200
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_train_logs_artifacts_and_cache_eviction(tmp_path):
+    store = Store(tmp_path / "s.sqlite")
+    rid = store.open_run(spec(kind="finetune")).id
+    store.log_train(rid, 1, "train", 2.0, epoch=0.5)
+    store.log_train(rid, 2, "train", 1.5, epoch=1.0)
+    assert [r["loss"] for r in store.train_logs(rid, "train")] == [2.0, 1.5]
+    store.set_artifact(rid, "adapter", tmp_path / "ad")
+    assert store.artifact(rid, "adapter") == tmp_path / "ad"
+    for i in range(3):
+        store.cache_put(f"k{i}", tmp_path / f"f{i}", 100)
+    store.cache_get("k0")  # k0 becomes most recently used
+    gone = store.cache_evict(max_bytes=200)
+    assert len(gone) == 1 and store.cache_get("k0") is not None
