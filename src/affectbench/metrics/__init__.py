@@ -1,0 +1,36 @@
+"""Metrics: MMSA-exact sentiment suites, classification scores, MER-UniBench's binary view,
+bootstrap intervals and paired tests. numpy only; see each module's docstring for the
+definitions and for how None/NaN/constant inputs are handled.
+"""
+
+from __future__ import annotations
+
+from ._common import MetricInputError
+from .additive import AdditiveMetric
+from .bootstrap import CI, PairedResult, bootstrap_ci, paired_bootstrap
+from .classification import UNPARSED, classification_scores, confusion_matrix
+from .mer import MER_BINARY_KEY, mer_binary_scores, mer_binary_waf
+from .mmsa import MOSI_KEYS, SIMS_KEYS, mmsa_scores, mosi_scores, sims_scores
+from .suite import primary_metric, score
+
+__all__ = [
+    "CI",
+    "MER_BINARY_KEY",
+    "MOSI_KEYS",
+    "SIMS_KEYS",
+    "UNPARSED",
+    "AdditiveMetric",
+    "MetricInputError",
+    "PairedResult",
+    "bootstrap_ci",
+    "classification_scores",
+    "confusion_matrix",
+    "mer_binary_scores",
+    "mer_binary_waf",
+    "mmsa_scores",
+    "mosi_scores",
+    "paired_bootstrap",
+    "primary_metric",
+    "score",
+    "sims_scores",
+]

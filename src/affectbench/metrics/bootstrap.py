@@ -1,0 +1,179 @@
+"""Bootstrap confidence intervals and a paired bootstrap test between two runs.
+
+- Resampling: n_samples draws with replacement, or -- when `groups` is given -- n_groups
+  draws of whole groups (all samples sharing a video/dialogue come in or stay out together;
+  replicate sizes then vary, as in any cluster bootstrap). A replicate is stored as the count
+  of each sample, drawn in chunks from ``np.random.default_rng(seed)``, so results are a
+  function of (inputs, groups, n, seed) only.
+- Metrics with ``stats``/``finish`` (see ``additive``; ``primary_metric`` returns those) get all
+  replicates from one matrix product. Any other callable ``metric_fn(preds, targets)`` is
+  called once per replicate on numpy arrays indexed from the inputs (same draws, same
+  results up to the metric's own arithmetic).
+- Intervals are percentile intervals (``np.percentile``, linear interpolation) at
+  ``alpha/2`` and ``1 - alpha/2``. Replicates where the metric is NaN (e.g. no non-zero label
+  drawn) are left out; ``n`` reports how many replicates were used.
+- Paired test: both runs are resampled with the same draws; delta = metric(b) - metric(a);
+  ``p_value`` = min(1, 2 * min(P*(delta <= 0), P*(delta >= 0))) with P* = (1 + count) /
+  (1 + replicates), a two-sided bootstrap sign test (never exactly 0); ``b_better_frac`` =
+  share of replicates with delta > 0. Identical runs give delta 0, interval [0, 0], p = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._common import NAN, MetricInputError
+
+_CHUNK_ELEMENTS = 4_000_000  # replicate-by-sample cells drawn at once (~32 MB of int64)
+
+
+@dataclass(frozen=True)
+class CI:
+    """Point estimate and percentile interval; `n` = bootstrap replicates used."""
+
+    point: float
+    lo: float
+    hi: float
+    n: int
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """metric(b) - metric(a) with its percentile interval and two-sided bootstrap p-value."""
+
+    delta: float
+    lo: float
+    hi: float
+    p_value: float
+    b_better_frac: float
+    n: int
+    point_a: float = NAN
+    point_b: float = NAN
+
+
+def resample_weights(n_samples: int, groups: Sequence[Any] | None, n: int, seed: int) -> Iterator[np.ndarray]:
+    """Yield (rows, n_samples) float arrays: how often each sample appears in each replicate."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        inverse, units = None, n_samples
+    else:
+        _, inverse = np.unique(np.array([str(g) for g in groups]), return_inverse=True)
+        units = int(inverse.max()) + 1 if inverse.size else 0
+    rows = max(1, _CHUNK_ELEMENTS // max(units, n_samples, 1))
+    done = 0
+    while done < n:
+        b = min(rows, n - done)
+        draws = rng.integers(0, units, size=(b, units))
+        offsets = (np.arange(b) * units)[:, None]
+        counts = np.bincount((draws + offsets).ravel(), minlength=b * units).reshape(b, units)
+        w = counts if inverse is None else counts[:, inverse]
+        yield w.astype(np.float64)
+        done += b
+
+
+def _indexable(values: Sequence[Any]) -> np.ndarray:
+    """A 1-D numpy array of `values` for fancy indexing (object dtype when mixed)."""
+    if isinstance(values, np.ndarray):
+        return values.reshape(-1)
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = np.empty(len(values), dtype=object)
+        arr[:] = list(values)
+    return arr
+
+
+def _replicates(
+    metric_fn: Callable[..., Any],
+    preds_list: list[Sequence[Any]],
+    targets: Sequence[Any],
+    groups: Sequence[Any] | None,
+    n: int,
+    seed: int,
+) -> list[np.ndarray]:
+    n_samples = len(targets)
+    out: list[list[np.ndarray]] = [[] for _ in preds_list]
+    if hasattr(metric_fn, "stats") and hasattr(metric_fn, "finish"):
+        stats = [metric_fn.stats(p, targets) for p in preds_list]
+        for w in resample_weights(n_samples, groups, n, seed):
+            for acc, s in zip(out, stats, strict=True):
+                acc.append(np.asarray(metric_fn.finish(w @ s), dtype=np.float64))
+    else:
+        ps = [_indexable(p) for p in preds_list]
+        t = _indexable(targets)
+        base = np.arange(n_samples)
+        for w in resample_weights(n_samples, groups, n, seed):
+            for row in w.astype(np.intp):
+                idx = np.repeat(base, row)
+                for acc, p in zip(out, ps, strict=True):
+                    acc.append(np.array([metric_fn(p[idx], t[idx])], dtype=np.float64))
+    return [np.concatenate(a) if a else np.empty(0) for a in out]
+
+
+def _check(preds: Sequence[Any], targets: Sequence[Any], groups: Sequence[Any] | None, n: int, alpha: float) -> None:
+    if len(preds) != len(targets):
+        raise MetricInputError(f"got {len(preds)} predictions for {len(targets)} targets; pass aligned lists")
+    if groups is not None and len(groups) != len(targets):
+        raise MetricInputError(f"got {len(groups)} groups for {len(targets)} targets; pass one group per sample")
+    if n < 1:
+        raise MetricInputError(f"bootstrap needs n >= 1 replicates, got {n}")
+    if not 0 < alpha < 1:
+        raise MetricInputError(f"alpha must be in (0, 1), got {alpha}")
+
+
+def _interval(values: np.ndarray, alpha: float) -> tuple[float, float, int]:
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return NAN, NAN, 0
+    lo, hi = np.percentile(finite, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(lo), float(hi), int(finite.size)
+
+
+def bootstrap_ci(
+    metric_fn: Callable[[Any, Any], float],
+    preds: Sequence[Any],
+    targets: Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    n: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> CI:
+    """Percentile bootstrap interval of metric_fn(preds, targets), by group when `groups` is given."""
+    _check(preds, targets, groups, n, alpha)
+    if len(targets) == 0:
+        return CI(NAN, NAN, NAN, 0)
+    point = float(metric_fn(preds, targets))
+    (values,) = _replicates(metric_fn, [preds], targets, groups, n, seed)
+    lo, hi, used = _interval(values, alpha)
+    return CI(point, lo, hi, used)
+
+
+def paired_bootstrap(
+    metric_fn: Callable[[Any, Any], float],
+    preds_a: Sequence[Any],
+    preds_b: Sequence[Any],
+    targets: Sequence[Any],
+    groups: Sequence[Any] | None = None,
+    n: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> PairedResult:
+    """Paired bootstrap of metric(b) - metric(a) over the same (aligned) samples."""
+    _check(preds_a, targets, groups, n, alpha)
+    _check(preds_b, targets, groups, n, alpha)
+    if len(targets) == 0:
+        return PairedResult(NAN, NAN, NAN, NAN, NAN, 0)
+    a, b = float(metric_fn(preds_a, targets)), float(metric_fn(preds_b, targets))
+    va, vb = _replicates(metric_fn, [preds_a, preds_b], targets, groups, n, seed)
+    d = vb - va
+    d = d[np.isfinite(d)]
+    lo, hi, used = _interval(d, alpha)
+    if used == 0:
+        return PairedResult(b - a, NAN, NAN, NAN, NAN, 0, a, b)
+    p_le = (1 + np.count_nonzero(d <= 0)) / (1 + used)
+    p_ge = (1 + np.count_nonzero(d >= 0)) / (1 + used)
+    p = float(min(1.0, 2 * min(p_le, p_ge)))
+    return PairedResult(b - a, lo, hi, p, float(np.count_nonzero(d > 0) / used), used, a, b)
