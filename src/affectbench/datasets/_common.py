@@ -1,0 +1,116 @@
+"""Small readers shared by the dataset adapters: CSV by column name, floats, mojibake repair.
+
+Every failure becomes a DatasetError that names the file and what was expected, so a user
+never sees a csv/KeyError traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from ..errors import DatasetError
+
+
+def read_csv(path: Path, required: Sequence[str], dataset: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Rows of a CSV as dicts of strings (ids stay strings), checking `required` columns by name."""
+    expected = ", ".join(required)
+    if not path.is_file():
+        raise DatasetError(
+            f"dataset {dataset!r}: label file {path} not found; expected a CSV with columns {expected} "
+            f"(is --root the dataset's top folder?)"
+        )
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            missing = [c for c in required if c not in header]
+            if missing:
+                raise DatasetError(
+                    f"dataset {dataset!r}: {path} lacks column(s) {', '.join(missing)}; "
+                    f"expected columns {expected} (found: {', '.join(header) or 'no header'})"
+                )
+            rows = [{k: (v if v is not None else "") for k, v in row.items() if k is not None} for row in reader]
+    except UnicodeDecodeError as e:
+        raise DatasetError(f"dataset {dataset!r}: {path} is not UTF-8 text ({e}); expected a UTF-8 CSV") from e
+    except csv.Error as e:
+        raise DatasetError(f"dataset {dataset!r}: {path} is not a readable CSV ({e})") from e
+    return header, rows
+
+
+def parse_float(value: object) -> float | None:
+    """A float from a CSV/JSON cell; None when empty; NaN when not a number (data check flags it)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, (int, float)):
+        return float(value)
+    text = str(value).strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def find_dir(root: Path, names: Iterable[str]) -> Path | None:
+    """The first existing sub-folder of `root` among `names`, compared case-insensitively."""
+    names = list(names)
+    for name in names:
+        if (root / name).is_dir():
+            return root / name
+    try:
+        entries = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
+    except OSError:
+        return None
+    for name in names:
+        hit = entries.get(name.lower())
+        if hit is not None:
+            return hit
+    return None
+
+
+# cp1252's printable characters above 0x7f (those that differ from latin-1).
+_CP1252_SPECIAL = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
+# A UTF-8 lead byte (0xC2-0xF4) followed by 1-3 continuation bytes (0x80-0xBF), as cp1252/latin-1 text.
+_CONT = "[\u0080-\u00bf" + re.escape(_CP1252_SPECIAL) + "]"
+_MOJIBAKE_SEQ = re.compile("[\u00c2-\u00f4]" + _CONT + "{1,3}")
+
+
+def _to_byte(ch: str) -> bytes:
+    try:
+        return ch.encode("cp1252")
+    except UnicodeEncodeError:
+        if ord(ch) < 256:  # C1 control characters that cp1252 leaves undefined
+            return bytes([ord(ch)])
+        raise
+
+
+def repair_mojibake(text: str) -> str:
+    """Undo UTF-8 text that was decoded as cp1252/latin-1 (e.g. "itâ€™s" -> "it’s").
+
+    Only sequences that decode cleanly as UTF-8 are replaced, so correct accented text
+    ("café") is left alone.
+    """
+
+    def fix(m: re.Match[str]) -> str:
+        seq = m.group(0)
+        try:
+            return b"".join(_to_byte(c) for c in seq).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return seq
+
+    return _MOJIBAKE_SEQ.sub(fix, text) if text else text
+
+
+def truthy(value: object) -> bool:
+    """An option that must be set to true explicitly (bool, or "true"/"1"/"yes" from the command line)."""
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in {"true", "1", "yes", "on"}
