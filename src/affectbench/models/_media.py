@@ -1,0 +1,78 @@
+"""Shared `prepare` step for media-taking backends: decode each audio/video/image part (cached).
+
+An audio part may point at a video file: its audio track is decoded (16 kHz mono) and sent as
+its own audio part. Parts of modalities excluded by `MediaSpec.modalities` are dropped here, so
+no backend can let them through by accident.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from ..media import DecodedClip, MediaCache, decode, file_identity, get_cache
+from ..specs import MediaSpec
+from ..types import Message, Part
+from .base import Conversation
+
+PART_MODALITY = {"text": "T", "audio": "A", "video": "V", "image": "V"}
+
+
+def media_cache(workspace: Path | None, options: dict) -> MediaCache | None:
+    """The workspace's shared media cache (workspace/cache/media), or None without a workspace."""
+    if workspace is None or options.get("media_cache") is False:
+        return None
+    return get_cache(Path(workspace) / "cache" / "media", options.get("media_cache_bytes"))
+
+
+def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None) -> Conversation:
+    """A copy of `conv` whose media parts carry a DecodedClip in `.data` (MediaError propagates)."""
+    out: list[Message] = []
+    for msg in conv:
+        parts: list[Part] = []
+        for p in msg.parts:
+            if p.kind == "text" or p.path is None or isinstance(p.data, DecodedClip):
+                parts.append(p)
+                continue
+            if PART_MODALITY[p.kind] not in media.modalities:
+                continue
+            clip = cache.get(p.path, media, p.span) if cache is not None else decode(p.path, media, p.span)
+            parts.append(Part(kind=p.kind, text=p.text, path=p.path, span=p.span, data=clip))
+        out.append(Message(role=msg.role, parts=parts))
+    return out
+
+
+def usable(part: Part) -> bool:
+    """Whether a media part has the content its kind needs (a video without audio has no audio part)."""
+    clip = part.data
+    if not isinstance(clip, DecodedClip):
+        return False
+    return clip.has_audio if part.kind == "audio" else clip.has_video
+
+
+def part_notes(conv: Conversation) -> list[str]:
+    """What was missing, silent or trimmed in the conversation's media, for Generation.meta."""
+    notes = []
+    for msg in conv:
+        for p in msg.parts:
+            if isinstance(p.data, DecodedClip):
+                notes += [f"{p.kind} {Path(p.path or '').name}: {n}" for n in p.data.notes]
+                if not usable(p):
+                    notes.append(f"{p.kind} {Path(p.path or '').name}: missing, not sent")
+    return notes
+
+
+def text_modality(conv: Conversation) -> bool:
+    return any(p.kind == "text" and (p.text or "").strip() for m in conv for p in m.parts)
+
+
+def folder_identity(path: str | Path, patterns: tuple[str, ...]) -> str:
+    """Hash of the files in a local model/adapter folder that define its weights and config."""
+    root = Path(path)
+    h = hashlib.sha256()
+    for pattern in patterns:
+        for f in sorted(root.glob(pattern)):
+            if f.is_file():
+                h.update(f.name.encode())
+                h.update(file_identity(f).encode())
+    return h.hexdigest()[:16]

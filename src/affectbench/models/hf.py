@@ -1,0 +1,332 @@
+"""`hf`: transformers chat models that take audio and/or video (Qwen2.5-Omni / Qwen3-Omni thinker,
+Qwen2-Audio, Qwen2-VL / Qwen2.5-VL and other AutoProcessor + chat-template models).
+
+Decoded frames go to the processor as `videos` and decoded 16 kHz audio as `audio`, each as its
+own chat part (the audio of a video is never left to `use_audio_in_video`). Every Generation
+records which modalities reached the model, counted from the placeholder tokens in input_ids.
+
+Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
+device_map, attn_implementation, model_class (a transformers class name; default from the
+config's architectures; a full Omni model loads its thinker), seed (0), merge_adapter (true),
+trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, require
+from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..types import Generation
+from . import _media
+from .base import Conversation, Model
+
+# full omni models -> (class to load, attribute holding the text-producing thinker)
+THINKER_OF = {
+    "Qwen2_5OmniForConditionalGeneration": "Qwen2_5OmniThinkerForConditionalGeneration",
+    "Qwen3OmniMoeForConditionalGeneration": "Qwen3OmniMoeThinkerForConditionalGeneration",
+}
+WEIGHT_FILES = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.bin")
+ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
+
+
+def _dtype(torch, name: str, device: str):
+    if name in (None, "auto"):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {
+            "float32": torch.float32,
+            "fp32": torch.float32,
+            "bfloat16": torch.bfloat16,
+            "bf16": torch.bfloat16,
+            "float16": torch.float16,
+            "fp16": torch.float16,
+        }[name]
+    except KeyError:
+        raise ModelError(f"hf: unknown dtype {name!r}; use auto, float32, bfloat16 or float16") from None
+
+
+class HFModel(Model):
+    def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
+        super().__init__(spec, media, workspace)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if not spec.name:
+            raise ModelError("hf: model name is empty; set model.name to a local folder or a cached hub id")
+        self.opts: dict[str, Any] = dict(spec.options)
+        self._cache = _media.media_cache(workspace, self.opts)
+        self._lock = threading.Lock()
+        self._model = None
+        self._proc = None
+        self._fingerprint: str | None = None
+        if spec.adapter and not Path(spec.adapter).is_dir():
+            raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
+
+    # ---- identity -------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            if Path(self.spec.name).is_dir():
+                h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
+            if self.spec.adapter:
+                h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def info(self) -> dict:
+        import torch
+        import transformers
+
+        info = {"torch": torch.__version__, "transformers": transformers.__version__}
+        try:
+            import peft
+
+            info["peft"] = peft.__version__
+        except ImportError:
+            pass
+        if self._model is not None:
+            info.update(
+                device=str(self.device),
+                dtype=str(self._model.dtype).replace("torch.", ""),
+                model_class=type(self._model).__name__,
+                processor_class=type(self._proc).__name__,
+                attn_implementation=getattr(self._model.config, "_attn_implementation", None),
+            )
+        return info
+
+    # ---- loading --------------------------------------------------------------------------
+    def load(self) -> None:
+        """Load processor + model (+ adapter) once; generate/score call this lazily."""
+        with self._lock:
+            if self._model is None:
+                self._load()
+
+    def _load(self) -> None:
+        torch = require("torch", "hf", "the hf backend")
+        transformers = require("transformers", "hf", "the hf backend")
+        o = self.opts
+        name = self.spec.name
+        trust = bool(o.get("trust_remote_code", False))
+        device = o.get("device", "auto")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        dtype = _dtype(torch, o.get("dtype", "auto"), device)
+        try:
+            config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust)
+            proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust)
+        except Exception as e:
+            raise ModelError(f"hf: cannot load config/processor of {name!r}: {e}") from e
+        cls_name = o.get("model_class") or (config.architectures or ["AutoModelForImageTextToText"])[0]
+        full = cls_name in THINKER_OF and not o.get("model_class")
+        cls = getattr(transformers, cls_name, None)
+        if cls is None:
+            raise ModelError(f"hf: transformers {transformers.__version__} has no class {cls_name!r} (upgrade it)")
+        kwargs: dict[str, Any] = {"dtype": dtype}
+        if o.get("attn_implementation"):
+            kwargs["attn_implementation"] = o["attn_implementation"]
+        if o.get("device_map"):
+            kwargs["device_map"] = o["device_map"]
+        try:
+            model = cls.from_pretrained(name, trust_remote_code=trust, **kwargs)
+        except Exception as e:
+            raise ModelError(f"hf: cannot load {cls_name} from {name!r}: {e}") from e
+        if full:  # released Omni checkpoints hold thinker + talker: keep the thinker only
+            if hasattr(model, "disable_talker"):
+                model.disable_talker()
+            model = model.thinker
+        if not o.get("device_map"):
+            model = model.to(device)
+        if self.spec.adapter:
+            peft = require("peft", "finetune", "LoRA adapters")
+            model = peft.PeftModel.from_pretrained(model, self.spec.adapter)
+            if o.get("merge_adapter", True):
+                model = model.merge_and_unload()
+        model.eval()
+        tok = getattr(proc, "tokenizer", proc)
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        self._proc, self._model, self.device = proc, model, device
+        self._ids = self._placeholder_ids(proc)
+
+    @staticmethod
+    def _placeholder_ids(proc) -> dict[str, set[int]]:
+        """Token ids whose presence in input_ids proves that a modality reached the model."""
+        tok = getattr(proc, "tokenizer", proc)
+        ids: dict[str, set[int]] = {"A": set(), "V": set()}
+        for attr, mod in (("audio_token", "A"), ("video_token", "V"), ("image_token", "V")):
+            token = getattr(proc, attr, None) or getattr(tok, attr, None)
+            if token:
+                tid = tok.convert_tokens_to_ids(token)
+                if tid is not None and tid != tok.unk_token_id:
+                    ids[mod].add(int(tid))
+        return ids
+
+    @property
+    def accepts(self) -> set[str]:
+        """Which media part kinds the processor can take."""
+        self.load()
+        kinds = set()
+        if getattr(self._proc, "feature_extractor", None) is not None:
+            kinds.add("audio")
+        if getattr(self._proc, "video_processor", None) is not None:
+            kinds.add("video")
+        if getattr(self._proc, "image_processor", None) is not None:
+            kinds.add("image")
+        return kinds
+
+    # ---- inputs ---------------------------------------------------------------------------
+    def prepare(self, conversation: Conversation) -> Conversation:
+        return _media.prepare_media(conversation, self.media, self._cache)
+
+    def _chat(self, conv: Conversation, gen: GenerationSpec):
+        """Chat-template messages + the media arrays, in order, for one conversation."""
+        accepts = self.accepts
+        msgs, videos, audios, images = [], [], [], []
+        if gen.system_prompt and not any(m.role == "system" for m in conv):
+            msgs.append({"role": "system", "content": [{"type": "text", "text": gen.system_prompt}]})
+        for m in conv:
+            content = []
+            for p in m.parts:
+                if p.kind == "text":
+                    if p.text:
+                        content.append({"type": "text", "text": p.text})
+                elif p.kind in accepts and _media.usable(p):
+                    content.append({"type": p.kind})
+                    clip = p.data
+                    if p.kind == "audio":
+                        audios.append(clip.audio)
+                    elif p.kind == "video":
+                        videos.append(clip.frames)
+                    else:
+                        images.append(clip.frames[0])
+            msgs.append({"role": m.role, "content": content})
+        return msgs, videos, audios, images
+
+    def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        proc = self._proc
+        texts, videos, audios, images = [], [], [], []
+        for i, conv in enumerate(batch):
+            msgs, v, a, im = self._chat(conv, gen)
+            text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            texts.append(text + (suffixes[i] if suffixes else ""))
+            videos += v
+            audios += a
+            images += im
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        if videos:
+            kwargs["videos"] = videos
+            kwargs["videos_kwargs"] = {"fps": float(self.media.fps)}
+        if audios:
+            kwargs["audio"] = audios
+            kwargs["sampling_rate"] = self.media.sample_rate
+        if images:
+            kwargs["images"] = images
+        try:
+            inputs = proc(**kwargs)
+        except Exception as e:
+            raise ModelError(f"hf: the processor of {self.spec.name!r} rejected the inputs: {e}") from e
+        return inputs.to(self.device)
+
+    def _modalities(self, conv: Conversation, ids_row) -> tuple[str, ...]:
+        mods = ["T"] if _media.text_modality(conv) else []
+        present = set(ids_row.tolist())
+        for mod in ("A", "V"):
+            if self._ids[mod] & present:
+                mods.append(mod)
+        return tuple(mods)
+
+    def _seed(self) -> None:
+        import torch
+
+        torch.manual_seed(int(self.opts.get("seed", 0)))
+
+    # ---- generate / score -----------------------------------------------------------------
+    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+        import torch
+
+        self.load()
+        self._seed()
+        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
+        inputs = self._encode(batch, gen)
+        tok = getattr(self._proc, "tokenizer", self._proc)
+        sample = gen.temperature > 0
+        kw: dict[str, Any] = {
+            "max_new_tokens": gen.max_new_tokens,
+            "do_sample": sample,
+            "pad_token_id": tok.pad_token_id,
+        }
+        if sample:
+            kw.update(temperature=gen.temperature, top_p=gen.top_p)
+        else:
+            kw.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            out = self._model.generate(**inputs, **kw)
+        if not torch.is_tensor(out):
+            out = out.sequences if hasattr(out, "sequences") else out[0]
+        n_in = inputs["input_ids"].shape[1]
+        new = out[:, n_in:]
+        texts = tok.batch_decode(new, skip_special_tokens=True)
+        stop = {tok.pad_token_id, tok.eos_token_id}
+        gens = []
+        for i, conv in enumerate(batch):
+            row_in = inputs["input_ids"][i]
+            n_real = int(inputs["attention_mask"][i].sum())
+            n_out = 0
+            for t in new[i].tolist():
+                if t in stop:
+                    break
+                n_out += 1
+            gens.append(
+                Generation(
+                    text=texts[i].strip(),
+                    modalities=self._modalities(conv, row_in),
+                    n_input_tokens=n_real,
+                    n_output_tokens=n_out,
+                    meta={"notes": _media.part_notes(conv)} if _media.part_notes(conv) else {},
+                )
+            )
+        return gens
+
+    def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
+        """Sum of log p(option tokens | prompt) per option; one forward pass per conversation."""
+        import torch
+
+        if not options:
+            raise ModelError("hf: score mode needs at least one candidate option")
+        self.load()
+        self._seed()
+        batch = [self.prepare(c) for c in batch]
+        tok = getattr(self._proc, "tokenizer", self._proc)
+        out = []
+        for conv in batch:
+            inputs = self._encode([conv] * len(options), gen, suffixes=list(options))
+            with torch.inference_mode():
+                logits = self._model(**inputs).logits.float()
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)
+            ids = inputs["input_ids"]
+            scores = {}
+            for j, opt in enumerate(options):
+                n = len(tok(opt, add_special_tokens=False)["input_ids"])
+                target = ids[j, -n:]
+                lp = logp[j, -n:].gather(-1, target[:, None]).sum()  # left padding: option is the row's tail
+                scores[opt] = float(lp)
+            notes = _media.part_notes(conv)
+            out.append(
+                Generation(
+                    text=max(scores, key=scores.get),
+                    modalities=self._modalities(conv, ids[0]),
+                    n_input_tokens=int(inputs["attention_mask"][0].sum())
+                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
+                    scores=scores,
+                    meta={"notes": notes} if notes else {},
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        self._model = None
+        self._proc = None

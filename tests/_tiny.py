@@ -1,0 +1,283 @@
+"""Tiny, randomly initialised real architectures (Qwen2.5-Omni thinker, Qwen2-Audio, Qwen2-VL) for tests.
+
+No weights can be downloaded here, so tests build the real model classes from small configs and a
+locally trained byte-level BPE tokenizer carrying the Qwen special tokens, then save model +
+processor to a folder that `from_pretrained` (and the `hf` backend) loads like a hub checkpoint.
+Hidden sizes are 32 and every tower has one layer: a forward pass costs milliseconds on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|AUDIO|>",
+    "<|audio_bos|>",
+    "<|audio_eos|>",
+    "<|IMAGE|>",
+    "<|VIDEO|>",
+    "<|vision_bos|>",
+    "<|vision_eos|>",
+    "<|vision_pad|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
+]
+
+# Qwen-style chat template: content is a string or a list of {"type": text|audio|video|image} parts.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'text' %}{{ part['text'] }}"
+    "{% elif part['type'] == 'audio' %}{{ AUDIO }}"
+    "{% elif part['type'] == 'video' %}{{ VIDEO }}"
+    "{% elif part['type'] == 'image' %}{{ IMAGE }}"
+    "{% endif %}{% endfor %}{% endif %}<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+TEMPLATE_SLOTS = {
+    "omni": {
+        "AUDIO": "<|audio_bos|><|AUDIO|><|audio_eos|>",
+        "VIDEO": "<|vision_bos|><|VIDEO|><|vision_eos|>",
+        "IMAGE": "<|vision_bos|><|IMAGE|><|vision_eos|>",
+    },
+    "audio": {"AUDIO": "Audio 1: <|audio_bos|><|AUDIO|><|audio_eos|>\n", "VIDEO": "", "IMAGE": ""},
+    "vl": {
+        "AUDIO": "",
+        "VIDEO": "<|vision_start|><|video_pad|><|vision_end|>",
+        "IMAGE": "<|vision_start|><|image_pad|><|vision_end|>",
+    },
+}
+
+CORPUS = [
+    "The speaker sounds happy and smiles. The speaker sounds angry and frowns.",
+    "positive negative neutral joy sadness anger fear disgust surprise sarcastic humorous",
+    "Answer with one word. What is the sentiment of this clip? You are a helpful assistant.",
+    "system user assistant 0123456789 -3 -2 -1 0 1 2 3 yes no",
+]
+
+
+def chat_template(kind: str) -> str:
+    t = CHAT_TEMPLATE
+    for slot, text in TEMPLATE_SLOTS[kind].items():
+        t = t.replace("{{ " + slot + " }}", text)
+    return t
+
+
+def tiny_tokenizer(kind: str = "omni", vocab_size: int = 400):
+    """A byte-level BPE trained on a few sentences, with the Qwen special tokens, as a fast tokenizer."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(CORPUS * 4, trainer)
+    extra = {}
+    if kind == "omni":
+        extra = {
+            "image_token": "<|IMAGE|>",
+            "audio_token": "<|AUDIO|>",
+            "video_token": "<|VIDEO|>",
+            "vision_bos_token": "<|vision_bos|>",
+            "vision_eos_token": "<|vision_eos|>",
+            "audio_bos_token": "<|audio_bos|>",
+            "audio_eos_token": "<|audio_eos|>",
+        }
+    elif kind == "audio":
+        extra = {"audio_token": "<|AUDIO|>", "audio_bos_token": "<|audio_bos|>", "audio_eos_token": "<|audio_eos|>"}
+    elif kind == "vl":
+        extra = {"image_token": "<|image_pad|>", "video_token": "<|video_pad|>"}
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        extra_special_tokens=extra,
+        padding_side="left",
+    )
+    fast.chat_template = chat_template(kind)
+    return fast
+
+
+def _vision_processors(temporal_patch_size: int = 2):
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    size = {"shortest_edge": 28 * 28 * 4, "longest_edge": 56 * 56}
+    common = {"size": size, "patch_size": 14, "merge_size": 2, "temporal_patch_size": temporal_patch_size}
+    image = Qwen2VLImageProcessor(**common)
+    video = Qwen2VLVideoProcessor(**common)
+    return image, video
+
+
+def _text_config(tok, hidden: int = 32) -> dict:
+    return {
+        "vocab_size": len(tok),
+        "hidden_size": hidden,
+        "intermediate_size": 2 * hidden,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 4096,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "pad_token_id": tok.pad_token_id,
+        "eos_token_id": tok.eos_token_id,
+        "tie_word_embeddings": False,
+    }
+
+
+def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny Qwen2.5-Omni thinker + Qwen2_5OmniProcessor to `out_dir`; return it."""
+    import torch
+    from transformers import (
+        Qwen2_5OmniProcessor,
+        Qwen2_5OmniThinkerConfig,
+        Qwen2_5OmniThinkerForConditionalGeneration,
+        WhisperFeatureExtractor,
+    )
+
+    out = Path(out_dir)
+    tok = tiny_tokenizer("omni")
+    hidden = 32
+    config = Qwen2_5OmniThinkerConfig(
+        audio_config={
+            "num_mel_bins": 128,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "d_model": 32,
+            "output_dim": hidden,
+            "n_window": 50,
+            "max_source_positions": 1500,
+        },
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "fullatt_block_indexes": [0],
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+        },
+        text_config=_text_config(tok, hidden),
+        audio_token_index=tok.audio_token_id,
+        image_token_index=tok.image_token_id,
+        video_token_index=tok.video_token_id,
+        audio_start_token_id=tok.convert_tokens_to_ids("<|audio_bos|>"),
+        audio_end_token_id=tok.convert_tokens_to_ids("<|audio_eos|>"),
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_bos|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_eos|>"),
+        pad_token_id=tok.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    model.save_pretrained(out)
+    image, video = _vision_processors()
+    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
+    proc = Qwen2_5OmniProcessor(
+        image_processor=image,
+        video_processor=video,
+        feature_extractor=fe,
+        tokenizer=tok,
+        chat_template=chat_template("omni"),
+    )
+    proc.save_pretrained(out)
+    return out
+
+
+def _save_with_tokenizer(model, proc, out: Path) -> Path:
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+    return out
+
+
+def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir`."""
+    import torch
+    from transformers import (
+        Qwen2AudioConfig,
+        Qwen2AudioForConditionalGeneration,
+        Qwen2AudioProcessor,
+        WhisperFeatureExtractor,
+    )
+
+    tok = tiny_tokenizer("audio")
+    text = _text_config(tok)
+    text.pop("rope_parameters")
+    text["model_type"] = "qwen2"
+    config = Qwen2AudioConfig(
+        audio_config={
+            "num_mel_bins": 128,
+            "encoder_layers": 1,
+            "encoder_attention_heads": 2,
+            "encoder_ffn_dim": 64,
+            "d_model": 32,
+            "max_source_positions": 1500,
+        },
+        text_config=text,
+        audio_token_index=tok.audio_token_id,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2AudioForConditionalGeneration(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
+    proc = Qwen2AudioProcessor(feature_extractor=fe, tokenizer=tok, chat_template=chat_template("audio"))
+    return _save_with_tokenizer(model, proc, Path(out_dir))
+
+
+def tiny_qwen2_vl(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny Qwen2-VL (vision + text, no audio) with its processor to `out_dir`."""
+    import torch
+    from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
+
+    tok = tiny_tokenizer("vl")
+    hidden = 32
+    config = Qwen2VLConfig(
+        vision_config={
+            "depth": 1,
+            "embed_dim": 32,
+            "hidden_size": hidden,
+            "num_heads": 2,
+            "mlp_ratio": 2,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+        },
+        text_config=_text_config(tok, hidden),
+        image_token_id=tok.image_token_id,
+        video_token_id=tok.video_token_id,
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+    )
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    image, video = _vision_processors()
+    proc = Qwen2VLProcessor(
+        image_processor=image, video_processor=video, tokenizer=tok, chat_template=chat_template("vl")
+    )
+    return _save_with_tokenizer(model, proc, Path(out_dir))
