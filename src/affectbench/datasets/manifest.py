@@ -4,7 +4,7 @@ Columns: `id`, `label` (required); `transcript` (or `text`), `video`, `audio` (p
 the manifest), `split`, `group`, `speaker`, `start`, `end` (optional). Options: `file` (default:
 the one of manifest.csv / manifest.jsonl present in root), `task` ("classification" or
 "regression"), `labels` (list; inferred from the file, sorted, when not given) or `score_range`
-([lo, hi], required for regression), `metric_suite`, `task_name`, `name`, `language`.
+([lo, hi], required for regression), `metric_suite`, `task_name`, `dataset_name`, `language`.
 Without a `split` column every row is in split "test"; `dev` is read as `valid`.
 """
 
@@ -89,12 +89,12 @@ class Manifest(Dataset):
                     )
                 rows.append(row)
         else:
-            _, rows = read_csv(self.path, REQUIRED, self.options.get("name", "manifest"))
+            _, rows = read_csv(self.path, REQUIRED, str(self.options.get("dataset_name", "manifest")))
         return rows
 
     def _build_info(self) -> DatasetInfo:
         o = self.options
-        name = str(o.get("name", "manifest"))
+        name = str(o.get("dataset_name", "manifest"))
         task_opt = o.get("task") or ("regression" if o.get("score_range") is not None else "classification")
         try:
             task = TaskType(str(task_opt).lower())

@@ -2,7 +2,7 @@
 
 `<root>/data_folds.pkl` ({train, dev, test} -> ids), `language_sdk.pkl` (id ->
 {punchline_sentence, context_sentences, ...}), `humor_label_sdk.pkl` (id -> 0/1), raw videos
-`<id>.mp4` in `urfunny2_videos/` (or `videos/`, or the root; option `video_dir` overrides).
+`<id>.mp4` in `urfunny2_videos/` (or `videos/`, or the root when it holds mp4s; option `video_dir` overrides).
 
 These are Python pickles, and unpickling runs whatever code the file names, so they are read
 only with the explicit option `trust_pickles: true`.
@@ -86,7 +86,10 @@ class URFunny(Dataset):
         custom = self.options.get("video_dir")
         if custom:
             return self.root / custom
-        return find_dir(self.root, VIDEO_DIRS) or self.root
+        found = find_dir(self.root, VIDEO_DIRS)
+        if found is not None:
+            return found
+        return self.root if next(self.root.glob("*.mp4"), None) is not None else self.root / VIDEO_DIRS[0]
 
     def load(self, split: str) -> list[Sample]:
         self._check_split(split)
