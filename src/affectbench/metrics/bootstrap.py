@@ -76,9 +76,9 @@ def resample_weights(n_samples: int, groups: Sequence[Any] | None, n: int, seed:
 
 
 def _indexable(values: Sequence[Any]) -> np.ndarray:
-    """A 1-D numpy array of `values` for fancy indexing (object dtype when mixed)."""
+    """A numpy array of `values` indexable along its first axis (object dtype when mixed)."""
     if isinstance(values, np.ndarray):
-        return values.reshape(-1)
+        return values
     arr = np.asarray(values)
     if arr.ndim != 1:
         arr = np.empty(len(values), dtype=object)

@@ -1,0 +1,251 @@
+"""MMSA suites vs an independent, plainly written implementation of REFERENCE.md §3."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr
+from sklearn.metrics import accuracy_score, f1_score
+
+from affectbench.metrics import MetricInputError, mmsa_scores, mosi_scores, sims_scores
+
+# ---------------------------------------------------------------- independent reference
+
+
+def _r4(x: float) -> float:
+    return float(np.round(x, 4))
+
+
+def _corr(p: list[float], t: list[float]) -> float:
+    if len(p) < 2 or len(set(p)) == 1 or len(set(t)) == 1:
+        return math.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(pearsonr(p, t)[0])
+
+
+def _round_half_even(x: float) -> float:
+    return float(np.round(x))  # numpy semantics are the spec: 2.5 -> 2, -0.5 -> -0
+
+
+def ref_mosi(preds: list[float], labels: list[float]) -> dict[str, float]:
+    p = [0.0 if (v is None or not math.isfinite(v)) else float(v) for v in preds]
+    t = [float(v) for v in labels]
+    n = len(t)
+    acc7 = sum(
+        _round_half_even(min(max(a, -3.0), 3.0)) == _round_half_even(min(max(b, -3.0), 3.0)) for a, b in zip(p, t)
+    )
+    acc5 = sum(
+        _round_half_even(min(max(a, -2.0), 2.0)) == _round_half_even(min(max(b, -2.0), 2.0)) for a, b in zip(p, t)
+    )
+    has0_t = [b >= 0 for b in t]
+    has0_p = [a >= 0 for a in p]
+    non0_t = [b > 0 for b in t if b != 0]
+    non0_p = [a > 0 for a, b in zip(p, t) if b != 0]
+    return {
+        "Has0_acc_2": _r4(accuracy_score(has0_t, has0_p)),
+        "Has0_F1_score": _r4(f1_score(has0_t, has0_p, average="weighted", zero_division=0)),
+        "Non0_acc_2": _r4(accuracy_score(non0_t, non0_p)) if non0_t else math.nan,
+        "Non0_F1_score": _r4(f1_score(non0_t, non0_p, average="weighted", zero_division=0)) if non0_t else math.nan,
+        "Mult_acc_5": _r4(acc5 / n),
+        "Mult_acc_7": _r4(acc7 / n),
+        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t)) / n),
+        "Corr": _r4(_corr(p, t)),
+    }
+
+
+def _sims_class(x: float, edges: list[float]) -> int:
+    for i in range(len(edges) - 1):
+        if edges[i] < x <= edges[i + 1]:
+            return i
+    raise AssertionError(x)
+
+
+def ref_sims(preds: list[float], labels: list[float]) -> dict[str, float]:
+    p = [min(max(0.0 if (v is None or not math.isfinite(v)) else float(v), -1.0), 1.0) for v in preds]
+    t = [min(max(float(v), -1.0), 1.0) for v in labels]
+    n = len(t)
+    ms2, ms3, ms5 = [-1.01, 0.0, 1.01], [-1.01, -0.1, 0.1, 1.01], [-1.01, -0.7, -0.1, 0.1, 0.7, 1.01]
+    c2p, c2t = [_sims_class(a, ms2) for a in p], [_sims_class(b, ms2) for b in t]
+    acc3 = sum(_sims_class(a, ms3) == _sims_class(b, ms3) for a, b in zip(p, t))
+    acc5 = sum(_sims_class(a, ms5) == _sims_class(b, ms5) for a, b in zip(p, t))
+    return {
+        "Mult_acc_2": _r4(sum(a == b for a, b in zip(c2p, c2t)) / n),
+        "Mult_acc_3": _r4(acc3 / n),
+        "Mult_acc_5": _r4(acc5 / n),
+        "F1_score": _r4(f1_score(c2t, c2p, average="weighted", zero_division=0)),
+        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t)) / n),
+        "Corr": _r4(_corr(p, t)),
+    }
+
+
+def assert_same(got: dict[str, float], want: dict[str, float]) -> None:
+    assert list(got) == list(want)
+    for key in want:
+        g, w = got[key], want[key]
+        if math.isnan(w):
+            assert math.isnan(g), (key, g, w)
+        elif key == "Corr":  # pearsonr vs corrcoef may differ in the last bit; allow one rounding step
+            assert abs(g - w) <= 1.0001e-4, (key, g, w)
+        else:
+            assert g == w, (key, g, w)
+
+
+# ---------------------------------------------------------------- random data with edge cases
+
+MOSI_EDGES = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 3.5, -3.5, 5.0, -7.0, 0.4999999, 1e-9, -1e-9]
+SIMS_EDGES = [0.0, 0.1, -0.1, 0.7, -0.7, 1.0, -1.0, 1.2, -1.5, 0.1000001, -0.0999999, 0.05, -0.8, 0.2]
+
+
+def _mosi_draw(rng: np.random.Generator, n: int) -> tuple[list, list]:
+    labels = np.where(rng.random(n) < 0.3, rng.choice(np.arange(-6, 7) / 2, n), np.round(rng.uniform(-3, 3, n), 4))
+    labels = np.where(rng.random(n) < 0.1, 0.0, labels)
+    preds = rng.uniform(-4, 4, n)
+    preds = np.where(rng.random(n) < 0.4, rng.choice(MOSI_EDGES, n), preds)
+    preds = np.where(rng.random(n) < 0.2, np.round(preds), preds)
+    return preds.tolist(), labels.tolist()
+
+
+def _sims_draw(rng: np.random.Generator, n: int) -> tuple[list, list]:
+    labels = np.round(rng.integers(-5, 6, n) * 0.2, 1)  # SIMS's grid {-1.0, -0.8, ..., 1.0}
+    labels = np.where(rng.random(n) < 0.2, np.round(rng.integers(-10, 11, n) * 0.1, 1), labels)
+    preds = rng.uniform(-1.3, 1.3, n)
+    preds = np.where(rng.random(n) < 0.5, rng.choice(SIMS_EDGES, n), preds)
+    preds = np.where(rng.random(n) < 0.2, np.round(preds, 1), preds)
+    return preds.tolist(), labels.tolist()
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_mosi_matches_reference_on_random_data(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60)) if seed % 4 else int(rng.integers(200, 800))
+    preds, labels = _mosi_draw(rng, n)
+    if seed % 10 == 3:
+        preds = [preds[0]] * n  # constant predictions
+    assert_same(mosi_scores(preds, labels), ref_mosi(preds, labels))
+    assert_same(mmsa_scores("MOSEI", preds, labels), ref_mosi(preds, labels))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_sims_matches_reference_on_random_data(seed: int) -> None:
+    rng = np.random.default_rng(1000 + seed)
+    n = int(rng.integers(1, 60)) if seed % 4 else int(rng.integers(200, 800))
+    preds, labels = _sims_draw(rng, n)
+    if seed % 10 == 3:
+        preds = [1.7] * n  # constant, and constant again after clipping
+    assert_same(sims_scores(preds, labels), ref_sims(preds, labels))
+    assert_same(mmsa_scores("simsv2", preds, labels), ref_sims(preds, labels))
+
+
+# ---------------------------------------------------------------- hand-worked examples
+
+
+def test_exact_zero_prediction_is_nonnegative_for_has0_but_negative_for_non0() -> None:
+    s = mosi_scores([0.0, 0.0], [1.0, 2.0])
+    assert s["Has0_acc_2"] == 1.0
+    assert s["Non0_acc_2"] == 0.0
+    assert s["Non0_F1_score"] == 0.0
+
+
+def test_non0_drops_zero_labels() -> None:
+    s = mosi_scores([1.0, -1.0, -2.0], [0.0, -1.0, 1.0])
+    assert s["Non0_acc_2"] == 0.5  # the sample with label 0 is gone
+    assert s["Has0_acc_2"] == 0.6667  # label 0 is class "non-negative" and 1.0 >= 0 matches it
+
+
+def test_half_to_even_in_acc7_and_acc5() -> None:
+    assert mosi_scores([2.5], [2.0])["Mult_acc_7"] == 1.0  # 2.5 rounds to 2
+    assert mosi_scores([2.5], [3.0])["Mult_acc_7"] == 0.0
+    assert mosi_scores([-2.5], [-2.0])["Mult_acc_7"] == 1.0
+    assert mosi_scores([0.5, -0.5], [0.0, 0.0])["Mult_acc_7"] == 1.0  # both round to 0
+    assert mosi_scores([1.5], [2.0])["Mult_acc_7"] == 1.0  # 1.5 rounds to 2
+    assert mosi_scores([2.5], [3.0])["Mult_acc_5"] == 1.0  # clipped to [-2, 2] first
+    assert mosi_scores([9.0], [3.0])["Mult_acc_7"] == 1.0  # out of range: clipped
+
+
+def test_reported_values_round_half_to_even_at_four_decimals() -> None:
+    # 1/32 = 0.03125 and 3/32 = 0.09375 are exact ties at the 5th decimal.
+    labels = [1.0] * 32
+    assert mosi_scores([1.0] + [-1.0] * 31, labels)["Has0_acc_2"] == 0.0312
+    assert mosi_scores([1.0] * 3 + [-1.0] * 29, labels)["Has0_acc_2"] == 0.0938
+
+
+def test_sims_zero_is_negative() -> None:
+    assert sims_scores([0.0], [-0.2])["Mult_acc_2"] == 1.0
+    assert sims_scores([0.0], [0.2])["Mult_acc_2"] == 0.0
+    assert sims_scores([1e-9], [0.2])["Mult_acc_2"] == 1.0
+
+
+def test_sims_right_closed_boundaries() -> None:
+    assert sims_scores([-0.1], [-0.5])["Mult_acc_3"] == 1.0  # -0.1 is in [-1, -0.1]
+    assert sims_scores([-0.1], [0.0])["Mult_acc_3"] == 0.0
+    assert sims_scores([0.1], [0.0])["Mult_acc_3"] == 1.0  # 0.1 is in (-0.1, 0.1]
+    assert sims_scores([0.1000001], [0.0])["Mult_acc_3"] == 0.0
+    assert sims_scores([-0.7], [-1.0])["Mult_acc_5"] == 1.0  # -0.7 is in [-1, -0.7]
+    assert sims_scores([0.7], [0.4])["Mult_acc_5"] == 1.0  # 0.7 is in (0.1, 0.7]
+    assert sims_scores([-3.0], [-1.0])["Mult_acc_5"] == 1.0  # clipped
+
+
+def test_sims_mae_on_clipped_values() -> None:
+    assert sims_scores([2.0, -2.0], [1.0, -0.5])["MAE"] == 0.25
+
+
+def test_constant_predictions_corr_nan_without_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(mosi_scores([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])["Corr"])
+        assert math.isnan(sims_scores([3.0, 2.0], [0.5, 1.0])["Corr"])  # constant after clipping
+        assert math.isnan(mosi_scores([1.0], [2.0])["Corr"])
+        assert math.isnan(mosi_scores([1.0, 2.0], [0.0, 0.0])["Corr"])
+
+
+def test_empty_inputs_give_nan() -> None:
+    for scores in (mosi_scores([], []), sims_scores([], [])):
+        assert scores and all(math.isnan(v) for v in scores.values())
+
+
+def test_all_zero_labels_make_non0_nan() -> None:
+    s = mosi_scores([1.0, -1.0], [0.0, 0.0])
+    assert math.isnan(s["Non0_acc_2"]) and math.isnan(s["Non0_F1_score"])
+    assert s["Has0_acc_2"] == 0.5
+
+
+def test_unparsed_predictions_scored_as_zero() -> None:
+    got = mosi_scores([None, float("nan"), "abc", float("inf")], [1.0, 1.0, 1.0, 1.0])
+    assert_same(got, mosi_scores([0.0] * 4, [1.0] * 4))
+    assert got["Has0_acc_2"] == 1.0 and got["Non0_acc_2"] == 0.0 and got["MAE"] == 1.0
+
+
+def test_bad_inputs_raise_clear_errors() -> None:
+    with pytest.raises(MetricInputError, match="finite"):
+        mosi_scores([1.0], [float("nan")])
+    with pytest.raises(MetricInputError, match="2 predictions for 1 targets"):
+        mosi_scores([1.0, 2.0], [1.0])
+    with pytest.raises(MetricInputError, match="mosi, mosei, sims, simsv2"):
+        mmsa_scores("meld", [1.0], [1.0])
+
+
+def test_dataset_names_are_case_insensitive() -> None:
+    assert_same(mmsa_scores("CMU-MOSI", [1.0, -1.0], [1.0, 1.0]), mosi_scores([1.0, -1.0], [1.0, 1.0]))
+    assert set(mmsa_scores("SIMS", [0.5], [0.5])) == {
+        "Mult_acc_2",
+        "Mult_acc_3",
+        "Mult_acc_5",
+        "F1_score",
+        "MAE",
+        "Corr",
+    }
+
+
+def test_scoring_100k_is_fast() -> None:
+    import time
+
+    rng = np.random.default_rng(0)
+    preds, labels = rng.uniform(-3, 3, 100_000).tolist(), rng.uniform(-3, 3, 100_000).tolist()
+    start = time.perf_counter()
+    mosi_scores(preds, labels)
+    sims_scores(preds, labels)
+    assert time.perf_counter() - start < 1.0
