@@ -17,6 +17,7 @@ from affectbench.errors import DatasetError
         ("it\u00e2\u0080\u0099s", "it’s"),  # UTF-8 read as latin-1 (C1 controls)
         ("I donâ€™t â€œknowâ€\x9d", "I don’t “know”"),
         ("Ã©tÃ©", "été"),
+        ("it\x92s \x93ok\x94", "it’s “ok”"),  # cp1252 read as latin-1
         ("café", "café"),  # correct text is left alone
         ("naïve — “ok”", "naïve — “ok”"),
         ("", ""),
@@ -48,7 +49,7 @@ def test_read_csv_keeps_ids_as_strings_and_names_missing_columns(tmp_path) -> No
 def test_read_csv_rejects_non_utf8(tmp_path) -> None:
     p = tmp_path / "x.csv"
     p.write_bytes(b"id,label\n\xff\xfe,1\n")
-    with pytest.raises(DatasetError, match="not UTF-8"):
+    with pytest.raises(DatasetError, match="is not utf-8-sig text .*expected a UTF-8 CSV"):
         read_csv(p, ("id",), "demo")
 
 

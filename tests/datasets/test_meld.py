@@ -58,6 +58,16 @@ def test_mojibake_repaired(tmp_path) -> None:
     assert train[2].context[1].text == "You must’ve had your hands full."
 
 
+def test_cp1252_encoded_csv(tmp_path) -> None:
+    write_meld_fixture(tmp_path, clips=False)
+    rows = (tmp_path / "test_sent_emo.csv").read_text(encoding="utf-8").replace("youâ€™re", "you’re")
+    (tmp_path / "test_sent_emo.csv").write_bytes(rows.replace("Thatâ€™s", "That’s").encode("cp1252"))
+    with pytest.raises(UnicodeDecodeError):
+        (tmp_path / "test_sent_emo.csv").read_text(encoding="utf-8")
+    test = load_dataset("meld", root=tmp_path).load("test")
+    assert test[1].transcript == "Oh. That’s so Monica can keep track."
+
+
 def test_alternative_clip_folder_names(tmp_path) -> None:
     write_meld_fixture(tmp_path, clips=False)
     (tmp_path / "Train").mkdir()

@@ -7,6 +7,7 @@ never sees a csv/KeyError traceback.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -15,16 +16,35 @@ from pathlib import Path
 from ..errors import DatasetError
 
 
-def read_csv(path: Path, required: Sequence[str], dataset: str) -> tuple[list[str], list[dict[str, str]]]:
-    """Rows of a CSV as dicts of strings (ids stay strings), checking `required` columns by name."""
+def read_csv(
+    path: Path, required: Sequence[str], dataset: str, encodings: Sequence[str] = ("utf-8-sig",)
+) -> tuple[list[str], list[dict[str, str]]]:
+    """Rows of a CSV as dicts of strings (ids stay strings), checking `required` columns by name.
+
+    `encodings` are tried in order (e.g. UTF-8, then cp1252 for files saved on Windows).
+    """
     expected = ", ".join(required)
     if not path.is_file():
         raise DatasetError(
             f"dataset {dataset!r}: label file {path} not found; expected a CSV with columns {expected} "
             f"(is --root the dataset's top folder?)"
         )
+    text: str | None = None
+    error: Exception | None = None
+    for encoding in encodings:
+        try:
+            text = path.read_text(encoding=encoding)
+            break
+        except UnicodeDecodeError as e:
+            error = e
+        except OSError as e:
+            raise DatasetError(f"dataset {dataset!r}: cannot read {path} ({e})") from e
+    if text is None:
+        raise DatasetError(
+            f"dataset {dataset!r}: {path} is not {' or '.join(encodings)} text ({error}); expected a UTF-8 CSV"
+        )
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
+        with io.StringIO(text, newline="") as f:
             reader = csv.DictReader(f)
             header = [h.strip() for h in (reader.fieldnames or [])]
             reader.fieldnames = header
@@ -35,8 +55,6 @@ def read_csv(path: Path, required: Sequence[str], dataset: str) -> tuple[list[st
                     f"expected columns {expected} (found: {', '.join(header) or 'no header'})"
                 )
             rows = [{k: (v if v is not None else "") for k, v in row.items() if k is not None} for row in reader]
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"dataset {dataset!r}: {path} is not UTF-8 text ({e}); expected a UTF-8 CSV") from e
     except csv.Error as e:
         raise DatasetError(f"dataset {dataset!r}: {path} is not a readable CSV ({e})") from e
     return header, rows
@@ -93,7 +111,8 @@ def _to_byte(ch: str) -> bytes:
 
 
 def repair_mojibake(text: str) -> str:
-    """Undo UTF-8 text that was decoded as cp1252/latin-1 (e.g. "itâ€™s" -> "it’s").
+    """Undo UTF-8 text that was decoded as cp1252/latin-1 (e.g. "itâ€™s" -> "it’s"), and cp1252
+    text decoded as latin-1 (e.g. "it\x92s" -> "it’s").
 
     Only sequences that decode cleanly as UTF-8 are replaced, so correct accented text
     ("café") is left alone.
@@ -106,7 +125,21 @@ def repair_mojibake(text: str) -> str:
         except (UnicodeEncodeError, UnicodeDecodeError):
             return seq
 
-    return _MOJIBAKE_SEQ.sub(fix, text) if text else text
+    if not text:
+        return text
+    text = _MOJIBAKE_SEQ.sub(fix, text)
+    # Left-over C1 control characters are cp1252 bytes read as latin-1 ("it\x92s" -> "it’s").
+    return _C1.sub(_c1_to_cp1252, text)
+
+
+_C1 = re.compile("[\u0080-\u009f]")
+
+
+def _c1_to_cp1252(m: re.Match[str]) -> str:
+    try:
+        return bytes([ord(m.group(0))]).decode("cp1252")
+    except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are undefined in cp1252
+        return m.group(0)
 
 
 def truthy(value: object) -> bool:

@@ -57,7 +57,7 @@ class MELD(Dataset):
     def load(self, split: str) -> list[Sample]:
         self._check_split(split)
         path = self.root / CSV_FILES[split]
-        _, rows = read_csv(path, REQUIRED, self.info.name)
+        _, rows = read_csv(path, REQUIRED, self.info.name, encodings=("utf-8-sig", "cp1252"))
         clips = self.clip_dir(split)
         parsed = []
         for line, row in enumerate(rows, start=2):
