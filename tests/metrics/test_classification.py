@@ -27,7 +27,7 @@ def ref_classification(preds: list, targets: list, labels: list[str]) -> dict[st
     p = [x if x in labels else SENTINEL for x in preds]
     present = [lab for lab in labels if lab in targets or lab in p]
     out = {
-        "acc": float(np.round(sum(a == b for a, b in zip(p, targets)) / len(targets), 4)),
+        "acc": float(np.round(sum(a == b for a, b in zip(p, targets, strict=True)) / len(targets), 4)),
         "f1_weighted": float(np.round(f1_score(targets, p, labels=labels, average="weighted", zero_division=0), 4)),
         "f1_macro": float(np.round(f1_score(targets, p, labels=present, average="macro", zero_division=0), 4)),
     }

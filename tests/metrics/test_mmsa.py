@@ -36,15 +36,17 @@ def ref_mosi(preds: list[float], labels: list[float]) -> dict[str, float]:
     t = [float(v) for v in labels]
     n = len(t)
     acc7 = sum(
-        _round_half_even(min(max(a, -3.0), 3.0)) == _round_half_even(min(max(b, -3.0), 3.0)) for a, b in zip(p, t)
+        _round_half_even(min(max(a, -3.0), 3.0)) == _round_half_even(min(max(b, -3.0), 3.0))
+        for a, b in zip(p, t, strict=True)
     )
     acc5 = sum(
-        _round_half_even(min(max(a, -2.0), 2.0)) == _round_half_even(min(max(b, -2.0), 2.0)) for a, b in zip(p, t)
+        _round_half_even(min(max(a, -2.0), 2.0)) == _round_half_even(min(max(b, -2.0), 2.0))
+        for a, b in zip(p, t, strict=True)
     )
     has0_t = [b >= 0 for b in t]
     has0_p = [a >= 0 for a in p]
     non0_t = [b > 0 for b in t if b != 0]
-    non0_p = [a > 0 for a, b in zip(p, t) if b != 0]
+    non0_p = [a > 0 for a, b in zip(p, t, strict=True) if b != 0]
     return {
         "Has0_acc_2": _r4(accuracy_score(has0_t, has0_p)),
         "Has0_F1_score": _r4(f1_score(has0_t, has0_p, average="weighted", zero_division=0)),
@@ -52,7 +54,7 @@ def ref_mosi(preds: list[float], labels: list[float]) -> dict[str, float]:
         "Non0_F1_score": _r4(f1_score(non0_t, non0_p, average="weighted", zero_division=0)) if non0_t else math.nan,
         "Mult_acc_5": _r4(acc5 / n),
         "Mult_acc_7": _r4(acc7 / n),
-        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t)) / n),
+        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n),
         "Corr": _r4(_corr(p, t)),
     }
 
@@ -70,14 +72,14 @@ def ref_sims(preds: list[float], labels: list[float]) -> dict[str, float]:
     n = len(t)
     ms2, ms3, ms5 = [-1.01, 0.0, 1.01], [-1.01, -0.1, 0.1, 1.01], [-1.01, -0.7, -0.1, 0.1, 0.7, 1.01]
     c2p, c2t = [_sims_class(a, ms2) for a in p], [_sims_class(b, ms2) for b in t]
-    acc3 = sum(_sims_class(a, ms3) == _sims_class(b, ms3) for a, b in zip(p, t))
-    acc5 = sum(_sims_class(a, ms5) == _sims_class(b, ms5) for a, b in zip(p, t))
+    acc3 = sum(_sims_class(a, ms3) == _sims_class(b, ms3) for a, b in zip(p, t, strict=True))
+    acc5 = sum(_sims_class(a, ms5) == _sims_class(b, ms5) for a, b in zip(p, t, strict=True))
     return {
-        "Mult_acc_2": _r4(sum(a == b for a, b in zip(c2p, c2t)) / n),
+        "Mult_acc_2": _r4(sum(a == b for a, b in zip(c2p, c2t, strict=True)) / n),
         "Mult_acc_3": _r4(acc3 / n),
         "Mult_acc_5": _r4(acc5 / n),
         "F1_score": _r4(f1_score(c2t, c2p, average="weighted", zero_division=0)),
-        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t)) / n),
+        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n),
         "Corr": _r4(_corr(p, t)),
     }
 
