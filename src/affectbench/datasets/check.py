@@ -105,7 +105,8 @@ class CheckReport:
                 lines.append(f"  {split:<10}{n:>9}" + "".join(f"{c[k]:>12}" for k in kinds))
             total = Counter(p.kind for p in self.problems)
             lines.append(f"  {'total':<10}{sum(self.counts.values()):>9}" + "".join(f"{total[k]:>12}" for k in kinds))
-        lines.append(f"media: {self.probe_note}" if self.probe_note else f"media: {self.probed} files probed")
+        if self.counts:
+            lines.append(f"media: {self.probe_note}" if self.probe_note else f"media: {self.probed} files probed")
         for kind in KINDS:
             found = self.of_kind(kind)
             if not found:
@@ -126,8 +127,7 @@ class CheckReport:
         for e in self.errors:
             lines.append(f"error: {e}")
         if not self.usable:
-            why = "; ".join(self.errors) or "no samples in any split"
-            lines.append(f"NOT USABLE: {why}")
+            lines.append("NOT USABLE: see the error(s) above" if self.errors else "NOT USABLE: no samples in any split")
         elif self.n_warnings:
             lines.append(f"usable, with {self.n_warnings} warning(s): affected samples are scored as errors or skipped")
         else:

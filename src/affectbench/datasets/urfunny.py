@@ -44,7 +44,7 @@ class URFunny(Dataset):
                 f"dataset 'urfunny' is stored as Python pickles ({', '.join(FILES)} under {self.root}), and "
                 "loading a pickle can execute arbitrary code; if you trust your copy, opt in with "
                 "`--set dataset.options.trust_pickles=true` on the command line or `trust_pickles: true` "
-                "under the dataset's options in the experiment file"
+                "under the dataset's options in the experiment file (`--option trust_pickles=true` for `data check`)"
             )
 
     def _pickle(self, name: str) -> Any:
