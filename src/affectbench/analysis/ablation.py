@@ -15,7 +15,7 @@ from ..store import RunRecord, Store
 from ..types import ALL_MODALITIES
 from .model_cards import ModelCard
 from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, primary_metric, spec_without
-from .stats import bootstrap
+from .stats import metric_replicates, percentile_interval
 
 
 @dataclass
@@ -95,18 +95,15 @@ def modality_ablation(
             al = aligned(store, ids)
             if not al.sample_ids:
                 continue
-            t = al.targets
-
-            def stat(idx, pairs=pairs, al=al, t=t, fn=fn, group=group) -> float:
-                tt = [t[i] for i in idx]
-                deltas = [
-                    fn([al.preds[group[plus].id][i] for i in idx], tt) - fn([al.preds[group[s].id][i] for i in idx], tt)
-                    for s, plus in pairs
-                ]
-                return float(sum(deltas) / len(deltas))
-
+            order = sorted({mods for pair in pairs for mods in pair})
+            col = {mods: k for k, mods in enumerate(order)}
             groups = al.groups if any(al.groups) else None
-            ci = bootstrap(stat, len(al.sample_ids), groups, n_boot=n_boot, alpha=alpha, seed=seed)
+            points, reps = metric_replicates(
+                fn, [al.preds[group[mods].id] for mods in order], al.targets, groups, n_boot, seed
+            )
+            point = sum(points[col[plus]] - points[col[s]] for s, plus in pairs) / len(pairs)
+            deltas = sum(reps[:, col[plus]] - reps[:, col[s]] for s, plus in pairs) / len(pairs)
+            ci = percentile_interval(float(point), deltas, len(al.sample_ids), alpha)
             rows.append(
                 MarginalRow(
                     dataset=info.name,

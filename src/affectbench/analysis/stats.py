@@ -100,3 +100,38 @@ def spearman_ci(
     xs = np.asarray([p[0] for p in pairs])
     ys = np.asarray([p[1] for p in pairs])
     return bootstrap(lambda idx: spearman(xs[idx], ys[idx]), len(pairs), n_boot=n_boot, alpha=alpha, seed=seed)
+
+
+def metric_replicates(
+    fn: Callable[..., float],
+    preds_list: Sequence[Sequence[object]],
+    targets: Sequence[object],
+    groups: Sequence[str] | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[list[float], np.ndarray]:
+    """Point values and (n_boot, len(preds_list)) bootstrap replicates of `fn` for several runs
+    resampled jointly (same draws for every run), as `affectbench.metrics.paired_bootstrap` does."""
+    from ..metrics.bootstrap import resample_weights
+
+    points = [float(fn(p, targets)) for p in preds_list]
+    rows: list[np.ndarray] = []
+    if hasattr(fn, "stats") and hasattr(fn, "finish"):
+        stats = [fn.stats(p, targets) for p in preds_list]
+        for w in resample_weights(len(targets), groups, n_boot, seed):
+            rows.append(np.stack([np.asarray(fn.finish(w @ st), dtype=float) for st in stats], axis=1))
+    else:
+        for idx in resample_indices(len(targets), groups, n_boot, seed):
+            tt = [targets[i] for i in idx]
+            rows.append(np.asarray([[float(fn([p[i] for i in idx], tt)) for p in preds_list]]))
+    reps = np.concatenate(rows, axis=0) if rows else np.empty((0, len(preds_list)))
+    return points, reps
+
+
+def percentile_interval(point: float, values: np.ndarray, n: int, alpha: float = 0.05) -> Interval:
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return Interval(point, float("nan"), float("nan"), n)
+    lo, hi = np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return Interval(point, float(lo), float(hi), n)

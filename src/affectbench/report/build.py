@@ -1,0 +1,269 @@
+"""`affectbench report`: tables (md, csv, latex) and the static HTML page, from the store.
+
+Sections appear only when the store holds their data: ablations need runs differing only in
+modalities; gains need a zero-shot run next to knowledge/SFT runs of the same model and dataset.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+from ..analysis.ablation import modality_ablation
+from ..analysis.correlate import correlations, performance_rows
+from ..analysis.dataset_props import DatasetProperties
+from ..analysis.errors import confusion, hardest_samples, parse_failures
+from ..analysis.gains import GainRow, compare_runs, gains_markdown
+from ..analysis.model_cards import ModelCard, card_for, load_cards
+from ..analysis.runs import eval_runs, spec_without
+from ..errors import AffectbenchError
+from ..store import RunRecord, Store
+from . import html as H
+from .tables import Table, dataset_tables, leaderboard, to_csv, to_latex, to_markdown
+
+FORMATS = ("md", "csv", "latex", "html")
+
+
+def leaderboard_markdown(
+    store: Store, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None
+) -> str:
+    """The leaderboard as markdown, for the terminal."""
+    t = leaderboard(store, by, cards=list(cards) if cards is not None else load_cards())
+    if not t.rows:
+        return "No scored eval runs in this store yet: run an experiment first (affectbench run FILE).\n"
+    return to_markdown(t)
+
+
+def gain_groups(runs: Sequence[RunRecord]) -> list[tuple[RunRecord, list[RunRecord]]]:
+    """(baseline, others): per model/dataset/media setting, the zero-shot run vs its knowledge/SFT runs."""
+    groups: dict[str, list[RunRecord]] = {}
+    for r in runs:
+        groups.setdefault(spec_without(r, "knowledge", "model.adapter", "prompt"), []).append(r)
+    out = []
+    for rs in groups.values():
+        plain = [r for r in rs if not r.run_spec.knowledge and not r.run_spec.model.adapter]
+        boosted = [r for r in rs if r.run_spec.knowledge or r.run_spec.model.adapter]
+        if not plain or not boosted:
+            continue
+        base = next((r for r in plain if r.run_spec.prompt == "default"), plain[0])
+        out.append((base, boosted))
+    return out
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def build_report(
+    store: Store,
+    out_dir: str | Path,
+    by: Sequence[str] = ("model", "prompt"),
+    formats: Sequence[str] = FORMATS,
+    cards: Iterable[ModelCard] | None = None,
+    props: Mapping[str, DatasetProperties] | None = None,
+    n_boot: int = 1000,
+    max_confusions: int = 12,
+) -> dict[str, Path]:
+    """Write the report files into `out_dir`; returns {kind: path} for what was written.
+
+    Kinds: md (leaderboard + per-dataset tables + gains), csv (leaderboard), latex (booktabs tables),
+    html (the static page). `props` (dataset name -> DatasetProperties) adds dataset-property analyses.
+    """
+    bad = set(formats) - set(FORMATS)
+    if bad:
+        raise AffectbenchError(f"unknown report format(s) {', '.join(sorted(bad))}; use {', '.join(FORMATS)}")
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    cards = list(cards) if cards is not None else load_cards()
+    by = tuple(by)
+    lb = leaderboard(store, by, cards=cards)
+    details = dataset_tables(store, by, cards)
+    runs = eval_runs(store)
+    gains: list[GainRow] = []
+    for base, others in gain_groups(runs):
+        gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards)
+    written: dict[str, Path] = {}
+
+    if "md" in formats:
+        parts = ["# affectbench leaderboard\n", to_markdown(lb) if lb.rows else "No scored eval runs.\n"]
+        for t in details:
+            parts += [f"\n## {t.title}\n\n", to_markdown(t)]
+        if gains:
+            parts += ["\n## Gains over zero-shot\n\n", gains_markdown(gains)]
+        written["md"] = _write(out / "leaderboard.md", "".join(parts))
+    if "csv" in formats:
+        written["csv"] = _write(out / "leaderboard.csv", to_csv(lb))
+    if "latex" in formats:
+        tex = [
+            "% affectbench tables; needs \\usepackage{booktabs}\n",
+            to_latex(lb, label_key="tab:leaderboard"),
+        ]
+        for t in details:
+            tex += ["\n", to_latex(t, label_key=f"tab:{t.title}")]
+        written["latex"] = _write(out / "leaderboard.tex", "".join(tex))
+    if "html" in formats:
+        page = _html(store, lb, details, gains, runs, by, cards, props, n_boot, max_confusions)
+        written["html"] = _write(out / "report.html", page)
+    return written
+
+
+def _html(
+    store: Store,
+    lb: Table,
+    details: list[Table],
+    gains: list[GainRow],
+    runs: list[RunRecord],
+    by: tuple[str, ...],
+    cards: list[ModelCard],
+    props: Mapping[str, DatasetProperties] | None,
+    n_boot: int,
+    max_confusions: int,
+) -> str:
+    from . import plots
+
+    sections: list[H.Section] = []
+    s = H.Section("leaderboard", "Leaderboard", lb.caption)
+    if lb.rows:
+        s.add_img(plots.heatmap(lb), "leaderboard heatmap")
+        s.add_table(lb)
+        for t in details:
+            s.add_table(t, heading=t.title)
+    else:
+        s.parts.append("<p>No scored eval runs in this store yet.</p>")
+    sections.append(s)
+
+    used = {c.id for c in (card_for(r.run_spec.model, cards) for r in runs) if c is not None}
+    used_cards = [c for c in cards if c.id in used]
+    if used_cards:
+        s = H.Section("models", "Model cards", "Architecture of the evaluated models (– where unknown).")
+        s.add_rows(
+            [
+                "model",
+                "LLM",
+                "LLM params (B)",
+                "vision encoder",
+                "audio encoder",
+                "fusion",
+                "time-interleaved",
+                "modalities",
+            ],
+            [
+                [
+                    c.id,
+                    c.llm,
+                    c.llm_params_b,
+                    c.vision_encoder,
+                    c.audio_encoder,
+                    c.fusion,
+                    c.time_interleaved,
+                    c.modalities,
+                ]
+                for c in used_cards
+            ],
+            text=True,
+        )
+        sections.append(s)
+
+    if gains:
+        s = H.Section(
+            "gains",
+            "Knowledge and fine-tuning gains",
+            "Δ of the primary metric over the zero-shot run on shared samples, 95% paired bootstrap CI.",
+        )
+        s.add_img(plots.gains_plot(gains), "gains over baseline")
+        s.add_rows(
+            ["dataset", "run", "metric", "baseline", "value", "Δ", "CI low", "CI high", "p", "n"],
+            [
+                [g.dataset, g.label, g.metric, g.baseline_value, g.value, g.delta, g.lo, g.hi, g.p_value, g.n]
+                for g in gains
+            ],
+        )
+        sections.append(s)
+
+    marginals, abl_scores = modality_ablation(store, n_boot=n_boot, by=by, cards=cards)
+    if abl_scores:
+        s = H.Section(
+            "ablation",
+            "Modality ablation",
+            "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
+        )
+        s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
+        s.add_rows(
+            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
+            [
+                [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
+                for m in marginals
+            ],
+        )
+        sections.append(s)
+
+    perf = performance_rows(store, cards, props)
+    corr = correlations(perf, n_boot=n_boot)
+    if corr:
+        s = H.Section(
+            "drivers",
+            "What drives performance",
+            "Spearman ρ between run attributes and the within-dataset relative score, 95% bootstrap CI.",
+        )
+        s.add_rows(
+            ["attribute", "ρ", "CI low", "CI high", "runs"], [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr]
+        )
+        s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
+        sections.append(s)
+    if props:
+        s = H.Section("datasets", "Dataset properties")
+        s.add_rows(
+            [
+                "dataset",
+                "language",
+                "samples",
+                "classes",
+                "entropy (norm.)",
+                "imbalance",
+                "duration mean (s)",
+                "transcript mean",
+                "speakers",
+                "unimodal agreement",
+            ],
+            [
+                [
+                    p.name,
+                    p.language,
+                    p.n_samples,
+                    p.n_classes,
+                    p.label_entropy_norm,
+                    p.imbalance_ratio,
+                    p.duration.mean,
+                    p.transcript_length.mean,
+                    p.n_speakers,
+                    (p.unimodal_agreement or {}).get("all"),
+                ]
+                for p in props.values()
+            ],
+        )
+        sections.append(s)
+
+    if runs:
+        s = H.Section("errors", "Error analysis", "Confusions (rows: true class), hardest samples, parse failures.")
+        for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
+            chosen = [r for r in runs if r.run_spec.dataset.name == ds][:max_confusions]
+            conf = [confusion(store, r.id, by, cards) for r in chosen]
+            s.add_img(plots.confusion_grid(conf), f"confusion matrices {ds}")
+        hard = hardest_samples(store, top=15, by=by, cards=cards)
+        s.add_rows(
+            ["dataset", "sample", "target", "runs", "wrong", "wrong rate"],
+            [[h.dataset, h.sample_id, h.target, h.n_runs, h.n_wrong, h.wrong_rate] for h in hard],
+            heading="Hardest samples",
+        )
+        pf = parse_failures(store, cards)
+        s.add_rows(
+            ["model", "dataset", "answers", "unparsed", "rate"],
+            [[p.model, p.dataset, p.n, p.failures, p.rate] for p in pf],
+            heading="Parse failures",
+        )
+        sections.append(s)
+
+    subtitle = f"{len(runs)} scored eval runs · store {store.path} · generated {time.strftime('%Y-%m-%d %H:%M')}"
+    return H.render_page("affectbench report", subtitle, sections)

@@ -1,0 +1,224 @@
+"""Tables from the store in the paper's layout (systems × datasets, best per column marked),
+rendered as markdown, CSV and LaTeX (booktabs)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ..analysis.model_cards import ModelCard
+from ..analysis.runs import eval_runs, higher_is_better, info_from_run, label, metric_value, primary_metric
+from ..store import RunRecord, Store
+
+
+@dataclass
+class Table:
+    """A grid of numbers: `values[i][j]` is row i, column j; `metrics[j]` names column j's metric."""
+
+    title: str
+    row_header: str
+    columns: list[str]
+    metrics: list[str]
+    rows: list[str]
+    values: list[list[float | None]]
+    run_ids: list[list[str | None]] = field(default_factory=list)
+    caption: str = ""
+
+    def higher(self, j: int) -> bool:
+        return higher_is_better(self.metrics[j])
+
+    def best(self, j: int) -> set[int]:
+        """Rows holding the best value of column j (ties all count); empty when the column has no number."""
+        col = [(i, v) for i, v in ((i, r[j]) for i, r in enumerate(self.values)) if _num(v)]
+        if not col:
+            return set()
+        target = (max if self.higher(j) else min)(v for _, v in col)
+        return {i for i, v in col if v == target}
+
+
+def _num(v: float | None) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
+
+
+def _clashes(runs: Sequence[RunRecord], labels: dict[str, str]) -> list[RunRecord]:
+    """Runs whose label is shared with another run on some dataset (all runs with such a label)."""
+    seen: dict[tuple[str, str], int] = {}
+    for r in runs:
+        key = (labels[r.id], r.run_spec.dataset.name)
+        seen[key] = seen.get(key, 0) + 1
+    bad = {lab for (lab, _), k in seen.items() if k > 1}
+    return [r for r in runs if labels[r.id] in bad]
+
+
+def system_labels(runs: Sequence[RunRecord], by: Sequence[str], cards: Iterable[ModelCard] | None) -> dict[str, str]:
+    """run id -> system label; labels that would share a cell get the setting, then the run id, appended."""
+    cards = list(cards) if cards is not None else None
+    labels = {r.id: label(r, by, cards) for r in runs}
+    if "setting" not in by:
+        for r in _clashes(runs, labels):
+            labels[r.id] = f"{labels[r.id]} ({label(r, ('setting',), cards)})"
+    for r in _clashes(runs, labels):
+        labels[r.id] = f"{labels[r.id]} [{r.id.rsplit('-', 1)[-1][:6]}]"
+    return labels
+
+
+def leaderboard(
+    store: Store,
+    by: Sequence[str] = ("model", "prompt"),
+    metric: str | None = None,
+    cards: Iterable[ModelCard] | None = None,
+) -> Table:
+    """Systems (rows) × datasets (columns) with each dataset's primary metric (or `metric`)."""
+    runs = eval_runs(store)
+    labels = system_labels(runs, by, cards)
+    datasets: list[str] = []
+    metrics: dict[str, str] = {}
+    systems: list[str] = []
+    cell: dict[tuple[str, str], RunRecord] = {}
+    for r in runs:
+        ds = r.run_spec.dataset.name
+        name = metric or primary_metric(info_from_run(r))[0]
+        if ds not in metrics:
+            datasets.append(ds)
+            metrics[ds] = name
+        if labels[r.id] not in systems:
+            systems.append(labels[r.id])
+        cell[(labels[r.id], ds)] = r
+    values = [[metric_value(cell[(s, d)], metrics[d]) if (s, d) in cell else None for d in datasets] for s in systems]
+    ids = [[cell[(s, d)].id if (s, d) in cell else None for d in datasets] for s in systems]
+    return Table(
+        title="Leaderboard",
+        row_header=" / ".join(by),
+        columns=datasets,
+        metrics=[metrics[d] for d in datasets],
+        rows=systems,
+        values=values,
+        run_ids=ids,
+        caption="Primary metric per dataset; best per column in bold (↓: lower is better).",
+    )
+
+
+def dataset_tables(
+    store: Store, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None
+) -> list[Table]:
+    """One table per dataset: systems × every metric of the dataset's suite (plus parse-failure rate)."""
+    runs = eval_runs(store)
+    labels = system_labels(runs, by, cards)
+    out = []
+    for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
+        rs = [r for r in runs if r.run_spec.dataset.name == ds]
+        names: list[str] = []
+        for r in rs:
+            for k, v in (r.metrics or {}).items():
+                if not k.startswith("_") and isinstance(v, int | float) and k not in names:
+                    names.append(k)
+        names.append("_parse_failure_rate")
+        out.append(
+            Table(
+                title=f"{ds}",
+                row_header=" / ".join(by),
+                columns=[n.lstrip("_") for n in names],
+                metrics=names,
+                rows=[labels[r.id] for r in rs],
+                values=[[metric_value(r, n) for n in names] for r in rs],
+                run_ids=[[r.id] * len(names) for r in rs],
+                caption=f"All metrics on {ds}; best per column in bold.",
+            )
+        )
+    return out
+
+
+def fmt(v: float | None, digits: int = 4) -> str:
+    if not _num(v):
+        return "–" if v is None else "nan"
+    return f"{v:.{digits}f}"
+
+
+def _header(t: Table, j: int) -> str:
+    """Column title: the dataset (with its metric when they differ), ↓ when lower is better."""
+    m = t.metrics[j].lstrip("_")
+    h = t.columns[j] if t.columns[j] == m else f"{t.columns[j]} ({m})"
+    return h if t.higher(j) else h + " ↓"
+
+
+def to_markdown(t: Table, digits: int = 4) -> str:
+    """GitHub markdown; best per column in **bold**."""
+    md_esc = lambda s: s.replace("|", "\\|")  # noqa: E731
+    best = [t.best(j) for j in range(len(t.columns))]
+    lines = [
+        "| " + " | ".join([md_esc(t.row_header)] + [md_esc(_header(t, j)) for j in range(len(t.columns))]) + " |",
+        "|" + "---|" + "---:|" * len(t.columns),
+    ]
+    for i, row in enumerate(t.rows):
+        cells = [f"**{fmt(v, digits)}**" if i in best[j] else fmt(v, digits) for j, v in enumerate(t.values[i])]
+        lines.append("| " + " | ".join([md_esc(row)] + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(t: Table) -> str:
+    """Long-free wide CSV with full-precision numbers and a best-marker column per dataset."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([t.row_header] + [_header(t, j) for j in range(len(t.columns))])
+    for i, row in enumerate(t.rows):
+        w.writerow([row] + ["" if v is None else repr(float(v)) for v in t.values[i]])
+    return buf.getvalue()
+
+
+_LATEX_ESC = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "↓": r"$\downarrow$",
+    "×": r"$\times$",
+    "→": r"$\to$",
+}
+
+
+def latex_escape(s: str) -> str:
+    return "".join(_LATEX_ESC.get(ch, ch) for ch in s)
+
+
+def to_latex(t: Table, digits: int = 4, label_key: str = "") -> str:
+    """A booktabs table (needs \\usepackage{booktabs}); best per column in \\textbf."""
+    best = [t.best(j) for j in range(len(t.columns))]
+    ncol = len(t.columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\small",
+        r"\begin{tabular}{l" + "r" * ncol + "}",
+        r"\toprule",
+    ]
+    down = r" $\downarrow$"
+    if any(c != m.lstrip("_") for c, m in zip(t.columns, t.metrics, strict=True)):
+        lines.append(" & ".join([latex_escape(t.row_header)] + [latex_escape(c) for c in t.columns]) + r" \\")
+        subs = [latex_escape(m.lstrip("_")) + ("" if t.higher(j) else down) for j, m in enumerate(t.metrics)]
+        lines.append(" & ".join([""] + subs) + r" \\")
+    else:
+        heads = [latex_escape(c) + ("" if t.higher(j) else down) for j, c in enumerate(t.columns)]
+        lines.append(" & ".join([latex_escape(t.row_header)] + heads) + r" \\")
+    lines.append(r"\midrule")
+    for i, row in enumerate(t.rows):
+        cells = []
+        for j, v in enumerate(t.values[i]):
+            s = fmt(v, digits).replace("–", "--")
+            cells.append(r"\textbf{" + s + "}" if i in best[j] else s)
+        lines.append(" & ".join([latex_escape(row)] + cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    if t.caption:
+        lines.append(r"\caption{" + latex_escape(t.caption) + "}")
+    if label_key:
+        lines.append(r"\label{" + label_key + "}")
+    lines.append(r"\end{table}")
+    return "\n".join(lines) + "\n"
