@@ -1,0 +1,95 @@
+"""Runs of kind `finetune`: LoRA SFT on the prompts that `eval` renders (with or without knowledge).
+
+`run_finetune(runner, spec)` builds training pairs with `Prompt.render` + `Prompt.answer`
+(`pairs`), trains a peft LoRA adapter (`lora`) on the backend's model (`backends`), logs train
+and validation losses to the store, and registers the best epoch's adapter as the run's
+artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune run id>`).
+`export` writes the same pairs for LLaMA-Factory and ms-swift. Multi-GPU:
+`accelerate launch -m affectbench.finetune --experiment E --name N` (or torchrun).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from ..errors import AffectbenchError
+from ..specs import FinetuneSpec, RunSpec
+from ..store import RunRecord
+
+if TYPE_CHECKING:
+    from ..runner import Runner
+
+log = logging.getLogger(__name__)
+
+__all__ = ["run_finetune"]
+
+
+def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None = None) -> RunRecord:
+    """Train (or resume, or return the finished) LoRA adapter of a finetune run."""
+    from ..environment import environment
+    from ..runner import knowledge_texts
+    from .backends import trainable_for
+    from .lora import _dist, train_lora
+    from .pairs import pairs_for_spec, summary
+
+    if spec.kind != "finetune":
+        raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
+    ft = spec.finetune or FinetuneSpec()
+    store = runner.store
+    rank, _, _ = _dist()
+    is_main = rank == 0
+    record = store.open_run(spec, env=environment() if is_main else None)
+    rid = record.id
+    adapter = store.artifact(rid, "adapter")
+    if record.status == "done" and adapter is not None and adapter.exists():
+        return record
+    knowledge = knowledge_texts(spec, store)
+    train = pairs_for_spec(spec, ft.train_split, knowledge, ft.train_limit)
+    valid = pairs_for_spec(spec, ft.valid_split, knowledge) if ft.valid_split else None
+    if not len(train):
+        raise AffectbenchError(
+            f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
+            f"(skipped: {train.skipped}); check the split name and that samples have targets"
+        )
+    if spec.knowledge and not any(p.has_knowledge for p in train.pairs):
+        raise AffectbenchError(
+            f"finetune run {rid} asks for knowledge but none is stored for split {ft.train_split!r}; "
+            "run its knowledge runs on that split first (experiment files do this for you)"
+        )
+    if is_main:
+        store.set_status(rid, "running")
+    try:
+        trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
+        result = train_lora(
+            trainable,
+            train.pairs,
+            valid.pairs if valid else [],
+            ft,
+            store.artifact_dir(rid),
+            seed=spec.seed,
+            log_fn=lambda step, split, loss, epoch, **meta: store.log_train(rid, step, split, loss, epoch, **meta),
+            stop_after_steps=stop_after_steps,
+        )
+    except BaseException as e:
+        if is_main:
+            store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
+        raise
+    if is_main:
+        store.set_artifact(rid, "adapter", result.adapter)
+        store.set_metrics(
+            rid,
+            {
+                "best_epoch": result.best_epoch,
+                "best_valid_loss": result.best_valid_loss,
+                "first_train_loss": result.first_train_loss,
+                "last_train_loss": result.last_train_loss,
+                "steps": result.steps,
+                "resumed_from_step": result.resumed_from_step,
+                "wall_s": result.wall_s,
+                "_train": summary(train),
+                "_valid": summary(valid) if valid else None,
+            },
+        )
+        store.set_status(rid, "done")
+    return store.run(rid)

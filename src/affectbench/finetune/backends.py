@@ -1,0 +1,177 @@
+"""Training-side adapters: a backend's torch model + a function that turns (conversations,
+answers) into model inputs with labels masked to the answer tokens.
+
+A backend may provide `trainable()` itself (returning a `Trainable`); otherwise the adapters
+here reuse the backend's own loading and input building so training sees exactly the inputs
+that evaluation does: `hf` through `HFModel` (chat template, processor, decoded media), the
+embedded `cascade` through its text LLM and its own prompt formatting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import AffectbenchError, ModelError
+from ..models import Model, build_model
+from ..models.base import Conversation
+from ..specs import GenerationSpec, MediaSpec, ModelSpec
+
+IGNORE = -100
+# module-name fragments of encoders/towers and heads that LoRA leaves alone unless train_towers
+TOWER_PARTS = (
+    "audio_tower",
+    "visual",
+    "vision_tower",
+    "vision_model",
+    "audio_model",
+    "multi_modal_projector",
+    "mm_projector",
+    "lm_head",
+    "embed_tokens",
+    "talker",
+    "token2wav",
+)
+
+
+@dataclass
+class Trainable:
+    """What the LoRA loop needs from a backend."""
+
+    module: Any  # torch.nn.Module, base weights (no adapter), on its device
+    encode: Callable[[list[Conversation], list[str]], dict[str, Any]]  # → model kwargs incl. `labels`
+    prepare: Callable[[Conversation], Conversation]  # decode media etc. (as in eval)
+    device: str = "cpu"
+    base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
+
+
+def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
+    """Full names of the Linear layers LoRA should adapt: the language model's, towers too if asked."""
+    import torch
+
+    names = []
+    for name, sub in module.named_modules():
+        if not isinstance(sub, torch.nn.Linear):
+            continue
+        if "lm_head" in name:
+            continue
+        if not train_towers and any(part in name for part in TOWER_PARTS):
+            continue
+        names.append(name)
+    return names
+
+
+def _tail_labels(input_ids, n_answer: list[int]):
+    """Labels that keep only the last n tokens of each (left-padded) row."""
+    labels = input_ids.clone().fill_(IGNORE)
+    width = input_ids.shape[1]
+    for i, n in enumerate(n_answer):
+        n = min(n, width)
+        labels[i, width - n :] = input_ids[i, width - n :]
+    return labels
+
+
+def _completion(apply_template: Callable[..., str], msgs: list[dict], answer: str, eos: str | None) -> str:
+    """The assistant turn as the chat template writes it after the generation prompt (answer + end of turn)."""
+    prompt = apply_template(msgs, add_generation_prompt=True, tokenize=False)
+    try:
+        full = apply_template([*msgs, {"role": "assistant", "content": answer}], tokenize=False)
+    except Exception:  # some templates reject a plain-string assistant turn
+        full = apply_template(
+            [*msgs, {"role": "assistant", "content": [{"type": "text", "text": answer}]}], tokenize=False
+        )
+    if full.startswith(prompt) and answer in full[len(prompt) :]:
+        return full[len(prompt) :].rstrip("\n")
+    return answer + (eos or "")
+
+
+def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec) -> Trainable:
+    """The hf backend's model and processor; inputs built by HFModel itself (same as eval)."""
+    from ..models.hf import HFModel
+
+    hf = HFModel(spec.model_copy(update={"adapter": None}), media, workspace)
+    hf.opts["merge_adapter"] = False
+    hf.load()
+    proc = hf._proc
+    tok = getattr(proc, "tokenizer", proc)
+    model = hf._model
+
+    def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
+        completions, n_answer = [], []
+        for conv, ans in zip(batch, answers, strict=True):
+            msgs, *_ = hf._chat(conv, gen)
+            comp = _completion(proc.apply_chat_template, msgs, ans, tok.eos_token)
+            completions.append(comp)
+            n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
+        inputs = hf._encode(batch, gen, suffixes=completions)
+        inputs = dict(inputs)
+        inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
+        return inputs
+
+    return Trainable(
+        model, encode, hf.prepare, str(hf.device), {"backend": "hf", "name": spec.name, "class": type(model).__name__}
+    )
+
+
+def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
+    """A text LLM behind a backend that turns conversations into a text prompt (`llm_prompt`)."""
+    import torch
+
+    from ..models import textlm
+
+    transformers = __import__("transformers")
+    folder = textlm.resolve(spec.name)
+    tok = transformers.AutoTokenizer.from_pretrained(str(folder))
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    module = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device)
+    prompt_of = getattr(model_obj, "llm_prompt", None)
+    if prompt_of is None:
+        raise ModelError(
+            f"backend {spec.backend!r} has no llm_prompt(conversation) method, so fine-tuning cannot "
+            "reproduce its prompts; add one (or a trainable() method) to the backend"
+        )
+
+    def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
+        texts, n_answer = [], []
+        for conv, ans in zip(batch, answers, strict=True):
+            prompt = prompt_of(conv, gen) if _takes_gen(prompt_of) else prompt_of(conv)
+            comp = ans + (tok.eos_token or "")
+            texts.append(prompt + comp)
+            n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        enc = {k: v.to(device) for k, v in enc.items()}
+        enc["labels"] = _tail_labels(enc["input_ids"], n_answer)
+        return enc
+
+    return Trainable(module, encode, model_obj.prepare, device, {"backend": spec.backend, "name": str(folder)})
+
+
+def _takes_gen(fn: Callable) -> bool:
+    import inspect
+
+    try:
+        return len(inspect.signature(fn).parameters) >= 2
+    except (TypeError, ValueError):
+        return False
+
+
+def trainable_for(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec) -> Trainable:
+    """The training adapter of a model spec (without its adapter: training starts from the base)."""
+    base = spec.model_copy(update={"adapter": None})
+    if base.backend == "hf":
+        return hf_trainable(base, media, workspace, gen)
+    model = build_model(base, media, workspace)
+    if hasattr(model, "trainable"):
+        return model.trainable(gen)
+    if hasattr(model, "llm_prompt"):
+        return text_trainable(model, base, gen)
+    raise AffectbenchError(
+        f"backend {base.backend!r} cannot be fine-tuned here; LoRA runs on the hf backend and on the "
+        "embedded cascade's text LLM (train elsewhere with `affectbench.finetune.export` and load the adapter)"
+    )
