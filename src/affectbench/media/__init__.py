@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .cache import CacheStats, MediaCache, cache_key, extract_wav, file_identity, get_cache, write_wav
 from .decode import DecodedClip, decode, decode_count
+from .encode import encode_mp4, wav_bytes
 
 __all__ = [
     "CacheStats",
@@ -12,8 +13,10 @@ __all__ = [
     "cache_key",
     "decode",
     "decode_count",
+    "encode_mp4",
     "extract_wav",
     "file_identity",
     "get_cache",
+    "wav_bytes",
     "write_wav",
 ]

@@ -1,0 +1,289 @@
+"""`openai`: any OpenAI-compatible chat server (vLLM serve, llama.cpp server, SGLang, hosted APIs).
+
+Video and audio go as separate content parts (the audio of a video is extracted to 16 kHz mono
+WAV and sent as its own part, since servers have silently dropped audio-in-video):
+- video: {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,..."}} holding the
+  decoded, budgeted frames re-encoded at `MediaSpec.fps` (video_source: "frames", default), or
+  the original file's bytes ("file") or a file:// URL ("file_url"; server-side local files).
+- audio: {"type": "input_audio", "input_audio": {"data": <base64 wav>, "format": "wav"}}
+  (audio_format: "input_audio", default) or {"type": "audio_url", "audio_url": {"url": data:/file:}}
+  (audio_format: "audio_url" / "audio_file_url").
+
+Options: base_url (http://127.0.0.1:8000/v1), api_key_env (name of the env var holding the
+key; the key itself is never stored), concurrency (4), timeout (60 s), max_retries (4),
+backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0), extra_body ({}),
+top_logprobs (20, score mode). Modalities on a Generation are those sent (a server cannot
+report which reached the model).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, require
+from ..media import encode_mp4, get_cache, wav_bytes
+from ..specs import GenerationSpec, MediaSpec, ModelSpec
+from ..types import Generation
+from . import _media
+from .base import Conversation, Model
+
+RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+class OpenAIModel(Model):
+    def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
+        super().__init__(spec, media, workspace)
+        o = dict(spec.options)
+        if "api_key" in o:
+            raise ModelError("openai: never put an API key in the run spec; set options.api_key_env to an env var name")
+        self.opts = o
+        self.base_url = str(o.get("base_url", "http://127.0.0.1:8000/v1")).rstrip("/")
+        self.concurrency = max(1, int(o.get("concurrency", 4)))
+        self.timeout = float(o.get("timeout", 60.0))
+        self.max_retries = int(o.get("max_retries", 4))
+        self.backoff = float(o.get("backoff", 0.5))
+        self.audio_format = o.get("audio_format", "input_audio")
+        self.video_source = o.get("video_source", "frames")
+        if self.audio_format not in ("input_audio", "audio_url", "audio_file_url"):
+            raise ModelError(
+                f"openai: audio_format {self.audio_format!r}: use input_audio, audio_url or audio_file_url"
+            )
+        if self.video_source not in ("frames", "file", "file_url"):
+            raise ModelError(f"openai: video_source {self.video_source!r}: use frames, file or file_url")
+        self._cache = _media.media_cache(workspace, o)
+        self._client = None
+        self._lock = threading.Lock()
+
+    # ---- plumbing -------------------------------------------------------------------------
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"}
+        env = self.opts.get("api_key_env")
+        if env:
+            key = os.environ.get(env)
+            if not key:
+                raise ModelError(f"openai: the environment variable {env!r} (options.api_key_env) is not set")
+            headers["Authorization"] = f"Bearer {key}"
+        return headers
+
+    def _http(self):
+        with self._lock:
+            if self._client is None:
+                httpx = require("httpx", "openai", "the openai backend")
+                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+                self._client = httpx.Client(timeout=self.timeout, limits=limits)
+            return self._client
+
+    def post(self, body: dict) -> dict:
+        """POST /chat/completions with retries on 429/5xx/connection errors; ModelError otherwise."""
+        httpx = require("httpx", "openai", "the openai backend")
+        url = f"{self.base_url}/chat/completions"
+        headers = self._headers()
+        last = ""
+        for attempt in range(self.max_retries + 1):
+            delay = self.backoff * (2**attempt)
+            try:
+                r = self._http().post(url, json=body, headers=headers)
+            except httpx.TimeoutException:
+                last = f"timed out after {self.timeout}s"
+            except httpx.TransportError as e:
+                last = f"connection error: {e}"
+            else:
+                if r.status_code < 300:
+                    try:
+                        return r.json()
+                    except ValueError as e:
+                        raise ModelError(f"openai: {url} returned invalid JSON: {r.text[:200]}") from e
+                msg = _server_message(r)
+                if r.status_code not in RETRY_STATUS:
+                    raise ModelError(f"openai: {url} rejected the request (HTTP {r.status_code}): {msg}")
+                last = f"HTTP {r.status_code}: {msg}"
+                ra = r.headers.get("retry-after")
+                if ra and ra.replace(".", "", 1).isdigit():
+                    delay = min(float(ra), 60.0)
+            if attempt < self.max_retries:
+                time.sleep(delay)
+        raise ModelError(f"openai: {url} failed after {self.max_retries + 1} attempts; last error: {last}")
+
+    # ---- request building -----------------------------------------------------------------
+    def prepare(self, conversation: Conversation) -> Conversation:
+        return _media.prepare_media(conversation, self.media, self._cache)
+
+    def _audio_part(self, p) -> dict:
+        clip = p.data
+        if self.audio_format == "input_audio":
+            return {
+                "type": "input_audio",
+                "input_audio": {"data": _b64(wav_bytes(clip.audio, clip.sample_rate)), "format": "wav"},
+            }
+        if self.audio_format == "audio_url":
+            url = "data:audio/wav;base64," + _b64(wav_bytes(clip.audio, clip.sample_rate))
+        else:
+            root = self._cache.root if self._cache else Path(os.environ.get("TMPDIR", "/tmp")) / "affectbench-media"
+            url = get_cache(root).wav(p.path, p.span, self.media.sample_rate).resolve().as_uri()
+        return {"type": "audio_url", "audio_url": {"url": url}}
+
+    def _video_part(self, p) -> dict:
+        if self.video_source == "file_url" and not p.span:
+            url = Path(p.path).resolve().as_uri()
+        elif self.video_source == "file" and not p.span:
+            suffix = Path(p.path).suffix.lstrip(".").lower() or "mp4"
+            url = f"data:video/{suffix};base64," + _b64(Path(p.path).read_bytes())
+        else:  # frames, or a segment: the decoded, budgeted frames re-encoded
+            clip = p.data
+            fps = len(clip.frames) / clip.duration if clip.duration > 0 else self.media.fps
+            url = "data:video/mp4;base64," + _b64(encode_mp4(clip.frames, fps))
+        return {"type": "video_url", "video_url": {"url": url}}
+
+    def build_messages(self, conv: Conversation, gen: GenerationSpec) -> tuple[list[dict], tuple[str, ...]]:
+        """OpenAI chat messages for a prepared conversation, and the modalities they carry."""
+        sent: set[str] = set()
+        msgs: list[dict] = []
+        if gen.system_prompt and not any(m.role == "system" for m in conv):
+            msgs.append({"role": "system", "content": gen.system_prompt})
+        for m in conv:
+            content: list[dict] = []
+            for p in m.parts:
+                if p.kind == "text":
+                    if p.text:
+                        content.append({"type": "text", "text": p.text})
+                        sent.add("T")
+                elif _media.usable(p):
+                    if p.kind == "audio":
+                        content.append(self._audio_part(p))
+                    elif p.kind == "video":
+                        content.append(self._video_part(p))
+                    else:
+                        content.append({"type": "image_url", "image_url": {"url": _png_url(p.data.frames[0])}})
+                    sent.add(_media.PART_MODALITY[p.kind])
+            if m.role != "user" and all(c["type"] == "text" for c in content):
+                msgs.append({"role": m.role, "content": "".join(c.get("text", "") for c in content)})
+            else:
+                msgs.append({"role": m.role, "content": content})
+        return msgs, tuple(x for x in ("T", "A", "V") if x in sent)
+
+    def build_request(self, conv: Conversation, gen: GenerationSpec) -> tuple[dict, tuple[str, ...]]:
+        msgs, mods = self.build_messages(conv, gen)
+        body: dict[str, Any] = {
+            "model": self.spec.name,
+            "messages": msgs,
+            "max_tokens": gen.max_new_tokens,
+            "temperature": gen.temperature,
+            "top_p": gen.top_p,
+            "seed": int(self.opts.get("seed", 0)),
+        }
+        body.update(self.opts.get("extra_body") or {})
+        return body, mods
+
+    # ---- generate / score -----------------------------------------------------------------
+    def _one(self, conv: Conversation, gen: GenerationSpec) -> Generation:
+        try:
+            conv = self.prepare(conv)
+            body, mods = self.build_request(conv, gen)
+            t0 = time.perf_counter()
+            data = self.post(body)
+            choice = (data.get("choices") or [{}])[0]
+            text = (choice.get("message") or {}).get("content") or ""
+            usage = data.get("usage") or {}
+            notes = _media.part_notes(conv)
+            meta: dict[str, Any] = {"latency_s": round(time.perf_counter() - t0, 4), "modalities_source": "sent"}
+            if notes:
+                meta["notes"] = notes
+            return Generation(
+                text=text.strip(),
+                modalities=mods,
+                n_input_tokens=usage.get("prompt_tokens"),
+                n_output_tokens=usage.get("completion_tokens"),
+                meta=meta,
+            )
+        except ModelError as e:
+            return Generation(text="", error=str(e))
+
+    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+        if len(batch) == 1 or self.concurrency == 1:
+            return [self._one(c, gen) for c in batch]
+        with ThreadPoolExecutor(min(self.concurrency, len(batch))) as pool:
+            return list(pool.map(lambda c: self._one(c, gen), batch))
+
+    def _score_one(self, conv: Conversation, options: list[str], gen: GenerationSpec) -> Generation:
+        """First-token log-probs of each option from the server's top_logprobs (-inf when absent)."""
+        try:
+            conv = self.prepare(conv)
+            body, mods = self.build_request(conv, gen)
+            body.update(
+                max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(self.opts.get("top_logprobs", 20))
+            )
+            data = self.post(body)
+            choice = (data.get("choices") or [{}])[0]
+            content = ((choice.get("logprobs") or {}).get("content")) or []
+            if not content or not content[0].get("top_logprobs"):
+                raise ModelError(
+                    f"openai: the server at {self.base_url} returned no logprobs, so it cannot score options; "
+                    "use generation mode: generate"
+                )
+            top = content[0]["top_logprobs"]
+            scores = {}
+            for opt in options:
+                best = float("-inf")
+                for t in top:
+                    tok = (t.get("token") or "").strip().lower()
+                    if tok and opt.strip().lower().startswith(tok):
+                        best = max(best, float(t["logprob"]))
+                scores[opt] = best
+            return Generation(
+                text=max(scores, key=scores.get),
+                modalities=mods,
+                scores=scores,
+                meta={"score_method": "first-token top_logprobs"},
+            )
+        except ModelError as e:
+            return Generation(text="", error=str(e))
+
+    def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
+        with ThreadPoolExecutor(max(1, min(self.concurrency, len(batch)))) as pool:
+            return list(pool.map(lambda c: self._score_one(c, options, gen), batch))
+
+    def info(self) -> dict:
+        info = {"base_url": self.base_url, "audio_format": self.audio_format, "video_source": self.video_source}
+        try:
+            import httpx
+
+            info["httpx"] = httpx.__version__
+        except ImportError:
+            pass
+        return info
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+
+def _png_url(img) -> str:
+    import io
+
+    image = require("PIL.Image", "hf", "image encoding")
+    buf = io.BytesIO()
+    image.fromarray(img).save(buf, format="PNG")
+    return "data:image/png;base64," + _b64(buf.getvalue())
+
+
+def _server_message(r) -> str:
+    try:
+        data = r.json()
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            return str(err.get("message") or err)[:500]
+        return str(err)[:500]
+    except ValueError:
+        return r.text[:500]

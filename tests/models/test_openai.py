@@ -1,0 +1,171 @@
+"""The openai backend against a real HTTP server process on 127.0.0.1 (tests/models/_openai_server.py)."""
+
+import base64
+import io
+import math
+import subprocess
+import sys
+import time
+import wave
+from pathlib import Path
+
+import pytest
+
+from affectbench.errors import ModelError
+from affectbench.models.openai import OpenAIModel
+from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.types import Message, Part
+from tests._clips import make_clip
+
+pytest.importorskip("httpx")
+ROOT = Path(__file__).resolve().parents[2]
+GEN = GenerationSpec(max_new_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.models._openai_server", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), f"test server did not start: {line!r}"
+        yield f"http://127.0.0.1:{int(line.split()[1])}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def model(server, name="tiny", workspace=None, **opts):
+    opts.setdefault("backoff", 0.05)
+    return OpenAIModel(
+        ModelSpec(backend="openai", name=name, options={"base_url": server, **opts}), MediaSpec(fps=2), workspace
+    )
+
+
+def requests(server):
+    import httpx
+
+    return httpx.get(server.replace("/v1", "/_requests")).json()["requests"]
+
+
+def text_conv(text):
+    return [Message(role="user", parts=[Part.of_text(text)])]
+
+
+def test_text_path(server):
+    gens = model(server, concurrency=2).generate([text_conv("Hello?"), text_conv("How does the speaker feel?")], GEN)
+    assert all(g.error is None for g in gens), [g.error for g in gens]
+    assert all(isinstance(g.text, str) and g.modalities == ("T",) for g in gens)
+    assert gens[0].n_input_tokens < gens[1].n_input_tokens
+    assert all(1 <= g.n_output_tokens <= 4 for g in gens)
+
+
+def test_content_parts_and_api_key(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEST_KEY", "sk-test-123")
+    clip = make_clip(tmp_path / "c.mp4", 2.0)
+    m = model(server, name="av-capture", workspace=tmp_path, api_key_env="TEST_KEY")
+    assert "sk-test" not in str(m.spec.model_dump())
+    conv = [
+        Message(
+            role="user",
+            parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip)), Part.of_text("Emotion?")],
+        )
+    ]
+    (g,) = m.generate([conv], GenerationSpec(max_new_tokens=2, system_prompt="Be brief."))
+    assert g.error is None and g.modalities == ("T", "A", "V")
+    (req,) = [r for r in requests(server) if r["body"]["model"] == "av-capture"]
+    assert req["auth"] == "Bearer sk-test-123"
+    body = req["body"]
+    assert body["messages"][0] == {"role": "system", "content": "Be brief."}
+    video, audio, text = body["messages"][1]["content"]
+    assert video["type"] == "video_url" and video["video_url"]["url"].startswith("data:video/mp4;base64,")
+    assert audio["type"] == "input_audio" and audio["input_audio"]["format"] == "wav"
+    assert text == {"type": "text", "text": "Emotion?"}
+    assert body["max_tokens"] == 2 and body["temperature"] == 0.0
+    with wave.open(io.BytesIO(base64.b64decode(audio["input_audio"]["data"]))) as w:
+        assert w.getframerate() == 16000 and w.getnchannels() == 1 and abs(w.getnframes() - 32000) < 400
+    mp4 = tmp_path / "sent.mp4"
+    mp4.write_bytes(base64.b64decode(video["video_url"]["url"].split(",", 1)[1]))
+    from affectbench.media import decode
+
+    assert decode(mp4, MediaSpec(fps=2)).frames.shape[0] == 4  # the budgeted frames, re-encoded
+
+
+def test_audio_url_and_file_options(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", 1.0)
+    m = OpenAIModel(
+        ModelSpec(backend="openai", name="x", options={"audio_format": "audio_file_url", "video_source": "file_url"}),
+        MediaSpec(),
+        tmp_path,
+    )
+    conv = m.prepare(
+        [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip))])]
+    )
+    body, mods = m.build_request(conv, GEN)
+    video, audio = body["messages"][0]["content"]
+    assert video["video_url"]["url"] == clip.resolve().as_uri()
+    assert audio["type"] == "audio_url" and audio["audio_url"]["url"].startswith("file://")
+    assert Path(audio["audio_url"]["url"][7:]).is_file() and mods == ("A", "V")
+
+
+def test_missing_audio_not_sent(tmp_path):
+    clip = make_clip(tmp_path / "mute.mp4", 1.0, audio=False)
+    m = OpenAIModel(ModelSpec(backend="openai", name="x"), MediaSpec(), tmp_path)
+    conv = m.prepare(
+        [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip))])]
+    )
+    body, mods = m.build_request(conv, GEN)
+    assert [c["type"] for c in body["messages"][0]["content"]] == ["video_url"] and mods == ("V",)
+
+
+def test_retries_on_503_then_success(server):
+    (g,) = model(server, name="flaky-2", max_retries=3).generate([text_conv("hi")], GEN)
+    assert g.error is None
+    assert len([r for r in requests(server) if r["body"]["model"] == "flaky-2"]) == 3
+
+
+def test_retries_exhausted(server):
+    (g,) = model(server, name="flaky-9", max_retries=1).generate([text_conv("hi")], GEN)
+    assert g.error and "503" in g.error and "2 attempts" in g.error
+
+
+def test_400_is_a_clear_error(server):
+    with pytest.raises(ModelError, match="HTTP 400.*does not accept video_url"):
+        model(server, name="bad").post({"model": "bad", "messages": []})
+    (g,) = model(server, name="bad").generate([text_conv("hi")], GEN)
+    assert "does not accept video_url" in g.error
+
+
+def test_timeout_does_not_hang(server):
+    t0 = time.perf_counter()
+    (g,) = model(server, name="slow", timeout=0.5, max_retries=0).generate([text_conv("hi")], GEN)
+    assert "timed out" in g.error and time.perf_counter() - t0 < 2.5
+
+
+def test_connection_refused_is_model_error():
+    m = OpenAIModel(
+        ModelSpec(backend="openai", name="x", options={"base_url": "http://127.0.0.1:9/v1", "max_retries": 0})
+    )
+    (g,) = m.generate([text_conv("hi")], GEN)
+    assert "connection error" in g.error
+
+
+def test_api_key_rules(monkeypatch):
+    with pytest.raises(ModelError, match="api_key_env"):
+        OpenAIModel(ModelSpec(backend="openai", name="x", options={"api_key": "sk-1"}))
+    monkeypatch.delenv("NOPE_KEY", raising=False)
+    m = OpenAIModel(ModelSpec(backend="openai", name="x", options={"api_key_env": "NOPE_KEY"}))
+    assert "NOPE_KEY" in m.generate([text_conv("hi")], GEN)[0].error
+
+
+def test_score_with_logprobs(server):
+    (g,) = model(server).score([text_conv("Sentiment?")], ["positive", "negative"], GEN)
+    assert g.error is None and set(g.scores) == {"positive", "negative"}
+    assert all(v <= 0 or math.isinf(v) for v in g.scores.values())
+    (g,) = model(server, name="nologprobs").score([text_conv("Sentiment?")], ["positive"], GEN)
+    assert "no logprobs" in g.error
