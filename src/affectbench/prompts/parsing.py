@@ -12,9 +12,10 @@ Labels (`parse_label`):
 3. The text is folded: casefold, `_` and `-` to spaces, curly quotes straightened, markdown
    emphasis dropped, whitespace collapsed.
 4. A *mention* is a label name or one of its declared synonyms, bounded by non-alphanumerics;
-   the longest form wins at a position. Canonical names beat synonyms, and among synonyms the
-   label earlier in the dataset's order wins, so one table serves several label spaces
-   (MELD "joy" ← "happy", IEMOCAP "happy" ← "joy").
+   the longest form wins at a position. Canonical names beat synonyms; a synonym listed under
+   several of the dataset's labels goes to the label sharing the longest prefix with it, then to
+   the earlier label — so one table serves several label spaces (MELD "joy" ← "happy", IEMOCAP
+   "happy" ← "joy", IEMOCAP-6 "frustrated" ← "frustration" although "angry" lists it too).
 5. A mention right after a negator ("not", "n't", "never", "no", up to two filler words between)
    maps through `negations` ("not sarcastic" → sincere); without a mapping it is skipped
    ("not angry, but sad" → sad).
@@ -82,6 +83,15 @@ _REFUSAL = re.compile(
     r"am\s+not\s+able|'m\s+not\s+able|do\s+not\s+have|don't\s+have)|as\s+an\s+ai|unfortunately,?\s+i\s+"
     r"(?:cannot|can't|am\s+unable))"
 )
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _negated(folded: str, pos: int) -> bool:
@@ -184,11 +194,16 @@ class LabelMatcher:
         for lab in labels:
             forms.setdefault(fold(lab), lab)
         syn = {fold(k): list(v) for k, v in (synonyms or {}).items()}
+        claims: dict[str, list[str]] = {}
         for lab in labels:
             for form in syn.get(fold(lab), []):
                 f = fold(str(form))
-                if f:
-                    forms.setdefault(f, lab)
+                if f and f not in forms:
+                    claims.setdefault(f, []).append(lab)
+        for f, labs in claims.items():
+            # several labels list the same synonym: the one whose name shares the longest prefix
+            # with it wins ("frustration" -> frustrated, not angry), then the earlier label
+            forms[f] = max(labs, key=lambda lab: (_common_prefix(f, fold(lab)), -labels.index(lab)))
         neg = {
             active[fold(a)]: active[fold(b)]
             for a, b in (negations or {}).items()
