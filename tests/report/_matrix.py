@@ -18,7 +18,9 @@ from affectbench.types import DatasetInfo, TaskType
 MELD_LABELS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 
 INFOS = {
-    "mosi": DatasetInfo("mosi", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi", task_name="sentiment"),
+    "mosi": DatasetInfo(
+        "mosi", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi", task_name="sentiment"
+    ),
     "sims": DatasetInfo(
         "sims", TaskType.REGRESSION, score_range=(-1.0, 1.0), metric_suite="sims", task_name="sentiment", language="zh"
     ),
