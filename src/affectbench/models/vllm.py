@@ -1,0 +1,210 @@
+"""`vllm`: the vLLM offline engine (`LLM.generate` with multi-modal data), tensor parallel.
+
+The prompt is the model's own chat template (from its HF processor) with one placeholder per
+media part; `multi_modal_data` carries the decoded frames as "video" (T,H,W,3 uint8) and the
+16 kHz waveform as "audio" ((array, sample_rate)); the audio of a video is its own audio part and
+`use_audio_in_video` stays off. Modalities are counted from the placeholder ids in the expanded
+prompt vLLM returns.
+
+Options: tensor_parallel_size (1), limit_mm_per_prompt ({"audio": 1, "video": 1, "image": 1}),
+dtype (auto), max_model_len, gpu_memory_utilization, seed (0), trust_remote_code (false),
+max_lora_rank (64), engine_kwargs ({}: anything else LLM() takes). ModelSpec.adapter: a LoRA
+folder served through LoRARequest. vLLM is imported lazily: `pip install 'affectbench[vllm]'`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError, require
+from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..types import Generation
+from . import _media
+from .base import Conversation, Model
+from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
+
+KIND_KEY = {"audio": "audio", "video": "video", "image": "image"}
+
+
+def build_request(
+    conv: Conversation,
+    gen: GenerationSpec,
+    render: Callable[[list[dict]], str],
+    accepts: set[str] = frozenset({"audio", "video", "image"}),
+    suffix: str = "",
+) -> tuple[dict, tuple[str, ...]]:
+    """A vLLM prompt dict {prompt, multi_modal_data, mm_processor_kwargs} for a prepared conversation.
+
+    `render` turns chat-template messages into the prompt string (the model processor's
+    apply_chat_template); returns the request and the modalities it carries.
+    """
+    msgs: list[dict] = []
+    mm: dict[str, list] = {}
+    sent: set[str] = set()
+    if gen.system_prompt and not any(m.role == "system" for m in conv):
+        msgs.append({"role": "system", "content": [{"type": "text", "text": gen.system_prompt}]})
+    for m in conv:
+        content = []
+        for p in m.parts:
+            if p.kind == "text":
+                if p.text:
+                    content.append({"type": "text", "text": p.text})
+                    sent.add("T")
+            elif p.kind in accepts and _media.usable(p):
+                clip = p.data
+                content.append({"type": p.kind})
+                if p.kind == "audio":
+                    mm.setdefault("audio", []).append((clip.audio, clip.sample_rate))
+                elif p.kind == "video":
+                    mm.setdefault("video", []).append(clip.frames)
+                else:
+                    mm.setdefault("image", []).append(clip.frames[0])
+                sent.add(_media.PART_MODALITY[p.kind])
+        msgs.append({"role": m.role, "content": content})
+    request: dict[str, Any] = {"prompt": render(msgs) + suffix}
+    if mm:
+        request["multi_modal_data"] = {k: (v[0] if len(v) == 1 else v) for k, v in mm.items()}
+        request["mm_processor_kwargs"] = {"use_audio_in_video": False}
+    return request, tuple(x for x in ("T", "A", "V") if x in sent)
+
+
+class VLLMModel(Model):
+    def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
+        super().__init__(spec, media, workspace)
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        self.opts = dict(spec.options)
+        self._cache = _media.media_cache(workspace, self.opts)
+        self._llm = None
+        self._proc = None
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+        if Path(self.spec.name).is_dir():
+            h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
+        if self.spec.adapter:
+            h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
+        return h.hexdigest()[:16]
+
+    def engine_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments given to vllm.LLM (tested without vLLM)."""
+        o = self.opts
+        kw: dict[str, Any] = {
+            "model": self.spec.name,
+            "tensor_parallel_size": int(o.get("tensor_parallel_size", 1)),
+            "limit_mm_per_prompt": o.get("limit_mm_per_prompt", {"audio": 1, "video": 1, "image": 1}),
+            "dtype": o.get("dtype", "auto"),
+            "seed": int(o.get("seed", 0)),
+            "trust_remote_code": bool(o.get("trust_remote_code", False)),
+        }
+        for key in ("max_model_len", "gpu_memory_utilization", "max_num_seqs"):
+            if key in o:
+                kw[key] = o[key]
+        if self.spec.adapter:
+            kw.update(enable_lora=True, max_lora_rank=int(o.get("max_lora_rank", 64)))
+        kw.update(o.get("engine_kwargs") or {})
+        return kw
+
+    def _load(self) -> None:
+        if self._llm is not None:
+            return
+        vllm = require("vllm", "vllm", "the vllm backend")
+        transformers = require("transformers", "hf", "the vllm backend's chat template")
+        self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name)
+        self._ids = HFModel._placeholder_ids(self._proc)
+        try:
+            self._llm = vllm.LLM(**self.engine_kwargs())
+        except Exception as e:
+            raise ModelError(f"vllm: cannot start the engine for {self.spec.name!r}: {e}") from e
+
+    def _render(self, msgs: list[dict]) -> str:
+        return self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+
+    def _accepts(self) -> set[str]:
+        kinds = set()
+        for attr, kind in (("feature_extractor", "audio"), ("video_processor", "video"), ("image_processor", "image")):
+            if getattr(self._proc, attr, None) is not None:
+                kinds.add(kind)
+        return kinds
+
+    def _lora(self):
+        if not self.spec.adapter:
+            return None
+        from vllm.lora.request import LoRARequest
+
+        return LoRARequest("adapter", 1, str(self.spec.adapter))
+
+    def prepare(self, conversation: Conversation) -> Conversation:
+        return _media.prepare_media(conversation, self.media, self._cache)
+
+    def _modalities(self, sent: tuple[str, ...], prompt_ids) -> tuple[str, ...]:
+        if not prompt_ids:
+            return sent
+        present = set(prompt_ids)
+        return tuple(m for m in sent if m == "T" or self._ids.get(m, set()) & present)
+
+    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+        self._load()
+        from vllm import SamplingParams
+
+        batch = [self.prepare(c) for c in batch]
+        reqs = [build_request(c, gen, self._render, self._accepts()) for c in batch]
+        params = SamplingParams(
+            max_tokens=gen.max_new_tokens,
+            temperature=gen.temperature,
+            top_p=gen.top_p,
+            seed=int(self.opts.get("seed", 0)),
+        )
+        outs = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
+        gens = []
+        for conv, (_, sent), out in zip(batch, reqs, outs, strict=True):
+            notes = _media.part_notes(conv)
+            gens.append(
+                Generation(
+                    text=out.outputs[0].text.strip(),
+                    modalities=self._modalities(sent, out.prompt_token_ids),
+                    n_input_tokens=len(out.prompt_token_ids or []),
+                    n_output_tokens=len(out.outputs[0].token_ids),
+                    meta={"notes": notes} if notes else {},
+                )
+            )
+        return gens
+
+    def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
+        """Sum of prompt log-probs of each option's tokens appended after the generation prompt."""
+        self._load()
+        from vllm import SamplingParams
+
+        tok = self._proc.tokenizer
+        params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
+        out = []
+        for conv in batch:
+            conv = self.prepare(conv)
+            reqs = [build_request(conv, gen, self._render, self._accepts(), suffix=o) for o in options]
+            res = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
+            scores = {}
+            for opt, r in zip(options, res, strict=True):
+                n = len(tok(opt, add_special_tokens=False)["input_ids"])
+                ids, lps = r.prompt_token_ids, r.prompt_logprobs
+                scores[opt] = float(sum(lps[i][ids[i]].logprob for i in range(len(ids) - n, len(ids))))
+            out.append(
+                Generation(
+                    text=max(scores, key=scores.get),
+                    modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
+                    scores=scores,
+                )
+            )
+        return out
+
+    def info(self) -> dict:
+        info: dict[str, Any] = {"engine": {k: v for k, v in self.engine_kwargs().items() if k != "model"}}
+        try:
+            import vllm
+
+            info["vllm"] = vllm.__version__
+        except ImportError:
+            pass
+        return info

@@ -1,0 +1,78 @@
+"""vllm backend: import guard and request building (vLLM itself is not installable here)."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from affectbench.errors import MissingExtra
+from affectbench.models.vllm import VLLMModel, build_request
+from affectbench.registry import MODELS
+from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.types import Message, Part
+from tests._clips import make_clip
+
+HAS_VLLM = importlib.util.find_spec("vllm") is not None
+
+
+def render(msgs):
+    out = []
+    for m in msgs:
+        body = "".join(c["text"] if c["type"] == "text" else f"<{c['type'].upper()}>" for c in m["content"])
+        out.append(f"[{m['role']}]{body}")
+    return "".join(out) + "[assistant]"
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", 2.0)
+    mute = make_clip(tmp_path / "m.mp4", 1.0, audio=False)
+    model = VLLMModel(ModelSpec(backend="vllm", name="Qwen/Qwen2.5-Omni-7B"), MediaSpec(fps=2), tmp_path)
+    conv = [
+        Message(
+            role="user",
+            parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip)), Part.of_text("Emotion?")],
+        )
+    ]
+    conv_mute = [Message(role="user", parts=[Part(kind="video", path=str(mute)), Part(kind="audio", path=str(mute))])]
+    return model, model.prepare(conv), model.prepare(conv_mute)
+
+
+def test_build_request_video_and_audio_parts(prepared):
+    _, conv, _ = prepared
+    req, mods = build_request(conv, GenerationSpec(system_prompt="Sys"), render)
+    assert req["prompt"] == "[system]Sys[user]<VIDEO><AUDIO>Emotion?[assistant]"
+    mm = req["multi_modal_data"]
+    assert mm["video"].shape == (4, 48, 64, 3) and mm["video"].dtype == np.uint8
+    audio, sr = mm["audio"]
+    assert sr == 16000 and audio.dtype == np.float32 and abs(len(audio) - 32000) < 400
+    assert req["mm_processor_kwargs"] == {"use_audio_in_video": False}
+    assert mods == ("T", "A", "V")
+
+
+def test_build_request_drops_missing_and_unsupported(prepared):
+    _, conv, conv_mute = prepared
+    req, mods = build_request(conv_mute, GenerationSpec(), render)
+    assert "<AUDIO>" not in req["prompt"] and set(req["multi_modal_data"]) == {"video"} and mods == ("V",)
+    req, mods = build_request(conv, GenerationSpec(), render, accepts={"video"}, suffix="positive")
+    assert "audio" not in req["multi_modal_data"] and req["prompt"].endswith("[assistant]positive")
+
+
+def test_engine_kwargs(tmp_path):
+    spec = ModelSpec(
+        backend="vllm",
+        name="m",
+        adapter=str(tmp_path),
+        options={"tensor_parallel_size": 2, "limit_mm_per_prompt": {"video": 2}, "max_model_len": 8192},
+    )
+    kw = VLLMModel(spec).engine_kwargs()
+    assert kw["tensor_parallel_size"] == 2 and kw["limit_mm_per_prompt"] == {"video": 2}
+    assert kw["max_model_len"] == 8192 and kw["enable_lora"] is True
+
+
+@pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed")
+def test_import_guard_names_the_extra(prepared):
+    model, conv, _ = prepared
+    with pytest.raises(MissingExtra, match=r"affectbench\[vllm\]"):
+        model.generate([conv], GenerationSpec())
+    assert MODELS.load("vllm") is VLLMModel  # the module itself imports without vLLM
