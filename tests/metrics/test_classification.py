@@ -120,3 +120,8 @@ def test_mer_binary_edge_cases() -> None:
     assert mer_binary_waf([None, float("nan")], [1.0, -1.0]) == 0.0
     with pytest.raises(MetricInputError, match="sentiment targets"):
         mer_binary_waf(["joy"], ["joy"])
+
+
+def test_unhashable_prediction_is_unparsed() -> None:
+    s = classification_scores([["a"], "b"], ["a", "b"], ["a", "b"])
+    assert s["acc"] == 0.5 and s["recall/a"] == 0.0 and s["recall/b"] == 1.0

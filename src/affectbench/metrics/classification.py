@@ -40,20 +40,28 @@ def label_index(labels: Sequence[Any]) -> dict[Any, int]:
     return index
 
 
+def _codes(values: Sequence[Any], index: dict[Any, int], missing: int) -> np.ndarray:
+    """index[x] for each value, `missing` for values not in `index` (unhashable ones included)."""
+    get = index.get
+    try:
+        return np.array([get(x, missing) for x in values], dtype=np.intp)
+    except TypeError:  # an unhashable value (list, dict): slow path
+        return np.array([get(x, missing) if isinstance(x, Hashable) else missing for x in values], dtype=np.intp)
+
+
 def encode(preds: Sequence[Any], targets: Sequence[Any], labels: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, int]:
     """(pred codes, target codes, K): codes index `labels`; unparsed predictions get code K."""
     check_lengths(preds, targets)
     index = label_index(labels)
     k = len(index)
-    t = np.fromiter((index.get(x, -1) if isinstance(x, Hashable) else -1 for x in targets), np.intp, len(targets))
+    t = _codes(targets, index, -1)
     if t.size and t.min() < 0:
         i = int(np.flatnonzero(t < 0)[0])
         raise MetricInputError(
             f"target #{i} is {list(targets)[i]!r}, which is not one of the labels {list(labels)}; "
             "fix the dataset's label or its label set"
         )
-    p = np.fromiter((index.get(x, k) if isinstance(x, Hashable) else k for x in preds), np.intp, len(preds))
-    return p, t, k
+    return _codes(preds, index, k), t, k
 
 
 def counts(p: np.ndarray, t: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
