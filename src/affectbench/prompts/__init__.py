@@ -9,6 +9,7 @@ cleaned text from `parse`.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -66,9 +67,15 @@ def load_prompt(name: str, info: DatasetInfo) -> TemplatePrompt:
         if not path.is_file():
             known = ", ".join(["default", *list_prompts()])
             raise ConfigError(f"unknown prompt {name!r}; known: {known} (or a path to a .yaml template)")
-        prompt = load_template(path, name)
+        prompt = _packaged(str(path), path.stat().st_mtime_ns, name)
     prompt.check(info)
     return prompt
+
+
+@functools.lru_cache(maxsize=128)
+def _packaged(path: str, mtime_ns: int, name: str) -> TemplatePrompt:
+    """Packaged templates are parsed once per process (re-read if the file changes)."""
+    return load_template(Path(path), name)
 
 
 def prompt_summaries() -> dict[str, str]:

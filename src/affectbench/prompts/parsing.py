@@ -39,6 +39,7 @@ refusal ("I cannot…", "I'm sorry…"); `json_object` templates must yield a JS
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -354,6 +355,7 @@ def _score_clean(text: str) -> str:
     return re.sub(r"[ \t]+", " ", text)
 
 
+@functools.lru_cache(maxsize=64)
 def _range_echo(policy: ScorePolicy) -> re.Pattern[str]:
     """Matches an echo of the scale: its low bound, a few non-digit words, its high bound."""
 

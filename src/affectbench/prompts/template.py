@@ -173,10 +173,12 @@ def trim_knowledge(text: str, budget: int, marker: str = KNOWLEDGE_MARKER) -> st
         return text
     room = max(0, budget - len(marker) - 1)
     head = text[:room]
-    cut = -1
-    for m in re.finditer(r"\n|[.!?。！？](?=\s|$)", head + " "):
-        if m.start() < len(head):
-            cut = m.end() if m.group(0) != "\n" else m.start()
+    probe = head + " "
+    cut = head.rfind("\n")  # a line end: cut before the newline
+    for end in ".!?":  # a sentence end followed by white space: keep the full stop
+        cut = max(cut, probe.rfind(end + " ") + 1 or -1, probe.rfind(end + "\n") + 1 or -1)
+    for end in "。！？":  # CJK full stops need no space after them
+        cut = max(cut, head.rfind(end) + 1 or -1)
     if cut < room // 2:
         space = head.rfind(" ")
         cut = space if space >= room // 2 else room
@@ -200,6 +202,7 @@ class TemplatePrompt(Prompt):
         self.path = path
         self._compiled = compiled
         self._matchers: dict[DatasetInfo, LabelMatcher] = {}
+        self._policies: dict[DatasetInfo, ScorePolicy] = {}
 
     def __repr__(self) -> str:
         return f"TemplatePrompt({self.name!r}, version={self.version!r})"
@@ -333,6 +336,12 @@ class TemplatePrompt(Prompt):
         return m
 
     def _policy(self, info: DatasetInfo) -> ScorePolicy:
+        got = self._policies.get(info)
+        if got is None:
+            got = self._policies[info] = self._build_policy(info)
+        return got
+
+    def _build_policy(self, info: DatasetInfo) -> ScorePolicy:
         p = self.spec.parse
         lo, hi = info.score_range or (-math.inf, math.inf)
         words = tuple((fold(w), float(v)) for w, v in p.words.items())
