@@ -284,3 +284,9 @@ def test_extends_merges_and_detects_cycles(tmp_path):
 def test_missing_template_file():
     with pytest.raises(ConfigError, match="does not exist"):
         load_prompt("/nonexistent/x.yaml", MELD)
+
+
+def test_empty_transcript_is_treated_as_absent():
+    text = load_prompt("default", MELD).render(_sample(transcript="  "), MELD)[-1].text
+    assert 'says: ""' not in text and "says" not in text
+    assert "Choose exactly one of" in text

@@ -5,7 +5,7 @@ modalities it attaches, the user text (Jinja, StrictUndefined, sandboxed), the p
 the knowledge budget, few-shot examples and a `version`. `extends: <name>` inherits another
 template's keys (nested `parse`/`score` mappings are merged key by key).
 
-Variables the `text` sees: `transcript` (None unless T is used), `speaker` (only with
+Variables the `text` sees: `transcript` (None unless T is used, or when it is empty), `speaker` (only with
 context, where it tells the target speaker apart), `context` (list of
 {speaker, text}, the last `max_context_turns` turns; empty unless T is used), `knowledge`
 (trimmed to `knowledge_budget`, or None), `shots` (list of {transcript, answer}; empty unless
@@ -294,7 +294,7 @@ class TemplatePrompt(Prompt):
         turns = sample.context[-self.spec.max_context_turns :] if self.spec.max_context_turns else []
         lo, hi = info.score_range or (None, None)
         variables = {
-            "transcript": sample.transcript if text_on else None,
+            "transcript": sample.transcript.strip() if text_on and (sample.transcript or "").strip() else None,
             "speaker": sample.speaker if text_on and turns else None,  # a name helps only next to other turns
             "context": [{"speaker": t.speaker, "text": t.text} for t in turns] if text_on else [],
             "knowledge": trim_knowledge(knowledge, self.spec.knowledge_budget) if knowledge else None,
