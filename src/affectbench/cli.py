@@ -229,3 +229,7 @@ def main() -> None:
     except AffectbenchError as e:
         _console().print(f"[red]error:[/] {e}", markup=True, highlight=False)
         sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
