@@ -1,0 +1,34 @@
+"""The output of perception: per-expert results and one short, stable, human-readable line."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ORDER = ("face", "prosody", "asr", "lexicon")
+
+
+@dataclass
+class Cues:
+    """Per-expert outputs for one clip. `notes` say why an expert gave nothing (missing package, no face...)."""
+
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)  # compute time per expert (0 when cached)
+
+    @property
+    def transcript(self) -> str | None:
+        asr = self.results.get("asr")
+        return asr.get("text") if asr else None
+
+    def text(self) -> str:
+        """e.g. "face: happy 0.71 over 8 frames; voice: pitch high and variable, loud, 3.1 syll/s; words: ..."."""
+        from . import asr, face, lexicon, prosody
+
+        writers = {"face": face.describe, "prosody": prosody.describe, "asr": asr.describe, "lexicon": lexicon.describe}
+        pieces = [writers[name](self.results[name]) for name in ORDER if name in self.results]
+        pieces = [p for p in pieces if p]
+        return "; ".join(pieces) if pieces else "no cues"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"results": self.results, "notes": self.notes, "text": self.text()}
