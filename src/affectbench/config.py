@@ -177,10 +177,13 @@ def load_experiment(path: str | Path, overrides: list[str] = ()) -> Plan:
         text = path.read_text()
     except OSError as e:
         raise ConfigError(f"cannot read experiment file {path}: {e.strerror}") from None
-    return plan_experiment(text, name=str(path), base_dir=path.parent, overrides=overrides)
+    return plan_experiment(text, name=str(path), overrides=overrides)
 
 
-def plan_experiment(text: str, name: str = "<experiment>", base_dir: Path = Path("."), overrides=()) -> Plan:
+def plan_experiment(text: str, name: str = "<experiment>", base_dir: Path | None = None, overrides=()) -> Plan:
+    """Resolve an experiment; relative paths (workspace, dataset roots) are taken from `base_dir`,
+    the current directory by default, so packaged experiment files work from anywhere."""
+    base_dir = base_dir or Path.cwd()
     data = load_yaml(text, name)
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: an experiment file is a mapping with at least a `runs:` list")

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The main job on the embedded default, offline on CPU: install, write the synthetic demo data,
+# run zero-shot → experts knowledge → LoRA fine-tune → eval with the small LLM, then report.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+AB=.venv/bin/affectbench
+[ -f demo-data/label.csv ] || $AB data demo demo-data
+$AB run src/affectbench/experiments/demo.yaml "$@"
+$AB report --workspace workspace
+echo "report: workspace/report/index.html"
