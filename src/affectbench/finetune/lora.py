@@ -26,7 +26,7 @@ from .pairs import Pair
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_EVERY = int(os.environ.get("AFFECTBENCH_CHECKPOINT_STEPS", "50"))
+CHECKPOINT_EVERY = 50  # optimizer steps between checkpoints (env AFFECTBENCH_CHECKPOINT_STEPS overrides)
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _steps(n: int, per_step: int) -> int:
 
 
 def _save_state(ckpt: Path, model, optimizer, state: dict[str, Any]) -> None:
-    """Write adapter + optimizer + counters to a temp folder, then swap it in (a kill never leaves half a checkpoint)."""
+    """Write adapter + optimizer + counters to a temp folder, then swap it in (no half-written checkpoint)."""
     import torch
 
     tmp = ckpt.with_name(ckpt.name + ".tmp")
@@ -118,7 +118,7 @@ def train_lora(
     *,
     seed: int = 0,
     log_fn: Callable[..., None] | None = None,
-    checkpoint_every: int = CHECKPOINT_EVERY,
+    checkpoint_every: int | None = None,
     stop_after_steps: int | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on `train`, select the epoch with the lowest validation loss.
@@ -131,6 +131,8 @@ def train_lora(
     from peft import LoraConfig, get_peft_model
 
     t0 = time.perf_counter()
+    if checkpoint_every is None:
+        checkpoint_every = int(os.environ.get("AFFECTBENCH_CHECKPOINT_STEPS", CHECKPOINT_EVERY))
     rank, world, dist = _dist()
     is_main = rank == 0
     seed_everything(seed)

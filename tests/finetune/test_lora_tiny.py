@@ -1,0 +1,67 @@
+"""LoRA SFT on the tiny Qwen2.5-Omni thinker: loss falls, adapter reloads, eval uses it, resume works."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectbench.finetune import run_finetune
+from affectbench.finetune.lora import Interrupt
+from affectbench.runner import Runner
+from affectbench.specs import FinetuneSpec, RunSpec
+from affectbench.store import Store
+from tests._tiny import tiny_qwen_omni
+from tests.finetune._fixtures import dataset_ref, write_corpus
+
+FT = FinetuneSpec(epochs=3, lr=2e-2, batch_size=4, rank=4, alpha=8, dropout=0.0)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ft")
+    model = {"backend": "hf", "name": str(tiny_qwen_omni(tmp / "omni"))}
+    root = write_corpus(tmp / "data", {"train": 12, "valid": 4, "test": 4})
+    return tmp, model, dataset_ref(root)
+
+
+def _ft_spec(model, ds, **kw) -> RunSpec:
+    return RunSpec(kind="finetune", dataset=ds, model=model, media={"modalities": "T"}, finetune=FT, **kw)
+
+
+def test_finetune_loss_falls_adapter_reloads_and_eval_uses_it(setup, tmp_path):
+    _, model, ds = setup
+    store = Store(tmp_path / "ws" / "affectbench.sqlite")
+    runner = Runner(store, progress=False)
+    rec = runner.run(_ft_spec(model, ds))
+    assert rec.status == "done"
+    m = rec.metrics
+    assert m["last_train_loss"] < m["first_train_loss"]
+    valid = store.train_logs(rec.id, "valid")
+    assert [v["epoch"] for v in valid] == [1.0, 2.0, 3.0]
+    assert valid[-1]["loss"] < valid[0]["loss"]
+    assert m["best_epoch"] == min(valid, key=lambda v: v["loss"])["epoch"]
+    adapter = store.artifact(rec.id, "adapter")
+    assert (adapter / "adapter_config.json").is_file() and (adapter / "affectbench_finetune.json").is_file()
+    # a rerun returns the stored run without training again
+    assert runner.run(_ft_spec(model, ds)).metrics == m
+    gen = {"max_new_tokens": 2}
+    zs = runner.run(RunSpec(dataset=ds, model=model, media={"modalities": "T"}, generation=gen))
+    sft = runner.run(RunSpec(dataset=ds, model={**model, "adapter": rec.id}, media={"modalities": "T"}, generation=gen))
+    runner.close()
+    assert sft.env["fingerprint"] != zs.env["fingerprint"]
+    assert [p.raw for p in store.predictions(sft.id)] != [p.raw for p in store.predictions(zs.id)]
+
+
+def test_training_resumes_from_its_checkpoint_after_a_kill(setup, tmp_path, monkeypatch):
+    _, model, ds = setup
+    monkeypatch.setenv("AFFECTBENCH_CHECKPOINT_STEPS", "2")
+    store = Store(tmp_path / "ws" / "affectbench.sqlite")
+    runner = Runner(store, progress=False)
+    spec = _ft_spec(model, ds, seed=1)
+    with pytest.raises(Interrupt):
+        run_finetune(runner, spec, stop_after_steps=5)
+    assert store.run(spec.run_id).status == "interrupted" or store.run(spec.run_id).status == "failed"
+    logged = [r["step"] for r in store.train_logs(spec.run_id, "train")]
+    assert logged == [1, 2, 3, 4, 5]
+    rec = run_finetune(runner, spec)
+    assert rec.status == "done" and rec.metrics["resumed_from_step"] == 4  # last checkpoint: epoch end at step 4
+    assert [r["step"] for r in store.train_logs(spec.run_id, "train")] == list(range(1, 10))
