@@ -1,0 +1,131 @@
+"""Media pipeline: clips/s of the engine's prefetch + cache vs a naive sequential loop, decode vs raw
+PyAV decode, and matrix reuse (M models x P prompts over the same clips decode each clip once).
+
+- raw PyAV: open + decode every video and audio frame of the clip, nothing else (the decoder's floor).
+- affectbench `decode`: frame sampling (fps, max_frames), RGB conversion at max_pixels, 16 kHz resample.
+- naive loop: for each sample, decode then call the model, one after the other, no cache.
+- engine: `run_spec` with a backend whose `prepare` decodes through the media cache, in the prepare
+  pool (`workers`) ahead of the model (`prefetch`); cold cache, then warm cache (second model, same clips).
+
+    .venv/bin/python bench/bench_media.py [--clips 12] [--seconds 4] [--delay 0.05]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from _synth import make_clips, register, row, timer
+
+from affectbench.datasets import load_dataset
+from affectbench.execution import batched
+from affectbench.media import decode, decode_count
+from affectbench.models import build_model
+from affectbench.prompts import load_prompt
+from affectbench.runner import Runner
+from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
+from affectbench.store import Store
+
+
+def raw_pyav(path: Path) -> None:
+    import av
+
+    with av.open(str(path)) as c:
+        for _ in c.decode(*c.streams):
+            pass
+
+
+def spec(root: Path, n: int, clips: int, model_opts: dict, prompt: str = "default") -> RunSpec:
+    return RunSpec(
+        dataset=DatasetRef(name="bench-synth", root=str(root), options={"n": n, "clips": clips}),
+        model=ModelSpec(
+            backend="bench-decode", options={"rule": "hash", "choices": ["positive", "negative"], **model_opts}
+        ),
+        prompt=prompt,
+        media=MediaSpec(modalities="TAV"),
+    )
+
+
+def naive(s: RunSpec) -> float:
+    """Decode then answer, one sample at a time, no cache, no pool."""
+    ds = load_dataset(s.dataset.name, s.dataset.root, **s.dataset.options)
+    prompt = load_prompt(s.prompt, ds.info)
+    model = build_model(s.model.model_copy(update={"options": {**s.model.options, "cache": False}}), s.media)
+    with timer() as t:
+        convs = (prompt.render(x, ds.info, modalities=s.media.modalities) for x in ds.load(s.split))
+        for batch in batched(convs, 8):
+            model.generate([model.prepare(c) for c in batch], GenerationSpec())
+    return t.s
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--clips", type=int, default=12)
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--delay", type=float, default=0.05, help="model seconds per batch of 8")
+    ap.add_argument("--models", type=int, default=2)
+    ap.add_argument("--prompts", default="default,classify")
+    a = ap.parse_args()
+    register()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        clips = make_clips(root, a.clips, a.seconds)
+        n = a.clips
+        media = MediaSpec()
+        print(f"media pipeline: {n} distinct {a.seconds:.0f}s 320x240 25fps clips with audio; MediaSpec defaults")
+
+        with timer() as t_raw:
+            for c in clips:
+                raw_pyav(c)
+        with timer() as t_dec:
+            for c in clips:
+                decode(c, media)
+        row("baseline: raw PyAV decode of every frame", t_raw.s / n * 1e3, "ms/clip")
+        row(
+            "affectbench decode (sampled frames + 16 kHz audio)",
+            t_dec.s / n * 1e3,
+            "ms/clip",
+            f"ratio {t_dec.s / t_raw.s:.2f}x raw",
+        )
+
+        ex = ExecSpec(batch_size=8, workers=2, prefetch=4)
+        s = spec(root, n, n, {"delay": a.delay})
+        t_naive = naive(s)
+        store = Store(root / "ws" / "db.sqlite")
+        runner = Runner(store, ex, progress=False)
+        with timer() as t_cold:
+            runner.run(s)
+        s_warm = spec(root, n, n, {"delay": a.delay, "default": "other model"})
+        with timer() as t_warm:
+            runner.run(s_warm)
+        runner.close()
+        model_s = -(-n // 8) * a.delay
+        print(f"  (model time in every variant: {model_s:.2f}s = {-(-n // 8)} batches x {a.delay}s)")
+        row("baseline: naive sequential decode + model loop", n / t_naive, "clips/s")
+        row("engine, prefetch pool, cold cache", n / t_cold.s, "clips/s", f"{t_naive / t_cold.s:.2f}x naive")
+        row("engine, prefetch pool, warm cache", n / t_warm.s, "clips/s", f"{t_naive / t_warm.s:.2f}x naive")
+
+        # matrix reuse: M models x P prompts over the same clips (each clip used by two samples)
+        prompts = a.prompts.split(",")
+        mroot = root / "matrix"
+        make_clips(mroot, a.clips, a.seconds)
+        mstore = Store(mroot / "ws" / "db.sqlite")
+        runner = Runner(mstore, ex, progress=False)
+        before = decode_count()
+        runs = 0
+        for m in range(a.models):
+            for p in prompts:
+                runner.run(spec(mroot, 2 * n, n, {"default": f"model {m}"}, p))
+                runs += 1
+        runner.close()
+        decodes = decode_count() - before
+        print(
+            f"matrix reuse: {a.models} models x {len(prompts)} prompts = {runs} runs over {2 * n} samples on {n} clips"
+        )
+        row("baseline: decodes without a cache (runs x samples)", runs * 2 * n, "decodes")
+        row("decodes done", decodes, "decodes", f"{decodes / n:.2f} per clip ({'PASS' if decodes == n else 'FAIL'})")
+
+
+if __name__ == "__main__":
+    main()
