@@ -24,6 +24,7 @@ th:first-child,td:first-child{text-align:left}
 thead th{border-bottom:2px solid #333;background:#f5f7f9}
 td.best{font-weight:700;background:#e8f4ea}
 .scroll{overflow-x:auto;max-width:100%}
+td.l{text-align:left}
 table.text td{text-align:left;white-space:normal}
 img.plot{max-width:100%;border:1px solid #eee;margin:6px 6px 6px 0}
 .grid{display:flex;flex-wrap:wrap;gap:8px}
@@ -96,7 +97,12 @@ def rows_html(
     """A plain table; `text=True` left-aligns and wraps cells (descriptive tables)."""
     title = f"<h3>{html.escape(heading)}</h3>" if heading else ""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{_cell(v)}</td>" for v in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>"
+        + "".join(f'<td class="l">{_cell(v)}</td>' if isinstance(v, str) else f"<td>{_cell(v)}</td>" for v in r)
+        + "</tr>"
+        for r in rows
+    )
     cls = ' class="text"' if text else ""
     return f'{title}<div class="scroll"><table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 

@@ -135,7 +135,7 @@ def ablation_plot(scores: Sequence[AblationScore], marginals: Sequence[MarginalR
     metric_names = sorted({s.metric for s in scores})
     ax1.set_ylabel(", ".join(metric_names))
     ax1.set_title("metric by input modalities")
-    ax1.legend(fontsize=7, frameon=False)
+    ax1.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     labels = [f"{r.dataset}: {r.model} +{r.modality}" for r in marginals]
     y = np.arange(len(labels))
     pts = np.array([r.contribution for r in marginals], dtype=float)
@@ -149,6 +149,7 @@ def ablation_plot(scores: Sequence[AblationScore], marginals: Sequence[MarginalR
     ax2.set_yticklabels(labels, fontsize=8)
     ax2.invert_yaxis()
     ax2.set_title("marginal contribution (95% CI)")
+    fig.tight_layout()
     return _png(fig)
 
 

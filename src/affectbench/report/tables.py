@@ -58,8 +58,13 @@ def system_labels(runs: Sequence[RunRecord], by: Sequence[str], cards: Iterable[
     cards = list(cards) if cards is not None else None
     labels = {r.id: label(r, by, cards) for r in runs}
     if "setting" not in by:
-        for r in _clashes(runs, labels):
-            labels[r.id] = f"{labels[r.id]} ({label(r, ('setting',), cards)})"
+        clashing = _clashes(runs, labels)
+        ablated = {labels[r.id] for r in clashing if r.run_spec.media.modalities != "TAV"}
+        for r in clashing:
+            setting = label(r, ("setting",), cards)
+            if setting == "zero-shot" and labels[r.id] in ablated:
+                setting = "TAV"  # among modality-ablation siblings, name the full setting
+            labels[r.id] = f"{labels[r.id]} ({setting})"
     for r in _clashes(runs, labels):
         labels[r.id] = f"{labels[r.id]} [{r.id.rsplit('-', 1)[-1][:6]}]"
     return labels
