@@ -63,6 +63,17 @@ def knowledge_texts(spec: RunSpec, store: Store) -> dict[str, str]:
     return {sid: "\n".join(parts) for sid, parts in merged.items()}
 
 
+def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
+    """Refuse to resume a run whose prompt template or model weights changed since it started."""
+    before = record.env or {}
+    for key, what in (("prompt", "prompt template"), ("fingerprint", "model (weights, adapter or settings)")):
+        if before.get(key) and env.get(key) and before[key] != env[key]:
+            raise StoreError(
+                f"run {record.id}: the {what} changed since its stored predictions were made "
+                f"({before[key]} → {env[key]}); refusing to mix them. Delete the run or use a new prompt name"
+            )
+
+
 class Runner:
     """Executes runs against one store. Models are built once per distinct model spec."""
 
@@ -96,7 +107,7 @@ class Runner:
         dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
         info = dataset.info
         prompt = load_prompt(spec.prompt, info)
-        record = self.store.open_run(spec, env=environment())
+        record = self.store.open_run(spec)
         rid = record.id
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
         done = self.store.done_ids(rid)
@@ -107,9 +118,12 @@ class Runner:
         self.store.set_status(rid, "running")
         try:
             executor = self.executor(spec, model)
+            env = dict(environment(), prompt=getattr(prompt, "fingerprint", prompt.version))
             if isinstance(executor, LocalExecutor):
-                env = dict(environment(), model=executor.model.info(), fingerprint=executor.model.fingerprint())
-                self.store.open_run(spec, env=env)
+                env.update(model=executor.model.info(), fingerprint=executor.model.fingerprint())
+            if done:
+                check_same_inputs(record, env)
+            self.store.open_run(spec, env=env)
             try:
                 self._stream(
                     spec, info, prompt, executor, pending, knowledge, rid, len(samples) - len(pending), len(samples)

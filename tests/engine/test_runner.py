@@ -194,3 +194,18 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     out = subprocess.run([sys.executable, "-m", "affectbench.cli", "run", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2
     assert "temprature" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_resume_refuses_when_the_model_changed(tmp_path):
+    from affectbench.errors import StoreError
+    from affectbench.runner import check_same_inputs
+
+    root = write_manifest(tmp_path / "data", 6)
+    store = Store(tmp_path / "ws.sqlite")
+    rec = run_spec(manifest_spec(root), store)
+    assert rec.env["prompt"] and rec.env["fingerprint"]
+    with pytest.raises(StoreError, match="model"):
+        check_same_inputs(rec, dict(rec.env, fingerprint="other-weights"))
+    with pytest.raises(StoreError, match="prompt template"):
+        check_same_inputs(rec, dict(rec.env, prompt="sentiment_polarity@2+abc"))
+    check_same_inputs(rec, dict(rec.env))  # unchanged: fine
