@@ -116,17 +116,55 @@ def report(
     by: str = typer.Option("model,prompt", help="columns that name a system in the leaderboard"),
     out: Path | None = typer.Option(None, help="write tables and the HTML page here (default WORKSPACE/report)"),
     formats: str = typer.Option("md,csv,latex,html", "--format", help="comma-separated: md, csv, latex, html"),
+    cards: list[Path] = typer.Option([], "--cards", help="YAML file of your own model cards (repeatable)"),
+    props: bool = typer.Option(True, help="load the runs' datasets to analyse dataset properties"),
 ) -> None:
     """Tables (markdown, CSV, LaTeX) and a static HTML page with plots, from the store."""
+    from .analysis.model_cards import load_cards
     from .report import build_report, leaderboard_markdown
 
     store = _store(workspace)
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     typer.echo(leaderboard_markdown(store, by=keys))
     out_dir = out or (_workspace(workspace) / "report")
-    written = build_report(store, out_dir, by=keys, formats=tuple(f.strip() for f in formats.split(",")))
+    written = build_report(
+        store,
+        out_dir,
+        by=keys,
+        formats=tuple(f.strip() for f in formats.split(",")),
+        cards=load_cards(cards),
+        props=_dataset_properties(store) if props else None,
+    )
     for kind, path in written.items():
         _console().print(f"{kind}: {path}")
+
+
+def _dataset_properties(store) -> dict:
+    """Properties of every dataset the store's eval runs used, over the splits they used."""
+    from .analysis.dataset_props import dataset_properties
+    from .datasets import load_dataset
+    from .datasets.check import probe_media
+
+    def duration(sample) -> float | None:
+        path = sample.media.get("video") or sample.media.get("audio")
+        return probe_media(path).duration if path else None
+
+    splits: dict[str, set[str]] = {}
+    refs: dict[str, dict] = {}
+    for run in store.runs("eval"):
+        name = run.spec["dataset"]["name"]
+        refs.setdefault(name, run.spec["dataset"])
+        splits.setdefault(name, set()).add(run.spec["split"])
+    props = {}
+    for name, ref in refs.items():
+        try:
+            dataset = load_dataset(name, ref.get("root"), **ref.get("options", {}))
+            samples = [s for split in sorted(splits[name]) for s in dataset.load(split)]
+        except AffectbenchError as e:
+            _console().print(f"[yellow]dataset properties of {name} skipped:[/] {e}")
+            continue
+        props[name] = dataset_properties(dataset.info, samples, duration=duration)
+    return props
 
 
 @app.command("ls")
