@@ -51,8 +51,9 @@ def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
     return spec.model_copy(update={"adapter": str(path)})
 
 
-def knowledge_texts(spec: RunSpec, store: Store) -> dict[str, str]:
-    """Merge the knowledge of every referenced knowledge run, per sample, in the given order."""
+def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str, str]:
+    """Merge the knowledge of every referenced knowledge run, per sample, in the given order,
+    under the run's leak policy."""
     merged: dict[str, list[str]] = {}
     for kid in spec.knowledge:
         if not store.has_run(kid):
@@ -60,7 +61,12 @@ def knowledge_texts(spec: RunSpec, store: Store) -> dict[str, str]:
         for sid, text in store.knowledge(kid).items():
             if text.strip():
                 merged.setdefault(sid, []).append(text.strip())
-    return {sid: "\n".join(parts) for sid, parts in merged.items()}
+    texts = {sid: "\n".join(parts) for sid, parts in merged.items()}
+    if spec.knowledge_policy == "mask":
+        from .knowledge import mask_labels
+
+        texts = {sid: mask_labels(t, info) for sid, t in texts.items()}
+    return texts
 
 
 def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
@@ -114,7 +120,7 @@ class Runner:
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
             return record
-        knowledge = knowledge_texts(spec, self.store)
+        knowledge = knowledge_texts(spec, self.store, info)
         self.store.set_status(rid, "running")
         try:
             executor = self.executor(spec, model)

@@ -86,6 +86,9 @@ class RunSpec(Strict):
     model: ModelSpec
     prompt: str = "default"
     knowledge: list[str] = Field(default_factory=list, description="knowledge run ids placed in the prompt")
+    knowledge_policy: Literal["keep", "mask"] = Field(
+        default="keep", description="mask: blank every answer word in the knowledge, so no gain comes from leakage"
+    )
     generation: GenerationSpec = GenerationSpec()
     media: MediaSpec = MediaSpec()
     finetune: FinetuneSpec | None = None

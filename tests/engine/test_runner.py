@@ -209,3 +209,17 @@ def test_resume_refuses_when_the_model_changed(tmp_path):
     with pytest.raises(StoreError, match="prompt template"):
         check_same_inputs(rec, dict(rec.env, prompt="sentiment_polarity@2+abc"))
     check_same_inputs(rec, dict(rec.env))  # unchanged: fine
+
+
+def test_knowledge_policy_mask_blanks_answer_words_in_the_prompt(tmp_path):
+    root = write_manifest(tmp_path / "data", 6)
+    store = Store(tmp_path / "ws.sqlite")
+    echo = ModelSpec(backend="scripted", options={"rule": "constant", "default": "The face looks positive and happy."})
+    know = run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo), store)
+    seen = ModelSpec(
+        backend="scripted", options={"rule": "table", "answers": {"looks positive": "positive"}, "default": "neutral"}
+    )
+    keep = run_spec(manifest_spec(root, knowledge=[know.id], model=seen), store)
+    masked = run_spec(manifest_spec(root, knowledge=[know.id], model=seen, knowledge_policy="mask"), store)
+    assert {p.value for p in store.predictions(keep.id)} == {"positive"}
+    assert {p.value for p in store.predictions(masked.id)} == {"neutral"}

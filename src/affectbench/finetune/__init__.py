@@ -44,7 +44,10 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
-    knowledge = knowledge_texts(spec, store)
+    from ..datasets import load_dataset
+
+    info = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options).info
+    knowledge = knowledge_texts(spec, store, info)
     train = pairs_for_spec(spec, ft.train_split, knowledge, ft.train_limit)
     valid = pairs_for_spec(spec, ft.valid_split, knowledge) if ft.valid_split else None
     if not len(train):
