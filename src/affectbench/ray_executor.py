@@ -46,9 +46,16 @@ class Replica:
     the model), while a lock lets one batch at a time into the model.
     """
 
-    def __init__(self, model_spec: ModelSpec, media: MediaSpec, workspace: str | None, workers: int) -> None:
+    def __init__(
+        self, model_spec: ModelSpec, media: MediaSpec, workspace: str | None, workers: int, entry: Any = None
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from .models import build_model
+        from .registry import MODELS
+
+        if entry is not None and model_spec.backend not in MODELS.names():
+            # a backend registered at run time in the driver (a plugin): register it here too
+            MODELS.register(model_spec.backend, entry.target, entry.extra, entry.summary)
 
         self.model = build_model(model_spec, media, Path(workspace) if workspace else None)
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
@@ -156,9 +163,11 @@ class RayExecutor:
             max_concurrency=self.max_in_flight + 1,
             max_restarts=0,
         )
-        handles = [
-            remote.remote(self.model_spec, self.media, self.workspace, max(1, self.exec.workers)) for _ in range(n)
-        ]
+        from .registry import MODELS
+
+        entry = MODELS.entry(self.model_spec.backend)  # unknown backend: a clear error before any actor starts
+        workers = max(1, self.exec.workers)
+        handles = [remote.remote(self.model_spec, self.media, self.workspace, workers, entry) for _ in range(n)]
         refs = [h.ready.remote() for h in handles]
         ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=START_TIMEOUT_S)
         if waiting:
