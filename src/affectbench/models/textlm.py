@@ -16,6 +16,16 @@ from typing import Any
 from ..errors import ModelError, require
 
 GEMMA_NAME = "gemma-3-270m"
+# Gemma's turn format; the base GGUF carries no chat template, so we attach this one (system text
+# goes into the first user turn, as Gemma 3's own template does).
+GEMMA_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% set ns = namespace(sys='') %}"
+    "{% for m in messages %}{% if m['role'] == 'system' %}{% set ns.sys = ns.sys + m['content'] + '\\n\\n' %}"
+    "{% else %}<start_of_turn>{{ 'model' if m['role'] == 'assistant' else 'user' }}\n"
+    "{% if m['role'] == 'user' %}{{ ns.sys }}{% set ns.sys = '' %}{% endif %}"
+    "{{ m['content'] | trim }}<end_of_turn>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
 _LOCK = threading.Lock()
 _LOADED: dict[tuple[str, str], tuple[Any, Any]] = {}
 
@@ -49,6 +59,7 @@ def gemma_dir() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    tok.chat_template = tok.chat_template or GEMMA_CHAT_TEMPLATE
     tok.save_pretrained(tmp)
     model.save_pretrained(tmp, safe_serialization=True)
     if target.exists():  # another process won the race
@@ -94,6 +105,8 @@ def load(name: str = "", adapter: str | None = None) -> tuple[Any, Any]:
                 )
             model = peft.PeftModel.from_pretrained(model, str(apath))
         model.eval()
+        if not getattr(tok, "chat_template", None):
+            tok.chat_template = GEMMA_CHAT_TEMPLATE
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
         _LOADED[key] = (tok, model)

@@ -21,12 +21,19 @@ class Cues:
         asr = self.results.get("asr")
         return asr.get("text") if asr else None
 
-    def text(self) -> str:
-        """e.g. "face: happy 0.71 over 8 frames; voice: pitch high and variable, loud, 3.1 syll/s; words: ..."."""
+    def text(self, transcript: bool = True) -> str:
+        """e.g. "face: happy 0.71 over 8 frames; voice: pitch high and variable, loud, 3.1 syll/s; words: ...".
+
+        `transcript=False` leaves out the recognised speech (for prompts that already carry it).
+        """
         from . import asr, face, lexicon, prosody
 
         writers = {"face": face.describe, "prosody": prosody.describe, "asr": asr.describe, "lexicon": lexicon.describe}
-        pieces = [writers[name](self.results[name]) for name in ORDER if name in self.results]
+        pieces = [
+            writers[name](self.results[name])
+            for name in ORDER
+            if name in self.results and (transcript or name != "asr")
+        ]
         pieces = [p for p in pieces if p]
         return "; ".join(pieces) if pieces else "no cues"
 

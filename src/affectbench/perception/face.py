@@ -84,7 +84,7 @@ def run(frames: np.ndarray) -> dict[str, Any]:
     if probs:
         mean = np.mean(probs, axis=0)
         mean = mean / mean.sum()
-        out["dist"] = {lab: round(float(v), 4) for lab, v in zip(LABELS, mean)}
+        out["dist"] = {lab: round(float(v), 4) for lab, v in zip(LABELS, mean, strict=True)}
         out["top"] = LABELS[int(np.argmax(mean))]
     return out
 

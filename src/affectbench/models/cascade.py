@@ -1,0 +1,290 @@
+"""`cascade`: the embedded default. Packaged perception models turn video/audio into text cues; a
+small real text LLM (Gemma-3-270M, from its packaged GGUF) answers. `experts`: the same cues as a
+knowledge writer (no LLM).
+
+ModelSpec.name: "" (the packaged Gemma-3-270M) or a local transformers checkpoint folder.
+ModelSpec.adapter: a LoRA folder (peft). Options:
+- `experts` (["asr", "face", "prosody", "lexicon"]): which perception experts run.
+- `frames` (8): frames sampled per clip for the face expert.
+- `asr_transcript` ("auto"): put the recognised speech in the prompt — "auto" does so only when
+  the text modality is off (the prompt then carries no transcript), "always", or "never".
+- `score_batch` (8): sequences per forward pass when scoring options.
+- `cache_dir`: perception cache folder (default `<workspace>/cache/perception`, else ~/.cache/affectbench).
+
+Score mode returns each option's summed token log-probability after the prompt. When every option is
+a number (a regression grid), `meta["expected"]` = Σ softmax(scores)·value and `text` is that expected
+value with 2 decimals, so a regression parser reads the expected score; otherwise `text` is the best option.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelError
+from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..types import Generation, Message, Part
+from .base import Conversation, Model
+
+CUE_PREFIX = "Automatic perception cues (may be wrong): "
+ASR_PREFIX = 'Speech recognised in the clip: "'
+DEFAULT_EXPERTS = ("asr", "face", "prosody", "lexicon")
+
+
+class _Perceiver:
+    """Shared by both backends: media parts of a conversation -> perception cues."""
+
+    def __init__(self, spec: ModelSpec, media: MediaSpec, workspace: Path | None) -> None:
+        o = spec.options
+        self.experts = tuple(o.get("experts", DEFAULT_EXPERTS))
+        self.frames = int(o.get("frames", 8))
+        cache = o.get("cache_dir") or (Path(workspace) / "cache" / "perception" if workspace else None)
+        self.cache_dir = Path(cache) if cache else None
+        self.media = media
+
+    def media_parts(self, conv: Conversation) -> dict[tuple[str, tuple[float, float] | None], set[str]]:
+        """(path, span) -> {"video", "audio"} for every media part in the conversation."""
+        found: dict[tuple[str, tuple[float, float] | None], set[str]] = {}
+        for m in conv:
+            for p in m.parts:
+                if p.kind in ("video", "audio") and p.path:
+                    found.setdefault((p.path, tuple(p.span) if p.span else None), set()).add(p.kind)
+        return found
+
+    def cues(self, conv: Conversation) -> tuple[list[Any], set[str]]:
+        """Cues per media file, and the modalities (A, V) whose cues were computed."""
+        from ..perception import perceive
+
+        out, modalities = [], set()
+        for (path, span), kinds in self.media_parts(conv).items():
+            wanted = []
+            if "video" in kinds:
+                wanted.append("face")
+            if "audio" in kinds:
+                wanted += ["asr", "prosody", "lexicon"]
+            experts = tuple(e for e in self.experts if e in wanted)
+            if not experts:
+                continue
+            c = perceive(path, span, experts=experts, cache_dir=self.cache_dir, frames=self.frames)
+            out.append(c)
+            if "face" in c.results:
+                modalities.add("V")
+            if {"asr", "prosody"} & set(c.results):
+                modalities.add("A")
+        return out, modalities
+
+
+class CascadeModel(Model):
+    """Perception cues + transcript + the prompt's text -> Gemma-3-270M (greedy generate, or option scoring)."""
+
+    def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
+        super().__init__(spec, media, workspace)
+        self.perceiver = _Perceiver(spec, self.media, workspace)
+        self.asr_mode = str(spec.options.get("asr_transcript", "auto"))
+        if self.asr_mode not in ("auto", "always", "never"):
+            raise ModelError(f"cascade: asr_transcript must be auto, always or never; got {self.asr_mode!r}")
+        self.score_batch = int(spec.options.get("score_batch", 8))
+        if spec.adapter and not (Path(spec.adapter).expanduser() / "adapter_config.json").is_file():
+            raise ModelError(f"cascade: LoRA adapter folder not found or not a peft folder: {spec.adapter}")
+        self._lock = threading.Lock()
+        self._fingerprint: str | None = None
+
+    # ---- identity / loading ---------------------------------------------------------------
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            if self.spec.adapter:
+                for f in sorted(Path(self.spec.adapter).expanduser().glob("adapter_*")):
+                    h.update(f.name.encode() + str(f.stat().st_size).encode() + str(f.stat().st_mtime_ns).encode())
+            self._fingerprint = h.hexdigest()[:16]
+        return self._fingerprint
+
+    def lm(self) -> tuple[Any, Any]:
+        """(tokenizer, model) of the text LLM, loaded once per process."""
+        from . import textlm
+
+        return textlm.load(self.spec.name, self.spec.adapter)
+
+    def info(self) -> dict:
+        import torch
+        import transformers
+
+        info: dict[str, Any] = {"torch": torch.__version__, "transformers": transformers.__version__}
+        info["llm"] = self.spec.name or "gemma-3-270m (packaged GGUF, dequantised to float32)"
+        info["experts"] = list(self.perceiver.experts)
+        return info
+
+    # ---- conversations --------------------------------------------------------------------
+    def prepare(self, conversation: Conversation) -> Conversation:
+        """Replace video/audio parts by one text part of perception cues (and the ASR transcript when due)."""
+        if not self.perceiver.media_parts(conversation):
+            return conversation
+        cues, modalities = self.perceiver.cues(conversation)
+        lines = []
+        cue_text = "; ".join(t for t in (c.text(transcript=False) for c in cues if c.results) if t != "no cues")
+        if cue_text:
+            lines.append(CUE_PREFIX + cue_text)
+        add_asr = self.asr_mode == "always" or (self.asr_mode == "auto" and "T" not in self.media.modalities)
+        if add_asr:
+            heard = " ".join(c.transcript for c in cues if c.transcript)
+            if heard:
+                lines.append(ASR_PREFIX + heard + '"')
+        cue_part = Part(kind="text", text="\n".join(lines) + "\n" if lines else "", data={"cue_modalities": modalities})
+        out: Conversation = []
+        placed = False
+        for m in conversation:
+            parts = []
+            for p in m.parts:
+                if p.kind in ("video", "audio", "image"):
+                    if not placed:
+                        parts.append(cue_part)
+                        placed = True
+                    continue
+                parts.append(p)
+            out.append(Message(role=m.role, parts=parts))
+        return out
+
+    @staticmethod
+    def _modalities(conv: Conversation) -> tuple[str, ...]:
+        got = {"T"}
+        for m in conv:
+            for p in m.parts:
+                if isinstance(p.data, dict):
+                    got |= set(p.data.get("cue_modalities", ()))
+        return tuple(x for x in ("T", "A", "V") if x in got)
+
+    def chat_text(self, conv: Conversation, gen: GenerationSpec | None = None) -> str:
+        """The exact prompt string the LLM sees (chat template applied, generation prompt added)."""
+        tok, _ = self.lm()
+        msgs = []
+        if gen is not None and gen.system_prompt:
+            msgs.append({"role": "system", "content": gen.system_prompt})
+        for m in conv:
+            text = "".join(p.text or "" for p in m.parts if p.kind == "text")
+            msgs.append({"role": m.role, "content": text})
+        return tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+
+    def _ready(self, batch: list[Conversation]) -> list[Conversation]:
+        return [self.prepare(c) for c in batch]
+
+    # ---- generate -------------------------------------------------------------------------
+    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+        import torch
+
+        batch = self._ready(batch)
+        tok, model = self.lm()
+        prompts = [self.chat_text(c, gen) for c in batch]
+        with self._lock, torch.inference_mode():
+            tok.padding_side = "left"
+            enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+            kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "pad_token_id": tok.pad_token_id}
+            if gen.temperature > 0:
+                torch.manual_seed(0)
+                kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            out = model.generate(**enc, **kwargs)
+        n_in = enc["input_ids"].shape[1]
+        gens = []
+        for i, conv in enumerate(batch):
+            new = out[i, n_in:]
+            new = new[new != tok.pad_token_id]
+            text = tok.decode(new, skip_special_tokens=True).strip()
+            gens.append(
+                Generation(
+                    text=text,
+                    modalities=self._modalities(conv),
+                    n_input_tokens=int(enc["attention_mask"][i].sum()),
+                    n_output_tokens=int(len(new)),
+                )
+            )
+        return gens
+
+    # ---- score ----------------------------------------------------------------------------
+    def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
+        """Sum log-probability of each option's tokens after the prompt (batched, left-padded)."""
+        import torch
+
+        if not options:
+            raise ModelError("cascade: score mode needs candidate options")
+        batch = self._ready(batch)
+        tok, model = self.lm()
+        prompts = [tok(self.chat_text(c, gen), add_special_tokens=False)["input_ids"] for c in batch]
+        opt_ids = [tok(o, add_special_tokens=False)["input_ids"] for o in options]
+        if any(not ids for ids in opt_ids):
+            raise ModelError("cascade: an option tokenises to nothing; options must be non-empty text")
+        pairs = [(b, j) for b in range(len(batch)) for j in range(len(options))]
+        scores = [[0.0] * len(options) for _ in batch]
+        pad = tok.pad_token_id
+        with self._lock, torch.inference_mode():
+            for start in range(0, len(pairs), max(1, self.score_batch)):
+                chunk = pairs[start : start + self.score_batch]
+                seqs = [prompts[b] + opt_ids[j] for b, j in chunk]
+                width = max(len(s) for s in seqs)
+                keep = max(len(opt_ids[j]) for _, j in chunk) + 1
+                ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(seqs), width), dtype=torch.long)
+                for r, s in enumerate(seqs):
+                    ids[r, width - len(s) :] = torch.tensor(s)
+                    mask[r, width - len(s) :] = 1
+                pos = (mask.cumsum(1) - 1).clamp(min=0)
+                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)  # [n, keep, V]; row t predicts token width-keep+t+1
+                for r, (b, j) in enumerate(chunk):
+                    k = len(opt_ids[j])
+                    target = torch.tensor(opt_ids[j])
+                    rows = logp[r, keep - 1 - k : keep - 1]
+                    scores[b][j] = float(rows.gather(1, target[:, None]).sum())
+        gens = []
+        for b, conv in enumerate(batch):
+            s = dict(zip(options, scores[b], strict=True))
+            g = Generation(text="", modalities=self._modalities(conv), n_input_tokens=len(prompts[b]), scores=s)
+            values = _numbers(options)
+            if values is not None:
+                top = max(scores[b])
+                w = [math.exp(x - top) for x in scores[b]]
+                z = sum(w)
+                expected = sum(wi / z * v for wi, v in zip(w, values, strict=True))
+                g.meta["expected"] = expected
+                g.text = f"{expected:.2f}"
+            else:
+                g.text = options[max(range(len(options)), key=lambda j: scores[b][j])]
+            gens.append(g)
+        return gens
+
+
+def _numbers(options: list[str]) -> list[float] | None:
+    try:
+        values = [float(o) for o in options]
+    except ValueError:
+        return None
+    return values if all(math.isfinite(v) for v in values) else None
+
+
+class ExpertsModel(Model):
+    """The `experts` knowledge writer: returns each conversation's perception cue text (no LLM)."""
+
+    def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
+        super().__init__(spec, media, workspace)
+        self.perceiver = _Perceiver(spec, self.media, workspace)
+
+    def info(self) -> dict:
+        return {"experts": list(self.perceiver.experts)}
+
+    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+        out = []
+        for conv in batch:
+            cues, modalities = self.perceiver.cues(conv)
+            lines = [c.text() for c in cues if c.results]
+            notes = sorted({n for c in cues for n in c.notes})
+            out.append(
+                Generation(
+                    text="; ".join(lines) if lines else "no perception cues (no video or audio in the prompt)",
+                    modalities=tuple(m for m in ("A", "V") if m in modalities),
+                    meta={"notes": notes, "results": [c.results for c in cues]},
+                )
+            )
+        return out
