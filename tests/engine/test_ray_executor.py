@@ -167,8 +167,11 @@ def test_all_actors_dead_aborts_and_rerun_resumes(ray_session, data_root, tmp_pa
         runner.run(spec)
     rid = spec.run_id
     assert store.run(rid).status == "failed"
-    first = {p.sample_id for p in store.predictions(rid)}
+    preds = store.predictions(rid)
+    first = {p.sample_id for p in preds if p.error is None}
     assert 0 < len(first) < N
+    # a batch retried on the other (also killed) actor is stored as an error, to be redone by the rerun
+    assert all("actor died" in p.error for p in preds if p.error)
     stamps = dict(store._conn().execute("SELECT sample_id, created_at FROM predictions WHERE run_id=?", (rid,)))
 
     again = run_spec(spec, store, ray_exec())
@@ -200,3 +203,63 @@ def test_gpu_request_without_gpus_is_a_clear_error(ray_session, data_root):
     spec = spec_for(data_root)
     with pytest.raises(AffectbenchError, match="GPUs"):
         RayExecutor(spec.model, spec.media, None, ray_exec(gpus_per_actor=1.0)).start()
+
+
+class InterruptedRunner(Runner):
+    """A Ctrl-C in the driver after the second stored batch."""
+
+    def executor(self, spec, model):
+        ex = super().executor(spec, model)
+        inner = ex.answer
+
+        def answer(tasks, call):
+            for i, batch in enumerate(inner(tasks, call)):
+                yield batch
+                if i == 1:
+                    raise KeyboardInterrupt
+
+        ex.answer = answer
+        return ex
+
+
+def test_driver_interrupt_keeps_stored_batches_and_rerun_resumes(ray_session, data_root, tmp_path):
+    spec = spec_for(data_root)
+    store = Store(tmp_path / "db.sqlite")
+    with pytest.raises(KeyboardInterrupt):
+        InterruptedRunner(store, ray_exec(), progress=False).run(spec)
+    assert store.run(spec.run_id).status == "interrupted"
+    assert store.count_predictions(spec.run_id) == 2 * 4  # the two batches handed over, nothing else
+    assert run_spec(spec, store, ray_exec()).status == "done"
+    assert store.count_predictions(spec.run_id) == N
+
+
+@pytest.mark.slow
+def test_tiny_hf_same_predictions_as_local(ray_session, tmp_path_factory):
+    """A real transformers backend (tiny random Qwen2.5-Omni thinker) with media decoded inside the actors."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("torchvision")
+    from tests._clips import make_clip
+    from tests._tiny import tiny_qwen_omni
+
+    root = tmp_path_factory.mktemp("hfdata")
+    make_clip(root / "a.mp4", 1.0)
+    make_clip(root / "b.mp4", 1.0, freq=300, color=(60, 200, 60))
+    with open(root / "manifest.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "label", "transcript", "video"])
+        for i in range(4):
+            w.writerow([f"h{i}", LABELS[i % 3], f"clip {i}", "a.mp4" if i % 2 else "b.mp4"])
+    model_dir = tiny_qwen_omni(tmp_path_factory.mktemp("omni"))
+    spec = RunSpec(
+        dataset=DatasetRef(name="manifest", root=str(root)),
+        model=ModelSpec(backend="hf", name=str(model_dir), options={"device": "cpu"}),
+        generation=GenerationSpec(max_new_tokens=3),
+        media={"modalities": "TAV", "fps": 2, "max_frames": 4},
+    )
+    ws = tmp_path_factory.mktemp("ws")
+    local = run_spec(spec, Store(ws / "local" / "db.sqlite"), ExecSpec(batch_size=2))
+    rs = Store(ws / "ray" / "db.sqlite")
+    remote = run_spec(spec, rs, ExecSpec(executor="ray", actors=2, batch_size=2, workers=1, prefetch=1))
+    expected = stored(Store(ws / "local" / "db.sqlite"), local.id)
+    assert all(v[3] is None and v[4] == ("T", "A", "V") for v in expected.values()), expected
+    assert stored(rs, remote.id) == expected
