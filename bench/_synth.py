@@ -15,7 +15,6 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = Path(__file__).resolve().parent
@@ -56,26 +55,21 @@ class Synthetic(Dataset):
 
 
 class DecodingModel(ScriptedModel):
-    """Decodes each distinct media file of a conversation once, through the cache unless cache=false."""
+    """The scripted double with the real media `prepare` of the hf/vllm backends (`models._media`).
+
+    Options: cache (default true) decodes through the shared disk cache under cache_dir (default
+    workspace/cache/media, as the real backends do); cache=false decodes every part afresh.
+    """
 
     def prepare(self, conversation):
-        from affectbench.media import decode, get_cache
+        from affectbench.media import get_cache
+        from affectbench.models._media import prepare_media
 
-        use_cache = self.spec.options.get("cache", True)
-        root = Path(self.spec.options.get("cache_dir") or (self.workspace or Path("/tmp")) / "media-cache")
-        done: dict[tuple, Any] = {}
-        for m in conversation:
-            for p in m.parts:
-                if p.path and p.kind in ("video", "audio"):
-                    key = (p.path, p.span)
-                    if key not in done:
-                        done[key] = (
-                            get_cache(root).get(p.path, self.media, p.span)
-                            if use_cache
-                            else decode(p.path, self.media, p.span)
-                        )
-                    p.data = done[key]
-        return conversation
+        cache = None
+        if self.spec.options.get("cache", True):
+            root = self.spec.options.get("cache_dir") or Path(self.workspace or "/tmp") / "cache" / "media"
+            cache = get_cache(root)
+        return prepare_media(conversation, self.media, cache)
 
 
 class BurnModel(ScriptedModel):
