@@ -79,6 +79,17 @@ def test_same_predictions_as_local(ray_session, data_root, tmp_path):
     assert remote.metrics == local.metrics
 
 
+def test_knowledge_run_same_as_local(ray_session, data_root, tmp_path):
+    spec = spec_for(data_root, rule="table", answers={"great": "smiling, upbeat voice"}, default="flat voice")
+    spec = spec.model_copy(update={"kind": "knowledge", "prompt": "describe"})
+    local = run_spec(spec, Store(tmp_path / "local.sqlite"))
+    rs = Store(tmp_path / "ray.sqlite")
+    remote = run_spec(spec, rs, ray_exec())
+    assert remote.status == "done"
+    assert rs.knowledge(remote.id) == Store(tmp_path / "local.sqlite").knowledge(local.id)
+    assert len(rs.knowledge(remote.id)) == N
+
+
 def test_work_is_spread_and_streamed(ray_session, data_root):
     from affectbench.ray_executor import RayExecutor
 
