@@ -156,6 +156,10 @@ class CascadeModel(Model):
                     got |= set(p.data.get("cue_modalities", ()))
         return tuple(x for x in ("T", "A", "V") if x in got)
 
+    def llm_prompt(self, conv: Conversation, gen: GenerationSpec | None = None) -> str:
+        """The exact prompt string the LLM sees; fine-tuning trains on the same string."""
+        return self.chat_text(conv, gen)
+
     def chat_text(self, conv: Conversation, gen: GenerationSpec | None = None) -> str:
         """The exact prompt string the LLM sees (chat template applied, generation prompt added)."""
         tok, _ = self.lm()
@@ -205,7 +209,11 @@ class CascadeModel(Model):
 
     # ---- score ----------------------------------------------------------------------------
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Sum log-probability of each option's tokens after the prompt (batched, left-padded)."""
+        """Sum log-probability of each option's tokens after the prompt.
+
+        Each prompt runs once; its KV cache is repeated for the options, which then run as one
+        short batch (exact: equals scoring every prompt+option sequence separately).
+        """
         import torch
 
         if not options:
@@ -216,28 +224,11 @@ class CascadeModel(Model):
         opt_ids = [tok(o, add_special_tokens=False)["input_ids"] for o in options]
         if any(not ids for ids in opt_ids):
             raise ModelError("cascade: an option tokenises to nothing; options must be non-empty text")
-        pairs = [(b, j) for b in range(len(batch)) for j in range(len(options))]
-        scores = [[0.0] * len(options) for _ in batch]
-        pad = tok.pad_token_id
+        scores: list[list[float]] = []
+        step = max(1, self.score_batch)
         with self._lock, torch.inference_mode():
-            for start in range(0, len(pairs), max(1, self.score_batch)):
-                chunk = pairs[start : start + self.score_batch]
-                seqs = [prompts[b] + opt_ids[j] for b, j in chunk]
-                width = max(len(s) for s in seqs)
-                keep = max(len(opt_ids[j]) for _, j in chunk) + 1
-                ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(seqs), width), dtype=torch.long)
-                for r, s in enumerate(seqs):
-                    ids[r, width - len(s) :] = torch.tensor(s)
-                    mask[r, width - len(s) :] = 1
-                pos = (mask.cumsum(1) - 1).clamp(min=0)
-                logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep).logits
-                logp = torch.log_softmax(logits.float(), dim=-1)  # [n, keep, V]; row t predicts token width-keep+t+1
-                for r, (b, j) in enumerate(chunk):
-                    k = len(opt_ids[j])
-                    target = torch.tensor(opt_ids[j])
-                    rows = logp[r, keep - 1 - k : keep - 1]
-                    scores[b][j] = float(rows.gather(1, target[:, None]).sum())
+            for start in range(0, len(prompts), step):
+                scores += _option_logprobs(model, prompts[start : start + step], opt_ids, tok.pad_token_id)
         gens = []
         for b, conv in enumerate(batch):
             s = dict(zip(options, scores[b], strict=True))
@@ -254,6 +245,46 @@ class CascadeModel(Model):
                 g.text = options[max(range(len(options)), key=lambda j: scores[b][j])]
             gens.append(g)
         return gens
+
+
+def _option_logprobs(model: Any, prompts: list[list[int]], options: list[list[int]], pad: int) -> list[list[float]]:
+    """log P(option | prompt) for every prompt × option, sharing each prompt's KV cache."""
+    import torch
+
+    n_b, n_o = len(prompts), len(options)
+    width, opt_width = max(map(len, prompts)), max(map(len, options))
+    ids = torch.full((n_b, width), pad, dtype=torch.long)
+    mask = torch.zeros((n_b, width), dtype=torch.long)
+    for b, p in enumerate(prompts):  # left-padded
+        ids[b, width - len(p) :] = torch.tensor(p)
+        mask[b, width - len(p) :] = 1
+    out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0), use_cache=True)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # predicts each option's first token
+    cache = out.past_key_values
+    cache.batch_repeat_interleave(n_o)
+    opt = torch.full((n_b * n_o, opt_width), pad, dtype=torch.long)
+    opt_mask = torch.zeros((n_b * n_o, opt_width), dtype=torch.long)
+    for b in range(n_b):
+        for j, o in enumerate(options):  # right-padded after the prompt
+            opt[b * n_o + j, : len(o)] = torch.tensor(o)
+            opt_mask[b * n_o + j, : len(o)] = 1
+    lengths = torch.tensor([len(p) for p in prompts]).repeat_interleave(n_o)
+    out = model(
+        input_ids=opt,
+        attention_mask=torch.cat([mask.repeat_interleave(n_o, 0), opt_mask], dim=1),
+        position_ids=lengths[:, None] + torch.arange(opt_width)[None],
+        cache=cache,
+    )
+    logp = torch.log_softmax(out.logits.float(), dim=-1)  # row t predicts option token t + 1
+    result = []
+    for b in range(n_b):
+        row = []
+        for j, o in enumerate(options):
+            r = b * n_o + j
+            rest = logp[r, : len(o) - 1].gather(1, torch.tensor(o[1:])[:, None]).sum() if len(o) > 1 else 0.0
+            row.append(float(first[b, o[0]]) + float(rest))
+        result.append(row)
+    return result
 
 
 def _numbers(options: list[str]) -> list[float] | None:
