@@ -57,12 +57,19 @@ class Replica:
             # a backend registered at run time in the driver (a plugin): register it here too
             MODELS.register(model_spec.backend, entry.target, entry.extra, entry.summary)
 
-        self.model = build_model(model_spec, media, Path(workspace) if workspace else None)
+        self.model: Any = None
+        self.init_error: BaseException | None = None
+        try:
+            self.model = build_model(model_spec, media, Path(workspace) if workspace else None)
+        except Exception as e:  # kept for ready(), so the driver sees the real error, not "actor died"
+            self.init_error = e
         self.pool = ThreadPoolExecutor(max_workers=max(1, workers))
         self.lock = threading.Lock()
 
     def ready(self) -> dict[str, Any]:
-        """Called once after start-up: what to record about this replica."""
+        """Called once after start-up: what to record about this replica (or the error that stopped it)."""
+        if self.init_error is not None:
+            raise self.init_error
         return {"pid": os.getpid(), "model": self.model.info(), "fingerprint": self.model.fingerprint()}
 
     def answer(self, batch: list[Task], call: Call) -> list[Task]:
@@ -74,7 +81,8 @@ class Replica:
         return batch
 
     def close(self) -> None:
-        self.model.close()
+        if self.model is not None:
+            self.model.close()
         self.pool.shutdown(wait=False)
 
 
@@ -143,6 +151,9 @@ class RayExecutor:
         """Start the actors (idempotent) and wait until every replica has built its model."""
         if self.slots:
             return self.slots
+        from .registry import MODELS
+
+        entry = MODELS.entry(self.model_spec.backend)  # an unknown backend fails here, before Ray starts
         t0 = time.perf_counter()
         n = max(1, self.exec.actors)
         local_cpus = None
@@ -163,9 +174,6 @@ class RayExecutor:
             max_concurrency=self.max_in_flight + 1,
             max_restarts=0,
         )
-        from .registry import MODELS
-
-        entry = MODELS.entry(self.model_spec.backend)  # unknown backend: a clear error before any actor starts
         workers = max(1, self.exec.workers)
         handles = [remote.remote(self.model_spec, self.media, self.workspace, workers, entry) for _ in range(n)]
         refs = [h.ready.remote() for h in handles]
@@ -182,7 +190,10 @@ class RayExecutor:
         except Exception as e:
             for h in handles:
                 ray.kill(h)
-            raise AffectbenchError(f"ray executor: a model replica failed to start: {_cause(e)}") from e
+            cause = _cause(e)
+            if isinstance(cause, AffectbenchError):  # the same message a local run gives
+                raise cause from None
+            raise AffectbenchError(f"ray executor: a model replica failed to start: {cause}") from e
         self.slots = [_Slot(i, h, info=info) for i, (h, info) in enumerate(zip(handles, infos, strict=True))]
         self.start_seconds = time.perf_counter() - t0
         log.info("ray executor: %d actors ready in %.1fs", n, self.start_seconds)

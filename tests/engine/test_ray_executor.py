@@ -206,6 +206,16 @@ def test_model_error_propagates_like_local(ray_session, data_root):
         ex.close()
 
 
+def test_replica_start_error_is_the_backend_error(ray_session, data_root):
+    from affectbench.errors import ModelError
+    from affectbench.ray_executor import RayExecutor
+
+    ex = RayExecutor(ModelSpec(backend="hf", name=""), spec_for(data_root).media, None, ray_exec(actors=1))
+    with pytest.raises(ModelError, match="model name is empty"):
+        ex.start()
+    assert ex.slots == []
+
+
 def test_gpu_request_without_gpus_is_a_clear_error(ray_session, data_root):
     from affectbench.ray_executor import RayExecutor
 
