@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=160)
     ap.add_argument("--work", type=float, default=0.1, help="CPU-seconds per batch of 8")
     ap.add_argument("--actors", default="1,2")
+    ap.add_argument("--n-overhead", type=int, default=4000, help="samples for the zero-work overhead row")
     ap.add_argument("--repeat", type=int, default=2, help="best of this many runs per setting (shared machine)")
     a = ap.parse_args()
     register()
@@ -93,6 +94,17 @@ def main() -> None:
                 "s",
                 f"{t_local / t_run:.2f}x local, {one / t_run:.2f}x one actor",
             )
+        s0 = spec(root, a.n_overhead, 0.0)
+        t_loc0, _ = run(root, s0, ExecSpec(batch_size=8), "local0", a.repeat)
+        t_ray0, _ = run(root, s0, ExecSpec(executor="ray", actors=2, batch_size=8, workers=1), "ray0", a.repeat)
+        print(f"harness cost per sample with zero model work ({a.n_overhead} samples):")
+        row("baseline: local executor", t_loc0 / a.n_overhead * 1e3, "ms/sample")
+        row(
+            "ray, 2 actors (Tasks pickled both ways)",
+            t_ray0 / a.n_overhead * 1e3,
+            "ms/sample",
+            f"{t_ray0 / t_loc0:.2f}x local",
+        )
         import ray
 
         ray.shutdown()
