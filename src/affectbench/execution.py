@@ -109,8 +109,16 @@ class LocalExecutor:
                 yield fut.result()
 
     def answer(self, tasks: Iterator[Task], call: Call) -> Iterator[list[Task]]:
-        for batch in batched(self._prepared(tasks), self.exec.batch_size):
-            yield call_model(self.model, batch, call)
+        """The model works on batch k+1 while the caller parses and stores batch k."""
+        with ThreadPoolExecutor(max_workers=1) as model_thread:
+            pending: Future[list[Task]] | None = None
+            for batch in batched(self._prepared(tasks), self.exec.batch_size):
+                nxt = model_thread.submit(call_model, self.model, batch, call)
+                if pending is not None:
+                    yield pending.result()
+                pending = nxt
+            if pending is not None:
+                yield pending.result()
 
     def close(self) -> None:
         pass

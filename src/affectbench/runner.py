@@ -127,6 +127,8 @@ class Runner:
             env = dict(environment(), prompt=getattr(prompt, "fingerprint", prompt.version))
             if isinstance(executor, LocalExecutor):
                 env.update(model=executor.model.info(), fingerprint=executor.model.fingerprint())
+            elif hasattr(executor, "env"):  # Ray: the replicas report their model
+                env.update(executor.env())
             if done:
                 check_same_inputs(record, env)
             self.store.open_run(spec, env=env)
@@ -139,6 +141,7 @@ class Runner:
         except BaseException as e:
             self.store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
             raise
+        del samples, pending  # scoring reads the store; keep memory flat on large datasets
         if spec.kind == "eval":
             score_run(self.store, rid, info, prompt)
         else:

@@ -121,6 +121,7 @@ class ExecSpec(Strict):
     ray_address: str | None = None
     actors: int = 1
     gpus_per_actor: float = 0.0
+    cpus_per_actor: float = 1.0
 
 
 def canonical_json(data: Any) -> str:
