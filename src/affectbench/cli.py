@@ -91,8 +91,9 @@ def run(
     runner = Runner(store, plan.exec, progress=progress)
     try:
         for spec in runs:
+            split = spec.finetune.train_split if spec.kind == "finetune" and spec.finetune else spec.split
             console.print(
-                f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{spec.split} → {spec.run_id}"
+                f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{split} → {spec.run_id}"
             )
             record = runner.run(spec)
             if record.kind == "eval" and record.metrics:
@@ -261,7 +262,22 @@ def data_demo(
     typer.echo(f"demo dataset written to {path} (synthetic clips; see README)")
 
 
+def _quiet_libraries() -> None:
+    """Keep the terminal for our progress bars: no weight-loading bars or library advisories."""
+    import warnings
+
+    for key, value in (
+        ("TRANSFORMERS_VERBOSITY", "error"),
+        ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+        ("TF_CPP_MIN_LOG_LEVEL", "2"),
+    ):
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+
 def main() -> None:
+    _quiet_libraries()
     try:
         app()
     except AffectbenchError as e:
