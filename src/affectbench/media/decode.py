@@ -8,11 +8,18 @@ Bad-media rules (documented, tested):
   the runner stores that sample as an error and goes on.
 - longer than `max_seconds` -> frames are sampled uniformly over the whole window within the frame
   budget (`fps * max_seconds`, `max_frames`) and audio is truncated at `max_seconds`; noted.
+
+Speed (bench/bench_media.py, "decode vs raw PyAV"): one `VideoReformatter` per decode (a frame's own
+`to_ndarray(width=, height=)` builds a new scaler every call, 2-4x the cost), only the sampled frames
+are converted (each at most once), audio already at the target rate and mono is passed through
+without a resampler graph, and the codec's own threads are used only for large frames (on small
+clips they cost more than they save; the engine's prefetch pool decodes clips in parallel anyway).
 """
 
 from __future__ import annotations
 
 import math
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +31,7 @@ from ..specs import MediaSpec
 
 _COUNT_LOCK = threading.Lock()
 _DECODES = 0
+THREADED_PIXELS = 640 * 480  # codec threads from this frame area up (and with more than 2 cores)
 
 
 def decode_count() -> int:
@@ -61,6 +69,43 @@ def _target_size(w: int, h: int, max_pixels: int) -> tuple[int, int]:
         return w - w % 2, h - h % 2
     s = math.sqrt(max_pixels / (w * h))
     return max(2, int(w * s) // 2 * 2), max(2, int(h * s) // 2 * 2)
+
+
+def _threaded(vs) -> bool:
+    """Whether the codec's own threads pay off: large frames on a machine with cores to spare."""
+    cc = vs.codec_context
+    return (cc.width or 0) * (cc.height or 0) >= THREADED_PIXELS and (os.cpu_count() or 1) > 2
+
+
+class _Converter:
+    """Sampled frame -> RGB array at the target size, with one scaler for the whole decode.
+
+    The same frame kept for several targets (a clip with fewer frames than the budget) is converted once.
+    """
+
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self._reformatter = VideoReformatter()
+        self._frame = None
+        self._array: np.ndarray | None = None
+
+    def __call__(self, frame, size: tuple[int, int]) -> np.ndarray:
+        if frame is not self._frame:
+            rgb = self._reformatter.reformat(frame, width=size[0], height=size[1], format="rgb24")
+            self._frame, self._array = frame, rgb.to_ndarray()
+        return self._array
+
+
+def _mono_samples(frame, rate: int, path: Path) -> np.ndarray:
+    """The float32 samples of a mono fltp frame (a view of its one plane; `to_ndarray` would vstack planes).
+
+    Also the guard for the resampler's passthrough: PyAV decides it on the first frame only, so a stream
+    that changes format mid-way would otherwise slip through unconverted.
+    """
+    if frame.sample_rate != rate or frame.format.name != "fltp" or len(frame.planes) != 1:
+        raise MediaError(f"audio stream of {path} changes format mid-stream; re-encode it (e.g. with ffmpeg)")
+    return np.frombuffer(frame.planes[0], np.float32, count=frame.samples)
 
 
 def decode(
@@ -127,9 +172,10 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
         n = max(1, round(min(window, media.max_seconds) * media.fps))
         n = min(n, media.max_frames)
         targets = start + (np.arange(n) + 0.5) * (window / n)
-        vs.thread_type = "AUTO"
     if vs is not None and targets is None:  # unknown duration: take frames at fps until the budget is full
         targets = start + (np.arange(media.max_frames) + 0.5) / media.fps
+    if vs is not None and _threaded(vs):
+        vs.thread_type = "AUTO"
 
     if start > 0:
         container.seek(int(start * 1e6), backward=True, any_frame=False)
@@ -139,7 +185,10 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
     times: list[float] = []
     chunks: list[np.ndarray] = []
     audio_t0: float | None = None
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=media.sample_rate) if aus is not None else None
+    # mono planar == mono packed float32; asking for "fltp" lets PyAV pass a frame that is already
+    # mono float at the target rate straight through instead of pushing it through a filter graph
+    resampler = av.AudioResampler(format="fltp", layout="mono", rate=media.sample_rate) if aus is not None else None
+    to_rgb = _Converter()
     size = None
     ti = 0
     video_done = vs is None
@@ -147,45 +196,60 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
     last_frame = None
     last_time = None
     if streams:
+        goals = targets.tolist() if targets is not None else []  # python floats: cheaper to compare per frame
+        n_goals = len(goals)
+        goal = goals[0] if n_goals else math.inf
+        v_index = vs.index if vs is not None else -1
+        rate = media.sample_rate
         for packet in container.demux(*streams):
-            if video_done and audio_done:
-                break
-            st = packet.stream
-            if st.type == "video" and video_done or st.type == "audio" and audio_done:
-                continue
-            for fr in packet.decode():
-                t = float(fr.time) if fr.time is not None else 0.0
-                if st.type == "video":
+            if packet.stream_index == v_index:
+                if video_done:
+                    if audio_done:
+                        break
+                    continue
+                for fr in packet.decode():
+                    t = fr.time
+                    t = 0.0 if t is None else float(t)
                     if t >= end:
                         video_done = True
                         break
                     if size is None:
                         size = _target_size(fr.width, fr.height, media.max_pixels)
-                    # keep the last frame at or before each target time
-                    while ti < len(targets) and t > targets[ti] and last_frame is not None:
-                        frames.append(last_frame.to_ndarray(width=size[0], height=size[1], format="rgb24"))
-                        times.append(last_time - start)
-                        ti += 1
-                    if ti >= len(targets):
+                    # keep the last frame at or before each target time; only those frames are converted
+                    if t > goal and last_frame is not None:
+                        while ti < n_goals and t > goals[ti]:
+                            frames.append(to_rgb(last_frame, size))
+                            times.append(last_time - start)
+                            ti += 1
+                        goal = goals[ti] if ti < n_goals else math.inf
+                    if ti >= n_goals:
                         video_done = True
                         break
                     last_frame, last_time = fr, t
-                else:
+            else:
+                if audio_done:
+                    if video_done:
+                        break
+                    continue
+                for fr in packet.decode():
+                    t = fr.time
+                    t = 0.0 if t is None else float(t)
                     if t >= audio_end:
                         audio_done = True
                         break
                     for rf in resampler.resample(fr):
                         if audio_t0 is None:
                             audio_t0 = float(rf.time) if rf.time is not None else t
-                        chunks.append(rf.to_ndarray().reshape(-1))
+                        chunks.append(_mono_samples(rf, rate, path))
         if not audio_done and resampler is not None:
             for rf in resampler.resample(None):
-                chunks.append(rf.to_ndarray().reshape(-1))
-        while vs is not None and last_frame is not None and ti < len(targets):
+                chunks.append(_mono_samples(rf, rate, path))
+        if last_frame is not None and ti < n_goals:
             # targets past the last decoded frame (end of stream): repeat the last frame
-            frames.append(last_frame.to_ndarray(width=size[0], height=size[1], format="rgb24"))
-            times.append(last_time - start)
-            ti += 1
+            while ti < n_goals:
+                frames.append(to_rgb(last_frame, size))
+                times.append(last_time - start)
+                ti += 1
 
     audio = None
     if chunks:
