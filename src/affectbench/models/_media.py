@@ -3,6 +3,10 @@
 An audio part may point at a video file: its audio track is decoded (16 kHz mono) and sent as
 its own audio part. Parts of modalities excluded by `MediaSpec.modalities` are dropped here, so
 no backend can let them through by accident.
+
+A decode yields both the frames and the audio of a file (one pass), so parts of a conversation that
+point at the same file and span (a video part and its audio-track part) share one DecodedClip:
+one decode without a cache, one cache lookup with it. Backends only read `Part.data`.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ def media_cache(workspace: Path | None, options: dict) -> MediaCache | None:
 def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None) -> Conversation:
     """A copy of `conv` whose media parts carry a DecodedClip in `.data` (MediaError propagates)."""
     out: list[Message] = []
+    clips: dict[tuple[str, tuple[float, float] | None], DecodedClip] = {}  # one decode per (file, span)
     for msg in conv:
         parts: list[Part] = []
         for p in msg.parts:
@@ -36,7 +41,11 @@ def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None
                 continue
             if PART_MODALITY[p.kind] not in media.modalities:
                 continue
-            clip = cache.get(p.path, media, p.span) if cache is not None else decode(p.path, media, p.span)
+            key = (str(Path(p.path).resolve()), tuple(p.span) if p.span else None)
+            clip = clips.get(key)
+            if clip is None:
+                clip = cache.get(p.path, media, p.span) if cache is not None else decode(p.path, media, p.span)
+                clips[key] = clip
             parts.append(Part(kind=p.kind, text=p.text, path=p.path, span=p.span, data=clip))
         out.append(Message(role=msg.role, parts=parts))
     return out
