@@ -105,3 +105,67 @@ def test_extract_wav(tmp_path):
         assert abs(w.getnframes() - 16000) <= 200
     again = extract_wav(clip_path, span=(0.5, 1.5), sample_rate=16000, cache_dir=tmp_path / "cache")
     assert again == out
+
+
+def _wavs(tmp_path, n):
+    return [make_wav(tmp_path / f"w{i:02d}.wav", 0.1, freq=150 + 10 * i) for i in range(n)]
+
+
+def test_running_total_walks_rarely_and_keeps_the_bound(tmp_path):
+    wavs = _wavs(tmp_path, 24)
+    roomy = MediaCache(tmp_path / "roomy")
+    for w in wavs:
+        roomy.get(w)
+    assert roomy.stats.misses == 24 and roomy.stats.scans == 1  # one walk to start, then counted
+    assert roomy.stats.evictions == 0
+
+    cache = MediaCache(tmp_path / "cache")
+    cache.get(wavs[0])
+    one = cache.size()
+    cache.max_bytes = int(one * 5.5)  # room for 5; eviction frees down to 0.9 * 5.5 -> 4 entries
+    for i, w in enumerate(wavs[1:], 1):
+        cache.get(w)
+        assert cache.size() <= cache.max_bytes, f"bound broken after put {i}"
+        assert cache._total == cache.size()  # the running total matches the disk
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 4  # the last put evicted down to the low mark
+    assert cache.stats.evictions == 24 - 4
+    assert cache.stats.scans <= 24 // 2 + 1  # a walk per eviction round, not per miss
+
+
+def test_lru_order_with_running_total(tmp_path):
+    wavs = _wavs(tmp_path, 6)
+    root = tmp_path / "cache"
+    cache = MediaCache(root)
+    for i, w in enumerate(wavs[:4]):
+        before = set(root.glob("*.npz"))
+        cache.get(w)
+        (new,) = set(root.glob("*.npz")) - before
+        os.utime(new, ns=(10**9 * (i + 1), 10**9 * (i + 1)))  # w0 oldest ... w3 newest
+    cache.max_bytes = int(cache.size() * 4.5 / 4)
+    cache.get(wavs[0])  # a hit refreshes w0: now the newest
+    assert cache.stats.hits == 1
+    cache.get(wavs[4])  # 5 entries > 4.5: evict oldest-first down to 0.9 * 4.5 -> w1 goes
+    assert cache.stats.evictions == 1
+    misses = cache.stats.misses
+    for w in (wavs[0], wavs[2], wavs[3], wavs[4]):
+        cache.get(w)
+    assert cache.stats.misses == misses  # all still cached
+    cache.get(wavs[1])
+    assert cache.stats.misses == misses + 1  # w1 was the one evicted
+
+
+def test_other_process_writes_are_picked_up_by_the_rescan(tmp_path):
+    wavs = _wavs(tmp_path, 12)
+    root = tmp_path / "cache"
+    mine = MediaCache(root)
+    mine.rescan_min_puts = 2
+    mine.get(wavs[0])
+    one = mine.size()
+    mine.max_bytes = int(one * 4.5)
+    other = MediaCache(root, max_bytes=10**12)  # another process, with its own running total
+    for w in wavs[1:9]:
+        other.get(w)
+    assert mine.size() > mine.max_bytes  # mine does not know yet
+    for w in wavs[9:12]:
+        mine.get(w)
+    assert mine.size() <= mine.max_bytes

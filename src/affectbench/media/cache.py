@@ -6,6 +6,15 @@ bytes for files up to 8 MiB; larger files are identified by size + mtime + the f
 not detected). Entries are .npz files under the cache folder, written to a temporary file and
 `os.replace`d so concurrent runs never read half a file; total size is bounded with
 least-recently-used eviction (a hit refreshes the file's mtime).
+
+Eviction keeps a running total of the folder's .npz bytes (one scan to start, then + each put), so a
+miss costs O(1) amortised instead of a walk over every entry. The folder is walked again only
+(a) when the total passes `max_bytes`: entries are then evicted oldest-first down to `LOW_WATER` of
+the bound, so the next walk is that much data away, and (b) after `max(RESCAN_MIN_PUTS, entries / 8)`
+puts, to pick up what other processes sharing the folder wrote or evicted. The tradeoff: with several
+processes on one folder each counts only its own puts between walks, so the folder can overshoot the
+bound by what the others wrote since the last walk (at most one rescan interval each) until the next
+walk, which evicts it; entries deleted by others only make the total high, which triggers a walk sooner.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from .decode import DecodedClip, decode
 SMALL_FILE = 8 << 20
 CHUNK = 1 << 20
 DEFAULT_MAX_BYTES = 4 << 30
+LOW_WATER = 0.9  # eviction frees space down to this fraction of max_bytes
+RESCAN_MIN_PUTS = 64
 
 _ID_LOCK = threading.Lock()
 _ID_MEMO: dict[tuple[str, int, int], str] = {}
@@ -76,6 +87,7 @@ class CacheStats:
     misses: int = 0
     evictions: int = 0
     errors: int = 0
+    scans: int = 0  # folder walks done for eviction (a miss costs one only now and then)
 
 
 class MediaCache:
@@ -86,8 +98,13 @@ class MediaCache:
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_bytes = int(max_bytes)
         self.stats = CacheStats()
+        self.rescan_min_puts = RESCAN_MIN_PUTS
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
+        self._size_lock = threading.Lock()  # guards the running total and the walks
+        self._total: int | None = None  # bytes of .npz entries; None until the first walk
+        self._entries = 0  # entries seen at the last walk (+ puts since)
+        self._puts = 0  # puts since the last walk
 
     def _key_lock(self, key: str) -> threading.Lock:
         with self._lock:
@@ -109,8 +126,8 @@ class MediaCache:
             with self._lock:
                 self.stats.misses += 1
             clip = decode(path, media, span)
-            self._store(file, clip)
-        self._evict()
+            added = self._store(file, clip)
+        self._evict(added)
         return clip
 
     def _load(self, file: Path) -> DecodedClip | None:
@@ -141,7 +158,8 @@ class MediaCache:
             pass
         return clip
 
-    def _store(self, file: Path, clip: DecodedClip) -> None:
+    def _store(self, file: Path, clip: DecodedClip) -> int:
+        """Write the entry atomically; returns how many bytes the folder grew by."""
         meta = {
             "sample_rate": clip.sample_rate,
             "duration": clip.duration,
@@ -160,15 +178,23 @@ class MediaCache:
                     audio=clip.audio if clip.audio is not None else np.zeros(0, np.float32),
                     meta=np.array(json.dumps(meta)),
                 )
+                written = f.tell()
+            try:
+                replaced = file.stat().st_size  # a corrupt entry being rewritten
+            except FileNotFoundError:
+                replaced = 0
             os.replace(tmp, file)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return written - replaced
 
     def size(self) -> int:
-        return sum(f.stat().st_size for f in self.root.glob("*.npz") if f.exists())
+        """Bytes of the cached entries on disk now (walks the folder)."""
+        return sum(e[1] for e in self._scan())
 
-    def _evict(self) -> None:
+    def _scan(self) -> list[tuple[int, int, Path]]:
+        """(mtime_ns, size, file) of every entry on disk."""
         entries = []
         for f in self.root.glob("*.npz"):
             try:
@@ -176,19 +202,47 @@ class MediaCache:
             except FileNotFoundError:
                 continue
             entries.append((st.st_mtime_ns, st.st_size, f))
-        total = sum(e[1] for e in entries)
-        if total <= self.max_bytes:
-            return
-        for _, size, f in sorted(entries):
-            if total <= self.max_bytes:
-                break
-            try:
-                f.unlink()
-                total -= size
-                with self._lock:
-                    self.stats.evictions += 1
-            except FileNotFoundError:
-                pass
+        return entries
+
+    def _evict(self, added: int = 0) -> None:
+        """Count a put of `added` bytes; walk and evict oldest-first only when needed (module docstring)."""
+        with self._size_lock:
+            entries = None
+            if self._total is None or self._puts >= max(self.rescan_min_puts, self._entries // 8):
+                entries = self._scan()
+                self._walked(entries)
+            else:
+                self._total += added
+                self._entries += 1
+                self._puts += 1
+            if self._total <= self.max_bytes:
+                return
+            if entries is None:  # over the bound by the count: take the true sizes and LRU order from disk
+                entries = self._scan()
+                self._walked(entries)
+                if self._total <= self.max_bytes:
+                    return
+            low = int(self.max_bytes * LOW_WATER)
+            for _, size, f in sorted(entries):
+                if self._total <= low:
+                    break
+                try:
+                    f.unlink()
+                except FileNotFoundError:  # another process evicted it
+                    pass
+                else:
+                    with self._lock:
+                        self.stats.evictions += 1
+                self._total -= size
+                self._entries -= 1
+
+    def _walked(self, entries: list[tuple[int, int, Path]]) -> None:
+        """Reset the running total from a walk of the folder."""
+        with self._lock:
+            self.stats.scans += 1
+        self._total = sum(e[1] for e in entries)
+        self._entries = len(entries)
+        self._puts = 0
 
     def wav(self, path: str | Path, span: tuple[float, float] | None = None, sample_rate: int = 16000) -> Path:
         """A cached 16-bit mono WAV of the clip's audio (segment), e.g. for HTTP backends and SFT export."""
