@@ -109,6 +109,27 @@ def _load_state(ckpt: Path, model, optimizer) -> dict[str, Any] | None:
     return state
 
 
+def answer_loss(model: Any, inputs: dict[str, Any]):
+    """Mean cross-entropy over the answer tokens, computing logits only where labels are.
+
+    Labels sit at the end of left-padded rows, so the vocabulary projection (the largest matmul
+    of a small LLM with a big vocabulary) runs for a handful of positions instead of the prompt.
+    Equal to the model's own `labels=` loss.
+    """
+    import torch.nn.functional as F
+
+    labels = inputs["labels"]
+    width = labels.shape[1]
+    cols = (labels != -100).any(0).nonzero()
+    if len(cols) == 0:
+        return model(**inputs).loss
+    keep = width - int(cols.min()) + 1
+    kwargs = {k: v for k, v in inputs.items() if k != "labels"}
+    logits = model(**kwargs, logits_to_keep=keep).logits[:, -keep:]  # a model may ignore logits_to_keep
+    target = labels[:, width - keep + 1 :]
+    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+
+
 def train_lora(
     trainable: Trainable,
     train: list[Pair],
@@ -185,8 +206,7 @@ def train_lora(
     def forward(chunk: list[Pair], weight: float):
         batch = [trainable.prepare(p.conversation) for p in (chunk or train[:1])]
         inputs = trainable.encode(batch, [p.answer for p in (chunk or train[:1])])
-        out = ddp_model(**inputs)
-        return out.loss * (weight if chunk else 0.0)
+        return answer_loss(ddp_model, inputs) * (weight if chunk else 0.0)
 
     def valid_loss() -> float | None:
         if not valid:
@@ -200,7 +220,7 @@ def train_lora(
                 batch = [trainable.prepare(p.conversation) for p in chunk]
                 inputs = trainable.encode(batch, [p.answer for p in chunk])
                 n_tok = int((inputs["labels"] != -100).sum())
-                tot += float(model(**inputs).loss) * n_tok
+                tot += float(answer_loss(model, inputs)) * n_tok
                 cnt += n_tok
         if dist is not None:
             t = torch.tensor([tot, float(cnt)], device=trainable.device)

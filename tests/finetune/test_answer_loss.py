@@ -1,0 +1,56 @@
+"""The answer-only loss equals the model's own `labels=` loss while projecting few positions."""
+
+from __future__ import annotations
+
+import pytest
+
+from affectbench.finetune.backends import _tail_labels
+from affectbench.finetune.lora import answer_loss
+
+
+def _tiny_gemma():
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(0)
+    cfg = Gemma3TextConfig(
+        vocab_size=97,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=16,
+        max_position_embeddings=128,
+    )
+    return Gemma3ForCausalLM(cfg).eval()
+
+
+@pytest.mark.parametrize("answer_lengths", [[3, 3], [1, 4], [5, 2]])
+def test_answer_loss_matches_full_loss(answer_lengths):
+    import torch
+
+    model = _tiny_gemma()
+    ids = torch.randint(1, 97, (2, 20))
+    mask = torch.ones_like(ids)
+    ids[0, :4], mask[0, :4] = 0, 0  # left padding on one row
+    inputs = {"input_ids": ids, "attention_mask": mask, "labels": _tail_labels(ids, answer_lengths)}
+    with torch.no_grad():
+        full = model(**inputs).loss
+        ours = answer_loss(model, inputs)
+    assert float(ours) == pytest.approx(float(full), rel=1e-5)
+
+
+def test_answer_loss_gradients_match():
+    import torch
+
+    model = _tiny_gemma()
+    ids = torch.randint(1, 97, (2, 12))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": _tail_labels(ids, [2, 3])}
+    model(**inputs).loss.backward()
+    want = model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+    model.zero_grad()
+    answer_loss(model, inputs).backward()
+    got = model.model.layers[0].self_attn.q_proj.weight.grad
+    assert torch.allclose(got, want, atol=1e-6)
