@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _media
+from . import _chat, _media
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -169,41 +169,18 @@ class HFModel(Model):
     def accepts(self) -> set[str]:
         """Which media part kinds the processor can take."""
         self.load()
-        kinds = set()
-        if getattr(self._proc, "feature_extractor", None) is not None:
-            kinds.add("audio")
-        if getattr(self._proc, "video_processor", None) is not None:
-            kinds.add("video")
-        if getattr(self._proc, "image_processor", None) is not None:
-            kinds.add("image")
-        return kinds
+        return _chat.processor_kinds(self._proc)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
 
     def _chat(self, conv: Conversation, gen: GenerationSpec):
-        """Chat-template messages + the media arrays, in order, for one conversation."""
-        accepts = self.accepts
-        msgs, videos, audios, images = [], [], [], []
-        if gen.system_prompt and not any(m.role == "system" for m in conv):
-            msgs.append({"role": "system", "content": [{"type": "text", "text": gen.system_prompt}]})
-        for m in conv:
-            content = []
-            for p in m.parts:
-                if p.kind == "text":
-                    if p.text:
-                        content.append({"type": "text", "text": p.text})
-                elif p.kind in accepts and _media.usable(p):
-                    content.append({"type": p.kind})
-                    clip = p.data
-                    if p.kind == "audio":
-                        audios.append(clip.audio)
-                    elif p.kind == "video":
-                        videos.append(clip.frames)
-                    else:
-                        images.append(clip.frames[0])
-            msgs.append({"role": m.role, "content": content})
+        """Chat-template messages + the media arrays (videos, audios, images), in order, for one conversation."""
+        msgs, media = _chat.chat_messages(conv, gen, self.accepts)
+        videos = [p.data.frames for p in media if p.kind == "video"]
+        audios = [p.data.audio for p in media if p.kind == "audio"]
+        images = [p.data.frames[0] for p in media if p.kind == "image"]
         return msgs, videos, audios, images
 
     def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):

@@ -23,11 +23,9 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _media
+from . import _chat, _media
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
-
-KIND_KEY = {"audio": "audio", "video": "video", "image": "image"}
 
 
 def build_request(
@@ -42,34 +40,21 @@ def build_request(
     `render` turns chat-template messages into the prompt string (the model processor's
     apply_chat_template); returns the request and the modalities it carries.
     """
-    msgs: list[dict] = []
+    msgs, media = _chat.chat_messages(conv, gen, accepts)
     mm: dict[str, list] = {}
-    sent: set[str] = set()
-    if gen.system_prompt and not any(m.role == "system" for m in conv):
-        msgs.append({"role": "system", "content": [{"type": "text", "text": gen.system_prompt}]})
-    for m in conv:
-        content = []
-        for p in m.parts:
-            if p.kind == "text":
-                if p.text:
-                    content.append({"type": "text", "text": p.text})
-                    sent.add("T")
-            elif p.kind in accepts and _media.usable(p):
-                clip = p.data
-                content.append({"type": p.kind})
-                if p.kind == "audio":
-                    mm.setdefault("audio", []).append((clip.audio, clip.sample_rate))
-                elif p.kind == "video":
-                    mm.setdefault("video", []).append(clip.frames)
-                else:
-                    mm.setdefault("image", []).append(clip.frames[0])
-                sent.add(_media.PART_MODALITY[p.kind])
-        msgs.append({"role": m.role, "content": content})
+    for p in media:
+        clip = p.data
+        if p.kind == "audio":
+            mm.setdefault("audio", []).append((clip.audio, clip.sample_rate))
+        elif p.kind == "video":
+            mm.setdefault("video", []).append(clip.frames)
+        else:
+            mm.setdefault("image", []).append(clip.frames[0])
     request: dict[str, Any] = {"prompt": render(msgs) + suffix}
     if mm:
         request["multi_modal_data"] = {k: (v[0] if len(v) == 1 else v) for k, v in mm.items()}
         request["mm_processor_kwargs"] = {"use_audio_in_video": False}
-    return request, tuple(x for x in ("T", "A", "V") if x in sent)
+    return request, _chat.sent_modalities(conv, media)
 
 
 class VLLMModel(Model):
@@ -124,11 +109,7 @@ class VLLMModel(Model):
         return self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def _accepts(self) -> set[str]:
-        kinds = set()
-        for attr, kind in (("feature_extractor", "audio"), ("video_processor", "video"), ("image_processor", "image")):
-            if getattr(self._proc, attr, None) is not None:
-                kinds.add(kind)
-        return kinds
+        return _chat.processor_kinds(self._proc)
 
     def _lora(self):
         if not self.spec.adapter:

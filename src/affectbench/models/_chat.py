@@ -1,0 +1,49 @@
+"""Chat-template messages from a prepared conversation: the shape the hf and vllm backends both render.
+
+Each text part becomes a text entry, each usable media part of a kind the processor accepts a
+placeholder entry ({"type": kind}); the media parts themselves are returned in order so that each
+backend hands their decoded arrays to its engine in its own way.
+"""
+
+from __future__ import annotations
+
+from ..specs import GenerationSpec
+from ..types import Part
+from . import _media
+from .base import Conversation
+
+PROCESSOR_KINDS = (("feature_extractor", "audio"), ("video_processor", "video"), ("image_processor", "image"))
+
+
+def processor_kinds(proc) -> set[str]:
+    """Which media part kinds an HF processor can take (it has the matching sub-processor)."""
+    return {kind for attr, kind in PROCESSOR_KINDS if getattr(proc, attr, None) is not None}
+
+
+def chat_messages(conv: Conversation, gen: GenerationSpec, accepts: set[str]) -> tuple[list[dict], list[Part]]:
+    """The chat-template messages (system prompt first unless the conversation has one) and the media
+    parts they hold placeholders for, in order."""
+    msgs: list[dict] = []
+    media: list[Part] = []
+    if gen.system_prompt and not any(m.role == "system" for m in conv):
+        msgs.append({"role": "system", "content": [{"type": "text", "text": gen.system_prompt}]})
+    for m in conv:
+        content = []
+        for p in m.parts:
+            if p.kind == "text":
+                if p.text:
+                    content.append({"type": "text", "text": p.text})
+            elif p.kind in accepts and _media.usable(p):
+                content.append({"type": p.kind})
+                media.append(p)
+        msgs.append({"role": m.role, "content": content})
+    return msgs, media
+
+
+def sent_modalities(conv: Conversation, media: list[Part]) -> tuple[str, ...]:
+    """The modalities ("T", "A", "V", in that order) sent: the conversation's non-empty text parts
+    (not the system prompt) and the media parts `chat_messages` kept."""
+    sent = {_media.PART_MODALITY[p.kind] for p in media}
+    if any(p.kind == "text" and p.text for m in conv for p in m.parts):
+        sent.add("T")
+    return tuple(x for x in ("T", "A", "V") if x in sent)
