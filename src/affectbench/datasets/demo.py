@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..types import DatasetInfo, TaskType
-from .mmsa import MMSADataset
+from .mmsa import MMSADataset, sentiment_info
 
 SAMPLE_RATE = 16000
 FPS = 10
@@ -51,14 +50,8 @@ MOOD_SCORE = {1: 2.0, 0: 0.0, -1: -2.0}
 
 
 class Demo(MMSADataset):
-    info = DatasetInfo(
-        name="demo",
-        task=TaskType.REGRESSION,
-        score_range=(-3.0, 3.0),
-        language="en",
-        metric_suite="mosi",
-        task_name="sentiment",
-        description="SYNTHETIC demo clips (espeak-ng voice, warped face photo, graded sentences), MOSI-style [-3, 3]",
+    info = sentiment_info(
+        "demo", "SYNTHETIC demo clips (espeak-ng voice, warped face photo, graded sentences), MOSI-style [-3, 3]"
     )
 
 

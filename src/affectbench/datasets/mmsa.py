@@ -16,6 +16,7 @@ from .base import Dataset
 
 REQUIRED = ("video_id", "clip_id", "text", "label", "mode")
 UNIMODAL = ("label_T", "label_A", "label_V")
+SUITES = {"mosi": (3.0, "en"), "sims": (1.0, "zh")}  # metric suite -> (score scale, language)
 
 
 class MMSADataset(Dataset):
@@ -62,49 +63,36 @@ class MMSADataset(Dataset):
         )
 
 
-class MOSI(MMSADataset):
-    info = DatasetInfo(
-        name="mosi",
+def sentiment_info(name: str, description: str, suite: str = "mosi") -> DatasetInfo:
+    """The DatasetInfo of an MMSA-layout sentiment corpus scored with `suite`: "mosi" (English,
+    [-3, 3]) or "sims" (Chinese, [-1, 1], unimodal labels)."""
+    scale, language = SUITES[suite]
+    return DatasetInfo(
+        name=name,
         task=TaskType.REGRESSION,
-        score_range=(-3.0, 3.0),
-        language="en",
-        metric_suite="mosi",
+        score_range=(-scale, scale),
+        language=language,
+        metric_suite=suite,
         task_name="sentiment",
-        description="CMU-MOSI: 2199 opinion clips from YouTube, sentiment in [-3, 3]",
+        description=description,
     )
+
+
+class MOSI(MMSADataset):
+    info = sentiment_info("mosi", "CMU-MOSI: 2199 opinion clips from YouTube, sentiment in [-3, 3]")
 
 
 class MOSEI(MMSADataset):
-    info = DatasetInfo(
-        name="mosei",
-        task=TaskType.REGRESSION,
-        score_range=(-3.0, 3.0),
-        language="en",
-        metric_suite="mosi",
-        task_name="sentiment",
-        description="CMU-MOSEI: 22856 opinion clips from YouTube, sentiment in [-3, 3]",
-    )
+    info = sentiment_info("mosei", "CMU-MOSEI: 22856 opinion clips from YouTube, sentiment in [-3, 3]")
 
 
 class SIMS(MMSADataset):
-    info = DatasetInfo(
-        name="sims",
-        task=TaskType.REGRESSION,
-        score_range=(-1.0, 1.0),
-        language="zh",
-        metric_suite="sims",
-        task_name="sentiment",
-        description="CH-SIMS: Chinese clips, sentiment in [-1, 1] with unimodal labels label_T/A/V",
+    info = sentiment_info(
+        "sims", "CH-SIMS: Chinese clips, sentiment in [-1, 1] with unimodal labels label_T/A/V", "sims"
     )
 
 
 class SIMSv2(MMSADataset):
-    info = DatasetInfo(
-        name="simsv2",
-        task=TaskType.REGRESSION,
-        score_range=(-1.0, 1.0),
-        language="zh",
-        metric_suite="sims",
-        task_name="sentiment",
-        description="CH-SIMS v2: Chinese clips, sentiment in [-1, 1] with unimodal labels label_T/A/V",
+    info = sentiment_info(
+        "simsv2", "CH-SIMS v2: Chinese clips, sentiment in [-1, 1] with unimodal labels label_T/A/V", "sims"
     )
