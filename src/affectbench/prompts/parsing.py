@@ -43,7 +43,7 @@ import functools
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +114,24 @@ def _as_text(text: Any) -> str:
         except Exception:
             return ""
     return text[:MAX_CHARS]
+
+
+def _never_raises(parse: Callable[..., Parsed]) -> Callable[..., Parsed]:
+    """A parser bug must not take down a run: any exception becomes an unparsed answer that says why."""
+
+    @functools.wraps(parse)
+    def safe(*args: Any, **kwargs: Any) -> Parsed:
+        try:
+            return parse(*args, **kwargs)
+        except Exception as e:
+            return Parsed(None, False, f"parser error: {type(e).__name__}: {e}")
+
+    return safe
+
+
+def _unanswered(truncated: bool) -> Parsed:
+    """Nothing left to parse: the reasoning ran out of tokens, or the output was empty."""
+    return Parsed(None, False, "unterminated <think> block" if truncated else "empty output")
 
 
 def strip_reasoning(text: str) -> tuple[str, bool]:
@@ -298,26 +316,23 @@ class LabelMatcher:
         return None
 
 
+@_never_raises
 def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
     """Label policy of the module doc. Never raises."""
-    try:
-        raw = _as_text(text)
-        body, truncated = strip_reasoning(raw)
-        if not body.strip():
-            return Parsed(None, False, "unterminated <think> block" if truncated else "empty output")
-        obj = find_json(body)
-        if obj is not None:
-            value = _json_value(obj, matcher.json_keys)
-            hit = matcher.match_json_value(value) if value is not None else matcher.match_json_flags(obj)
-            if hit:
-                return hit
-        folded = fold(body)
-        hit = matcher.match_text(folded)
+    body, truncated = strip_reasoning(_as_text(text))
+    if not body.strip():
+        return _unanswered(truncated)
+    obj = find_json(body)
+    if obj is not None:
+        value = _json_value(obj, matcher.json_keys)
+        hit = matcher.match_json_value(value) if value is not None else matcher.match_json_flags(obj)
         if hit:
             return hit
-        return Parsed(None, False, f"no label of {', '.join(matcher.labels)} found")
-    except Exception as e:  # a parser bug must not take down a run
-        return Parsed(None, False, f"parser error: {type(e).__name__}: {e}")
+    folded = fold(body)
+    hit = matcher.match_text(folded)
+    if hit:
+        return hit
+    return Parsed(None, False, f"no label of {', '.join(matcher.labels)} found")
 
 
 # ---------------------------------------------------------------------------------------- scores
@@ -408,77 +423,71 @@ def _from_words(folded: str, policy: ScorePolicy) -> float | None:
     return None
 
 
+@_never_raises
 def parse_score(text: Any, policy: ScorePolicy) -> Parsed:
     """Score policy of the module doc. Never raises."""
-    try:
-        raw = _as_text(text)
-        body, truncated = strip_reasoning(raw)
-        if not body.strip():
-            return Parsed(None, False, "unterminated <think> block" if truncated else "empty output")
-        obj = find_json(body)
-        if obj is not None:
-            value = _json_value(obj, policy.json_keys)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                got = policy.accept(float(value))
-                if got is not None:
-                    return Parsed(got, True, "json number")
-            elif isinstance(value, str):
-                got = _first_accepted(_numbers(_score_clean(value)), policy)
-                if got is not None:
-                    return Parsed(got, True, "json string")
-                if policy.allow_words:
-                    got = _from_words(fold(value), policy)
-                    if got is not None:
-                        return Parsed(got, True, "json word")
-        clean = _score_clean(body)
-        finals = list(_FINAL_CUE.finditer(clean))
-        if finals:
-            got = _number_after(clean, finals[-1].end(), policy)
+    body, truncated = strip_reasoning(_as_text(text))
+    if not body.strip():
+        return _unanswered(truncated)
+    obj = find_json(body)
+    if obj is not None:
+        value = _json_value(obj, policy.json_keys)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            got = policy.accept(float(value))
             if got is not None:
-                return Parsed(got, True, "number after final answer cue")
-        for cue in _SCORE_CUE.finditer(clean):
-            got = _number_after(clean, cue.end(), policy)
+                return Parsed(got, True, "json number")
+        elif isinstance(value, str):
+            got = _first_accepted(_numbers(_score_clean(value)), policy)
             if got is not None:
-                return Parsed(got, True, "number after score cue")
-        nums = _numbers(_range_echo(policy).sub(" ", clean))
-        got = _first_accepted(nums, policy)
+                return Parsed(got, True, "json string")
+            if policy.allow_words:
+                got = _from_words(fold(value), policy)
+                if got is not None:
+                    return Parsed(got, True, "json word")
+    clean = _score_clean(body)
+    finals = list(_FINAL_CUE.finditer(clean))
+    if finals:
+        got = _number_after(clean, finals[-1].end(), policy)
         if got is not None:
-            return Parsed(got, True, "first number in range")
-        if policy.allow_words:
-            got = _from_words(fold(body), policy)
-            if got is not None:
-                return Parsed(got, True, "sentiment word")
-        if nums:
-            shown = ", ".join(f"{n:g}" for n in nums[:5])
-            return Parsed(None, False, f"number(s) out of range [{policy.lo:g}, {policy.hi:g}]: {shown}")
-        return Parsed(None, False, "no number found")
-    except Exception as e:
-        return Parsed(None, False, f"parser error: {type(e).__name__}: {e}")
+            return Parsed(got, True, "number after final answer cue")
+    for cue in _SCORE_CUE.finditer(clean):
+        got = _number_after(clean, cue.end(), policy)
+        if got is not None:
+            return Parsed(got, True, "number after score cue")
+    nums = _numbers(_range_echo(policy).sub(" ", clean))
+    got = _first_accepted(nums, policy)
+    if got is not None:
+        return Parsed(got, True, "first number in range")
+    if policy.allow_words:
+        got = _from_words(fold(body), policy)
+        if got is not None:
+            return Parsed(got, True, "sentiment word")
+    if nums:
+        shown = ", ".join(f"{n:g}" for n in nums[:5])
+        return Parsed(None, False, f"number(s) out of range [{policy.lo:g}, {policy.hi:g}]: {shown}")
+    return Parsed(None, False, "no number found")
 
 
 # ------------------------------------------------------------------------------------ free text
 
 
+@_never_raises
 def parse_text(text: Any, *, json_object: bool = False, refusal_max_chars: int = 300) -> Parsed:
     """Cleaned knowledge text (or a compact JSON object string when `json_object`). Never raises."""
-    try:
-        raw = _as_text(text)
-        body, truncated = strip_reasoning(raw)
-        body = body.strip()
-        fence = re.fullmatch(r"```[a-zA-Z]*\s*(.*?)\s*```", body, re.S)
-        if fence:
-            body = fence.group(1).strip()
-        body = re.sub(r"[ \t]+\n", "\n", body)
-        body = re.sub(r"\n{3,}", "\n\n", body)
-        if not body:
-            return Parsed(None, False, "unterminated <think> block" if truncated else "empty output")
-        if len(body) <= refusal_max_chars and _REFUSAL.match(fold(body)):
-            return Parsed(None, False, "refusal")
-        if json_object:
-            obj = find_json(body)
-            if obj is None:
-                return Parsed(None, False, "no JSON object")
-            return Parsed(json.dumps(obj, ensure_ascii=False), True, "json object")
-        return Parsed(body, True, "text")
-    except Exception as e:
-        return Parsed(None, False, f"parser error: {type(e).__name__}: {e}")
+    body, truncated = strip_reasoning(_as_text(text))
+    body = body.strip()
+    fence = re.fullmatch(r"```[a-zA-Z]*\s*(.*?)\s*```", body, re.S)
+    if fence:
+        body = fence.group(1).strip()
+    body = re.sub(r"[ \t]+\n", "\n", body)
+    body = re.sub(r"\n{3,}", "\n\n", body)
+    if not body:
+        return _unanswered(truncated)
+    if len(body) <= refusal_max_chars and _REFUSAL.match(fold(body)):
+        return Parsed(None, False, "refusal")
+    if json_object:
+        obj = find_json(body)
+        if obj is None:
+            return Parsed(None, False, "no JSON object")
+        return Parsed(json.dumps(obj, ensure_ascii=False), True, "json object")
+    return Parsed(body, True, "text")
