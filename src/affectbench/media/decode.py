@@ -23,6 +23,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -106,6 +107,18 @@ def _mono_samples(frame, rate: int, path: Path) -> np.ndarray:
     if frame.sample_rate != rate or frame.format.name != "fltp" or len(frame.planes) != 1:
         raise MediaError(f"audio stream of {path} changes format mid-stream; re-encode it (e.g. with ffmpeg)")
     return np.frombuffer(frame.planes[0], np.float32, count=frame.samples)
+
+
+def _decode_until(packet, end: float) -> tuple[list[tuple[Any, float]], bool]:
+    """A packet's frames that start before `end` (s), with their times, and whether `end` was reached."""
+    out = []
+    for fr in packet.decode():
+        t = fr.time
+        t = 0.0 if t is None else float(t)
+        if t >= end:
+            return out, True
+        out.append((fr, t))
+    return out, False
 
 
 def decode(
@@ -202,17 +215,15 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
         v_index = vs.index if vs is not None else -1
         rate = media.sample_rate
         for packet in container.demux(*streams):
-            if packet.stream_index == v_index:
-                if video_done:
-                    if audio_done:
-                        break
-                    continue
-                for fr in packet.decode():
-                    t = fr.time
-                    t = 0.0 if t is None else float(t)
-                    if t >= end:
-                        video_done = True
-                        break
+            if video_done and audio_done:
+                break
+            is_video = packet.stream_index == v_index
+            if video_done if is_video else audio_done:
+                continue
+            decoded, reached_end = _decode_until(packet, end if is_video else audio_end)
+            if is_video:
+                video_done = reached_end
+                for fr, t in decoded:
                     if size is None:
                         size = _target_size(fr.width, fr.height, media.max_pixels)
                     # keep the last frame at or before each target time; only those frames are converted
@@ -227,16 +238,8 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
                         break
                     last_frame, last_time = fr, t
             else:
-                if audio_done:
-                    if video_done:
-                        break
-                    continue
-                for fr in packet.decode():
-                    t = fr.time
-                    t = 0.0 if t is None else float(t)
-                    if t >= audio_end:
-                        audio_done = True
-                        break
+                audio_done = reached_end
+                for fr, t in decoded:
                     for rf in resampler.resample(fr):
                         if audio_t0 is None:
                             audio_t0 = float(rf.time) if rf.time is not None else t
