@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised real architectures (Qwen2.5-Omni thinker, Qwen2-Audio, Qwen2-VL) for tests.
+"""Tiny, randomly initialised real architectures (Qwen2.5-Omni thinker, Qwen2-Audio, Qwen2-VL, Gemma3 text) for tests.
 
 No weights can be downloaded here, so tests build the real model classes from small configs and a
 locally trained byte-level BPE tokenizer carrying the Qwen special tokens, then save model +
@@ -76,21 +76,28 @@ def chat_template(kind: str) -> str:
     return t
 
 
-def tiny_tokenizer(kind: str = "omni", vocab_size: int = 400):
-    """A byte-level BPE trained on a few sentences, with the Qwen special tokens, as a fast tokenizer."""
+def _byte_bpe(corpus: list[str], vocab_size: int, special: list[str], unk: str | None = None, alphabet: bool = False):
+    """A byte-level BPE `tokenizers.Tokenizer` trained on `corpus` (with the full byte alphabet when `alphabet`)."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
+    tok = Tokenizer(models.BPE(unk_token=unk))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=special,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet() if alphabet else [],
         show_progress=False,
     )
-    tok.train_from_iterator(CORPUS * 4, trainer)
+    tok.train_from_iterator(corpus, trainer)
+    return tok
+
+
+def tiny_tokenizer(kind: str = "omni", vocab_size: int = 400):
+    """A byte-level BPE trained on a few sentences, with the Qwen special tokens, as a fast tokenizer."""
+    from transformers import PreTrainedTokenizerFast
+
+    tok = _byte_bpe(CORPUS * 4, vocab_size, SPECIAL, alphabet=True)
     extra = {}
     if kind == "omni":
         extra = {
@@ -143,30 +150,52 @@ def _text_config(tok, hidden: int = 32) -> dict:
     }
 
 
+def _random_model(cls, config, tok, seed: int):
+    """`cls(config)` with seeded random weights, in eval mode, padding and stopping with `tok`'s tokens."""
+    import torch
+
+    torch.manual_seed(seed)
+    model = cls(config).eval()
+    model.generation_config.pad_token_id = tok.pad_token_id
+    model.generation_config.eos_token_id = tok.eos_token_id
+    return model
+
+
+def _save_with_processor(model, proc, out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+    return out
+
+
+def _whisper_features():
+    from transformers import WhisperFeatureExtractor
+
+    return WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
+
+
+# how the vision towers cut frames into patches (must match `_vision_processors`)
+VISION_PATCHES = {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
+
+# one-layer Whisper-style audio encoder shared by the Omni thinker and Qwen2-Audio
+AUDIO_ENCODER = {
+    "num_mel_bins": 128,
+    "encoder_layers": 1,
+    "encoder_attention_heads": 2,
+    "encoder_ffn_dim": 64,
+    "d_model": 32,
+    "max_source_positions": 1500,
+}
+
+
 def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
     """Save a tiny Qwen2.5-Omni thinker + Qwen2_5OmniProcessor to `out_dir`; return it."""
-    import torch
-    from transformers import (
-        Qwen2_5OmniProcessor,
-        Qwen2_5OmniThinkerConfig,
-        Qwen2_5OmniThinkerForConditionalGeneration,
-        WhisperFeatureExtractor,
-    )
+    from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
-    out = Path(out_dir)
     tok = tiny_tokenizer("omni")
     hidden = 32
     config = Qwen2_5OmniThinkerConfig(
-        audio_config={
-            "num_mel_bins": 128,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "d_model": 32,
-            "output_dim": hidden,
-            "n_window": 50,
-            "max_source_positions": 1500,
-        },
+        audio_config={**AUDIO_ENCODER, "output_dim": hidden, "n_window": 50},
         vision_config={
             "depth": 1,
             "hidden_size": 32,
@@ -174,10 +203,8 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
             "num_heads": 2,
             "out_hidden_size": hidden,
             "fullatt_block_indexes": [0],
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
             "window_size": 56,
+            **VISION_PATCHES,
         },
         text_config=_text_config(tok, hidden),
         audio_token_index=tok.audio_token_id,
@@ -189,68 +216,36 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_eos|>"),
         pad_token_id=tok.pad_token_id,
     )
-    torch.manual_seed(seed)
-    model = Qwen2_5OmniThinkerForConditionalGeneration(config).eval()
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
-    model.save_pretrained(out)
+    model = _random_model(Qwen2_5OmniThinkerForConditionalGeneration, config, tok, seed)
     image, video = _vision_processors()
-    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
     proc = Qwen2_5OmniProcessor(
         image_processor=image,
         video_processor=video,
-        feature_extractor=fe,
+        feature_extractor=_whisper_features(),
         tokenizer=tok,
         chat_template=chat_template("omni"),
     )
-    proc.save_pretrained(out)
-    return out
-
-
-def _save_with_tokenizer(model, proc, out: Path) -> Path:
-    model.save_pretrained(out)
-    proc.save_pretrained(out)
-    return out
+    return _save_with_processor(model, proc, out_dir)
 
 
 def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0) -> Path:
     """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir`."""
-    import torch
-    from transformers import (
-        Qwen2AudioConfig,
-        Qwen2AudioForConditionalGeneration,
-        Qwen2AudioProcessor,
-        WhisperFeatureExtractor,
-    )
+    from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     tok = tiny_tokenizer("audio")
     text = _text_config(tok)
     text.pop("rope_parameters")
     text["model_type"] = "qwen2"
-    config = Qwen2AudioConfig(
-        audio_config={
-            "num_mel_bins": 128,
-            "encoder_layers": 1,
-            "encoder_attention_heads": 2,
-            "encoder_ffn_dim": 64,
-            "d_model": 32,
-            "max_source_positions": 1500,
-        },
-        text_config=text,
-        audio_token_index=tok.audio_token_id,
+    config = Qwen2AudioConfig(audio_config=dict(AUDIO_ENCODER), text_config=text, audio_token_index=tok.audio_token_id)
+    model = _random_model(Qwen2AudioForConditionalGeneration, config, tok, seed)
+    proc = Qwen2AudioProcessor(
+        feature_extractor=_whisper_features(), tokenizer=tok, chat_template=chat_template("audio")
     )
-    torch.manual_seed(seed)
-    model = Qwen2AudioForConditionalGeneration(config).eval()
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
-    fe = WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
-    proc = Qwen2AudioProcessor(feature_extractor=fe, tokenizer=tok, chat_template=chat_template("audio"))
-    return _save_with_tokenizer(model, proc, Path(out_dir))
+    return _save_with_processor(model, proc, out_dir)
 
 
 def tiny_qwen2_vl(out_dir: str | Path, seed: int = 0) -> Path:
     """Save a tiny Qwen2-VL (vision + text, no audio) with its processor to `out_dir`."""
-    import torch
     from transformers import Qwen2VLConfig, Qwen2VLForConditionalGeneration, Qwen2VLProcessor
 
     tok = tiny_tokenizer("vl")
@@ -262,9 +257,7 @@ def tiny_qwen2_vl(out_dir: str | Path, seed: int = 0) -> Path:
             "hidden_size": hidden,
             "num_heads": 2,
             "mlp_ratio": 2,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
+            **VISION_PATCHES,
         },
         text_config=_text_config(tok, hidden),
         image_token_id=tok.image_token_id,
@@ -272,12 +265,56 @@ def tiny_qwen2_vl(out_dir: str | Path, seed: int = 0) -> Path:
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
         vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
     )
-    torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config).eval()
-    model.generation_config.pad_token_id = tok.pad_token_id
-    model.generation_config.eos_token_id = tok.eos_token_id
+    model = _random_model(Qwen2VLForConditionalGeneration, config, tok, seed)
     image, video = _vision_processors()
     proc = Qwen2VLProcessor(
         image_processor=image, video_processor=video, tokenizer=tok, chat_template=chat_template("vl")
     )
-    return _save_with_tokenizer(model, proc, Path(out_dir))
+    return _save_with_processor(model, proc, out_dir)
+
+
+# ---- Gemma3 text model (the cascade backend's LLM; the answer-only loss)
+
+GEMMA_SPECIAL = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+
+def tiny_gemma3(vocab_size: int, *, max_positions: int = 512, seed: int = 0, **token_ids: int):
+    """A randomly initialised 2-layer, hidden-32 Gemma3 text model in eval mode.
+
+    `token_ids`: pad_token_id / bos_token_id / eos_token_id for the config (Gemma's defaults otherwise).
+    """
+    import torch
+    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
+
+    torch.manual_seed(seed)
+    config = Gemma3TextConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=16,
+        sliding_window=16,
+        max_position_embeddings=max_positions,
+        **token_ids,
+    )
+    return Gemma3ForCausalLM(config).eval()
+
+
+def tiny_gemma3_checkpoint(out_dir: str | Path, corpus: list[str], vocab_size: int = 300) -> Path:
+    """Save a Gemma-style BPE tokenizer trained on `corpus` and a `tiny_gemma3` sized to it to `out_dir`."""
+    from transformers import PreTrainedTokenizerFast
+
+    out = Path(out_dir)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=_byte_bpe(corpus, vocab_size, GEMMA_SPECIAL, unk="<unk>"),
+        bos_token="<bos>",
+        eos_token="<eos>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+    )
+    tok.save_pretrained(out)
+    ids = {"pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
+    tiny_gemma3(len(tok), **ids).save_pretrained(out)
+    return out

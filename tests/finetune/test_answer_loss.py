@@ -6,32 +6,14 @@ import pytest
 
 from affectbench.finetune.backends import _tail_labels
 from affectbench.finetune.lora import answer_loss
-
-
-def _tiny_gemma():
-    import torch
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig
-
-    torch.manual_seed(0)
-    cfg = Gemma3TextConfig(
-        vocab_size=97,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        sliding_window=16,
-        max_position_embeddings=128,
-    )
-    return Gemma3ForCausalLM(cfg).eval()
+from tests._tiny import tiny_gemma3
 
 
 @pytest.mark.parametrize("answer_lengths", [[3, 3], [1, 4], [5, 2]])
 def test_answer_loss_matches_full_loss(answer_lengths):
     import torch
 
-    model = _tiny_gemma()
+    model = tiny_gemma3(97, max_positions=128)
     ids = torch.randint(1, 97, (2, 20))
     mask = torch.ones_like(ids)
     ids[0, :4], mask[0, :4] = 0, 0  # left padding on one row
@@ -45,7 +27,7 @@ def test_answer_loss_matches_full_loss(answer_lengths):
 def test_answer_loss_gradients_match():
     import torch
 
-    model = _tiny_gemma()
+    model = tiny_gemma3(97, max_positions=128)
     ids = torch.randint(1, 97, (2, 12))
     inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids), "labels": _tail_labels(ids, [2, 3])}
     model(**inputs).loss.backward()

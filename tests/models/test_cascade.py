@@ -11,50 +11,18 @@ from affectbench.models import build_model
 from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
 from affectbench.types import Message, Part
 from tests._clips import make_clip
+from tests._tiny import tiny_gemma3_checkpoint
 
 pytest.importorskip("transformers")
 pytest.importorskip("torch")
 pytest.importorskip("av")
 
-SPECIALS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
-
-
-def _tiny_gemma(folder):
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import Gemma3ForCausalLM, Gemma3TextConfig, PreTrainedTokenizerFast
-
-    tk = Tokenizer(models.BPE(unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tk.decoder = decoders.ByteLevel()
-    corpus = ["How negative or positive is the speaker? Rate it from -3 to 3; 0 is neutral. positive negative"] * 5
-    tk.train_from_iterator(corpus, trainers.BpeTrainer(vocab_size=300, special_tokens=SPECIALS, show_progress=False))
-    tok = PreTrainedTokenizerFast(
-        tokenizer_object=tk, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>"
-    )
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    cfg = Gemma3TextConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        head_dim=16,
-        sliding_window=16,
-        max_position_embeddings=512,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-    )
-    Gemma3ForCausalLM(cfg).save_pretrained(folder)
-    return folder
+CORPUS = ["How negative or positive is the speaker? Rate it from -3 to 3; 0 is neutral. positive negative"] * 5
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    return str(_tiny_gemma(tmp_path_factory.mktemp("tiny-gemma")))
+    return str(tiny_gemma3_checkpoint(tmp_path_factory.mktemp("tiny-gemma"), CORPUS))
 
 
 @pytest.fixture(scope="module")
