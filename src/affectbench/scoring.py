@@ -30,21 +30,24 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
     Samples that failed (media or model error) and unparseable answers count as wrong; their
     rates are reported as `_error_rate` and `_parse_failure_rate`.
     """
-    preds = store.predictions(run_id)
-    if prompt is not None:
-        updates = []
-        for p in preds:
-            if p.error is None and p.raw is not None:
-                parsed = prompt.parse(p.raw, info)
-                p.value, p.ok = parsed.value, parsed.ok
-                updates.append((p.sample_id, p.value, p.ok))
+    values, targets, updates = [], [], []
+    n_err = n_unparsed = 0
+    for sid, raw, value, ok, target, error in store.outcomes(run_id):
+        if error is not None:
+            n_err += 1
+            value, ok = None, False
+        elif prompt is not None and raw is not None:
+            parsed = prompt.parse(raw, info)
+            if (parsed.value, parsed.ok) != (value, ok):
+                updates.append((sid, parsed.value, parsed.ok))
+            value, ok = parsed.value, parsed.ok
+        n_unparsed += error is None and not ok
+        values.append(value if ok else None)
+        targets.append(target)
+    if updates:
         store.update_parsed(run_id, updates)
-    values = [p.value if p.ok else None for p in preds]
-    targets = [p.target for p in preds]
-    n = len(preds)
+    n = len(values)
     metrics: dict[str, Any] = dict(score(info, values, targets)) if n else {}
-    n_err = sum(1 for p in preds if p.error)
-    n_unparsed = sum(1 for p in preds if p.error is None and not p.ok)
     metrics.update(
         _n=n,
         _errors=n_err,

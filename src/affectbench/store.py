@@ -281,6 +281,14 @@ class Store:
             for sid, raw, v, ok, t, g, lat, err, m, meta in cur
         ]
 
+    def outcomes(self, run_id: str) -> Iterator[tuple[str, str | None, Any, bool, Any, str | None]]:
+        """(sample_id, raw, value, ok, target, error) per prediction, streamed: what scoring needs."""
+        cur = self._conn().execute(
+            "SELECT sample_id, raw, value, ok, target, error FROM predictions WHERE run_id=? ORDER BY rowid", (run_id,)
+        )
+        for sid, raw, v, ok, t, err in cur:
+            yield sid, raw, _loads(v), bool(ok), _loads(t), err
+
     def count_predictions(self, run_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM predictions WHERE run_id=?", (run_id,)).fetchone()[0]
 
