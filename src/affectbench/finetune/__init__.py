@@ -28,9 +28,9 @@ __all__ = ["run_finetune"]
 def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None = None) -> RunRecord:
     """Train (or resume, or return the finished) LoRA adapter of a finetune run."""
     from ..environment import environment
-    from ..runner import knowledge_texts
+    from ..runner import knowledge_texts, progress_bar
     from .backends import trainable_for
-    from .lora import _dist, train_lora
+    from .lora import _dist, _steps, train_lora
     from .pairs import pairs_for_spec, summary
 
     if spec.kind != "finetune":
@@ -64,16 +64,25 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
         store.set_status(rid, "running")
     try:
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
-        result = train_lora(
-            trainable,
-            train.pairs,
-            valid.pairs if valid else [],
-            ft,
-            store.artifact_dir(rid),
-            seed=spec.seed,
-            log_fn=lambda step, split, loss, epoch, **meta: store.log_train(rid, step, split, loss, epoch, **meta),
-            stop_after_steps=stop_after_steps,
-        )
+        total = _steps(len(train.pairs), ft.batch_size * ft.grad_accum) * ft.epochs
+        done = len(store.train_logs(rid, "train"))
+        with progress_bar(runner.progress and is_main, f"{rid} (steps)", total, min(done, total)) as advance:
+
+            def log_fn(step: int, split: str, loss: float, epoch: float, **meta) -> None:
+                store.log_train(rid, step, split, loss, epoch, **meta)
+                if split == "train":
+                    advance(1)
+
+            result = train_lora(
+                trainable,
+                train.pairs,
+                valid.pairs if valid else [],
+                ft,
+                store.artifact_dir(rid),
+                seed=spec.seed,
+                log_fn=log_fn,
+                stop_after_steps=stop_after_steps,
+            )
     except BaseException as e:
         if is_main:
             store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
