@@ -74,7 +74,9 @@ MODELS = Registry(
         "scripted": Entry("affectbench.models.scripted:ScriptedModel", summary="deterministic test double"),
         "hf": Entry("affectbench.models.hf:HFModel", extra="hf", summary="transformers omni/audio/vision chat models"),
         "vllm": Entry("affectbench.models.vllm:VLLMModel", extra="vllm", summary="vLLM offline engine"),
-        "openai": Entry("affectbench.models.openai:OpenAIModel", summary="OpenAI-compatible chat server"),
+        "openai": Entry(
+            "affectbench.models.openai:OpenAIModel", extra="openai", summary="OpenAI-compatible chat server"
+        ),
         "cascade": Entry(
             "affectbench.models.cascade:CascadeModel",
             extra="embedded",
