@@ -9,4 +9,4 @@ AB=.venv/bin/affectbench
 [ -f demo-data/label.csv ] || $AB data demo demo-data
 $AB run src/affectbench/experiments/demo.yaml "$@"
 $AB report --workspace workspace
-echo "report: workspace/report/index.html"
+echo "report: workspace/report/report.html (open it in a browser)"
