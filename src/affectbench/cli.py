@@ -84,7 +84,7 @@ def run(
     name_of = {rid: name for name, ids in plan.names.items() for rid in ids}
     if dry_run:
         for spec in runs:
-            cells = [spec.run_id, name_of.get(spec.run_id, ""), spec.kind, f"{spec.dataset.name}:{spec.split}"]
+            cells = [spec.run_id, name_of.get(spec.run_id, ""), spec.kind, f"{spec.dataset.name}:{_split_of(spec)}"]
             typer.echo("\t".join([*cells, f"{spec.model.backend}:{spec.model.name}"]))
         return
     store = Store(Path(ws) / "affectbench.sqlite")
@@ -109,6 +109,11 @@ def run(
     finally:
         runner.close()
     console.print(f"store: {store.path}   next: affectbench report --workspace {ws}")
+
+
+def _split_of(spec) -> str:
+    """The split a run reads: a finetune run trains on its train split."""
+    return spec.finetune.train_split if spec.kind == "finetune" and spec.finetune else spec.split
 
 
 @app.command()
