@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised real architectures (Qwen2.5-Omni thinker, Qwen2-Audio, Qwen2-VL, Gemma3 text) for tests.
+"""Tiny, randomly initialised real architectures (Qwen2.5-Omni / Qwen3-Omni thinkers, Qwen2-Audio, Qwen2-VL, Gemma3 text).
 
 No weights can be downloaded here, so tests build the real model classes from small configs and a
 locally trained byte-level BPE tokenizer carrying the Qwen special tokens, then save model +
@@ -219,6 +219,65 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
     model = _random_model(Qwen2_5OmniThinkerForConditionalGeneration, config, tok, seed)
     image, video = _vision_processors()
     proc = Qwen2_5OmniProcessor(
+        image_processor=image,
+        video_processor=video,
+        feature_extractor=_whisper_features(),
+        tokenizer=tok,
+        chat_template=chat_template("omni"),
+    )
+    return _save_with_processor(model, proc, out_dir)
+
+
+def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> Path:
+    """Save a tiny Qwen3-Omni-MoE thinker (2 experts, top-1) + Qwen3OmniMoeProcessor to `out_dir`; return it.
+
+    `full`: save a whole `Qwen3OmniMoeForConditionalGeneration` holding these same thinker weights under
+    `thinker.` and a config that claims `enable_audio_output` (as released checkpoints do) but no talker weights.
+    """
+    from transformers import (
+        Qwen3OmniMoeConfig,
+        Qwen3OmniMoeForConditionalGeneration,
+        Qwen3OmniMoeProcessor,
+        Qwen3OmniMoeThinkerConfig,
+        Qwen3OmniMoeThinkerForConditionalGeneration,
+    )
+
+    tok = tiny_tokenizer("omni")
+    hidden = 32
+    text = {**_text_config(tok, hidden), "head_dim": 16, "moe_intermediate_size": 32}
+    text.update(num_experts=2, num_experts_per_tok=1)
+    config = Qwen3OmniMoeThinkerConfig(
+        audio_config={**AUDIO_ENCODER, "output_dim": hidden, "n_window": 50, "downsample_hidden_size": 8},
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": hidden,
+            "num_position_embeddings": 64,
+            "deepstack_visual_indexes": [0],
+            **VISION_PATCHES,
+        },
+        text_config=text,
+        audio_token_id=tok.audio_token_id,
+        image_token_id=tok.image_token_id,
+        video_token_id=tok.video_token_id,
+        audio_start_token_id=tok.convert_tokens_to_ids("<|audio_bos|>"),
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_bos|>"),  # read by get_rope_index, not a field
+        user_token_id=tok.convert_tokens_to_ids("user"),
+        pad_token_id=tok.pad_token_id,
+    )
+    model = _random_model(Qwen3OmniMoeThinkerForConditionalGeneration, config, tok, seed)
+    if full:
+        thinker = model
+        # the default talker config cannot even be built here, so build without it, then claim it like a release
+        model = Qwen3OmniMoeForConditionalGeneration(
+            Qwen3OmniMoeConfig(thinker_config=config.to_dict(), enable_audio_output=False)
+        ).eval()
+        model.thinker.load_state_dict(thinker.state_dict())
+        model.config.enable_audio_output = True
+    image, video = _vision_processors()
+    proc = Qwen3OmniMoeProcessor(
         image_processor=image,
         video_processor=video,
         feature_extractor=_whisper_features(),

@@ -129,12 +129,14 @@ class HFModel(Model):
             kwargs["attn_implementation"] = o["attn_implementation"]
         if o.get("device_map"):
             kwargs["device_map"] = o["device_map"]
+        if full:  # never build the talker / code2wav that we drop anyway (billions of parameters)
+            kwargs["enable_audio_output"] = False
         try:
             model = cls.from_pretrained(name, trust_remote_code=trust, **kwargs)
         except Exception as e:
             raise ModelError(f"hf: cannot load {cls_name} from {name!r}: {e}") from e
         if full:  # released Omni checkpoints hold thinker + talker: keep the thinker only
-            if hasattr(model, "disable_talker"):
+            if hasattr(model, "disable_talker"):  # in case a config ignored enable_audio_output
                 model.disable_talker()
             model = model.thinker
         if not o.get("device_map"):
