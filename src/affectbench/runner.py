@@ -1,8 +1,9 @@
 """The loop: RunSpec → stored, scored predictions. Resumable; one writer to the store.
 
 Samples stream in batches: a worker pool runs `Model.prepare` (media decoding, perception)
-ahead of the model, the model gets whole batches, answers are parsed and each batch is
-committed before the next one starts. A rerun skips samples already stored without error.
+ahead of the model, the model gets whole batches, and each batch's answers are parsed and
+committed as soon as it finishes (while the model works on the next one). A rerun skips
+samples already stored without error.
 """
 
 from __future__ import annotations
