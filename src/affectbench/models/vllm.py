@@ -159,7 +159,7 @@ class VLLMModel(Model):
         self._load()
         from vllm import SamplingParams
 
-        tok = self._proc.tokenizer
+        tok = getattr(self._proc, "tokenizer", self._proc)  # a text-only model's AutoProcessor is its tokenizer
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0)
         out = []
         for conv in batch:
