@@ -3,7 +3,7 @@
 # run zero-shot → experts knowledge → LoRA fine-tune → eval with the small LLM, then report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+AFFECTBENCH_SKIP_VLLM=1 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 AB=.venv/bin/affectbench
 [ -f demo-data/label.csv ] || $AB data demo demo-data

