@@ -34,12 +34,12 @@ def _workspace(path: Path | None) -> Path:
     return Path(path or os.environ.get("AFFECTBENCH_WORKSPACE", "workspace"))
 
 
-def _store(workspace: Path | None, must_exist: bool = True):
+def _store(workspace: Path | None):
     from .store import Store
 
     ws = _workspace(workspace)
     db = ws / "affectbench.sqlite"
-    if must_exist and not db.exists():
+    if not db.exists():
         raise AffectbenchError(f"no store at {db}; run an experiment first or pass --workspace")
     return Store(db)
 
@@ -217,6 +217,20 @@ def export(
     store = _store(workspace)
     for path in export_runs(store, run_ids or [r.id for r in store.runs()], out, fmt):
         typer.echo(str(path))
+
+
+@app.command()
+def rm(
+    run_ids: list[str] = typer.Argument(..., help="runs to delete with their predictions"),
+    workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
+) -> None:
+    """Delete runs from the store (their artefact folders stay on disk)."""
+    store = _store(workspace)
+    for rid in run_ids:
+        store.run(rid)  # an unknown id is an error before anything is deleted
+    for rid in run_ids:
+        store.delete_run(rid)
+        typer.echo(f"deleted {rid}")
 
 
 @app.command()

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .datasets import Dataset, load_dataset
+from .datasets import load_dataset
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
@@ -77,7 +77,8 @@ def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
         if before.get(key) and env.get(key) and before[key] != env[key]:
             raise StoreError(
                 f"run {record.id}: the {what} changed since its stored predictions were made "
-                f"({before[key]} → {env[key]}); refusing to mix them. Delete the run or use a new prompt name"
+                f"({before[key]} → {env[key]}); refusing to mix them. "
+                f"Delete it (affectbench rm {record.id}) or use a new prompt name"
             )
 
 
@@ -146,7 +147,9 @@ class Runner:
         if spec.kind == "eval":
             score_run(self.store, rid, info, prompt)
         else:
-            self._knowledge_quality(rid, dataset)
+            from .knowledge import knowledge_quality
+
+            self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
         self.store.set_status(rid, "done")
         return self.store.run(rid)
 
@@ -210,11 +213,6 @@ class Runner:
         return Prediction(
             s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
         )
-
-    def _knowledge_quality(self, rid: str, dataset: Dataset) -> None:
-        from .knowledge import knowledge_quality
-
-        self.store.set_metrics(rid, knowledge_quality(self.store, rid))
 
 
 class progress_bar:

@@ -66,13 +66,6 @@ CREATE TABLE IF NOT EXISTS artifacts (
     created_at REAL NOT NULL,
     PRIMARY KEY (run_id, name)
 );
-CREATE TABLE IF NOT EXISTS cache (
-    key TEXT PRIMARY KEY,
-    path TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    used_at REAL NOT NULL
-);
 """
 
 # Migrations from version N-1 to N; index 0 creates the first schema.
@@ -335,29 +328,3 @@ class Store:
         d = self.workspace / "artifacts" / run_id
         d.mkdir(parents=True, exist_ok=True)
         return d
-
-    # --- cache index ----------------------------------------------------------------------------
-    def cache_put(self, key: str, path: str | Path, size: int) -> None:
-        now = time.time()
-        with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO cache VALUES (?,?,?,?,?)", (key, str(path), size, now, now))
-
-    def cache_get(self, key: str) -> Path | None:
-        conn = self._conn()
-        row = conn.execute("SELECT path FROM cache WHERE key=?", (key,)).fetchone()
-        if row is None:
-            return None
-        conn.execute("UPDATE cache SET used_at=? WHERE key=?", (time.time(), key))
-        return Path(row[0])
-
-    def cache_evict(self, max_bytes: int) -> list[Path]:
-        """Forget least recently used entries beyond `max_bytes`; returns their paths to delete."""
-        with self._tx() as c:
-            rows = c.execute("SELECT key, path, size FROM cache ORDER BY used_at DESC").fetchall()
-            total, gone = 0, []
-            for key, path, size in rows:
-                total += size
-                if total > max_bytes:
-                    c.execute("DELETE FROM cache WHERE key=?", (key,))
-                    gone.append(Path(path))
-        return gone

@@ -56,6 +56,10 @@ def test_run_ls_report_export_rescore(tmp_path):
     r = cli.invoke(app, ["rescore", rid, "--workspace", str(ws)])
     assert r.exit_code == 0 and json.loads(r.output)["_n"] == 24
 
+    r = cli.invoke(app, ["rm", rid, "--workspace", str(ws)])
+    assert r.exit_code == 0 and not Store(ws / "affectbench.sqlite").has_run(rid)
+    assert len(Store(ws / "affectbench.sqlite").runs()) == 1
+
 
 def test_ls_registries():
     r = CliRunner().invoke(app, ["ls", "datasets"])

@@ -86,7 +86,7 @@ def test_two_processes_write_one_store(tmp_path):
     assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
-def test_train_logs_artifacts_and_cache_eviction(tmp_path):
+def test_train_logs_artifacts_and_delete(tmp_path):
     store = Store(tmp_path / "s.sqlite")
     rid = store.open_run(spec(kind="finetune")).id
     store.log_train(rid, 1, "train", 2.0, epoch=0.5)
@@ -94,8 +94,6 @@ def test_train_logs_artifacts_and_cache_eviction(tmp_path):
     assert [r["loss"] for r in store.train_logs(rid, "train")] == [2.0, 1.5]
     store.set_artifact(rid, "adapter", tmp_path / "ad")
     assert store.artifact(rid, "adapter") == tmp_path / "ad"
-    for i in range(3):
-        store.cache_put(f"k{i}", tmp_path / f"f{i}", 100)
-    store.cache_get("k0")  # k0 becomes most recently used
-    gone = store.cache_evict(max_bytes=200)
-    assert len(gone) == 1 and store.cache_get("k0") is not None
+    store.add_predictions(rid, [Prediction("a", "x", "x", True, "x")])
+    store.delete_run(rid)  # cascades to predictions, logs and artefact rows
+    assert not store.has_run(rid) and store.count_predictions(rid) == 0 and store.train_logs(rid) == []
