@@ -56,6 +56,8 @@ def test_errors(tmp_path) -> None:
         load_dataset("mustard", root=tmp_path, split_mode="random")
     with pytest.raises(DatasetError, match="fold must be 1..5"):
         load_dataset("mustard", root=tmp_path, fold=0)
+    with pytest.raises(DatasetError, match="fold must be 1..5, got 'x'"):
+        load_dataset("mustard", root=tmp_path, fold="x")
     ds = load_dataset("mustard", root=tmp_path)
     with pytest.raises(DatasetError, match=r"sarcasm_data\.json not found; expected a JSON object"):
         ds.load("test")

@@ -187,6 +187,17 @@ def test_fewshot_examples_follow_the_label_space_and_need_text():
     assert "Score: -0.8" in sims and "2.8" not in sims
 
 
+def test_fewshot_examples_are_parsed_once_per_dataset(monkeypatch):
+    p = load_prompt("emotion_fewshot", MELD)
+    calls = []
+    parse = p.parse
+    monkeypatch.setattr(p, "parse", lambda text, info: calls.append(text) or parse(text, info))
+    first = p.render(_sample(), MELD)[-1].text
+    n = len(calls)
+    assert p.render(_sample(), MELD)[-1].text == first
+    assert len(calls) == n  # the examples' answers are not parsed again on every render
+
+
 def test_default_template_per_task():
     assert default_prompt_name(MOSI) == "sentiment_score"
     assert default_prompt_name(SIMS) == "sentiment_score"

@@ -10,8 +10,9 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import DatasetError
 
@@ -140,6 +141,17 @@ def _c1_to_cp1252(m: re.Match[str]) -> str:
         return bytes([ord(m.group(0))]).decode("cp1252")
     except UnicodeDecodeError:  # 0x81, 0x8d, 0x8f, 0x90, 0x9d are undefined in cp1252
         return m.group(0)
+
+
+def fold_option(options: Mapping[str, Any], default: int, dataset: str, what: str = "") -> int:
+    """Option `fold` as an int in 1..5 (a DatasetError naming the bad value otherwise); `what` says what it picks."""
+    try:
+        fold = int(options.get("fold", default))
+    except (TypeError, ValueError):
+        fold = 0
+    if not 1 <= fold <= 5:
+        raise DatasetError(f"dataset {dataset!r}: option fold must be 1..5{what}, got {options.get('fold')!r}")
+    return fold
 
 
 def truthy(value: object) -> bool:

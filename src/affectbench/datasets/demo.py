@@ -13,6 +13,7 @@ the pipeline runs and that cues from each modality reach the model, nothing abou
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import shutil
 import subprocess
@@ -58,8 +59,12 @@ class Demo(MMSADataset):
 # --- faces ---------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
 def _astronaut_faces(size: int) -> dict[int, np.ndarray] | None:
-    """RGB face crops {1: smiling (the real photo), 0: neutral mouth, -1: frown + lowered brows}."""
+    """RGB face crops {1: smiling (the real photo), 0: neutral mouth, -1: frown + lowered brows}.
+
+    Cached: every clip of a demo reuses the same three faces (building them costs as much as a third of a clip).
+    """
     try:
         import cv2
         from skimage import data
@@ -95,6 +100,7 @@ def _astronaut_faces(size: int) -> dict[int, np.ndarray] | None:
     return {1: crop(img), 0: crop(neutral), -1: crop(frown)}
 
 
+@functools.lru_cache(maxsize=4)
 def _drawn_faces(size: int) -> dict[int, np.ndarray]:
     """Fallback cartoon faces (the FER network reads these poorly; used only without scikit-image)."""
     import cv2

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from ..errors import DatasetError
 from ..types import DatasetInfo, Sample, TaskType
+from ._common import fold_option
 from .base import Dataset
 
 SESSIONS = (1, 2, 3, 4, 5)
@@ -37,23 +38,18 @@ class IEMOCAP(Dataset):
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         super().__init__(root, **options)
         self.warnings: list[str] = []
-        try:
-            self.fold = int(options.get("fold", 5))
-        except (TypeError, ValueError):
-            self.fold = 0
-        if self.fold not in SESSIONS:
-            raise DatasetError(
-                f"dataset {self.info.name!r}: option fold must be 1..5 (the test session), got {options.get('fold')!r}"
-            )
+        self.fold = fold_option(options, 5, self.info.name, " (the test session)")
         # Accept the folder above IEMOCAP_full_release as root too.
-        if not self._sessions_present() and (self.root / "IEMOCAP_full_release").is_dir():
+        present = self._sessions_present()
+        if not present and (self.root / "IEMOCAP_full_release").is_dir():
             self.root = self.root / "IEMOCAP_full_release"
-        if not self._sessions_present():
+            present = self._sessions_present()
+        if not present:
             raise DatasetError(
                 f"dataset {self.info.name!r}: no Session1..Session5 folders under {self.root}; expected the "
                 f"IEMOCAP_full_release layout Session{{1..5}}/dialog/EmoEvaluation/<dialog>.txt"
             )
-        missing = [s for s in SESSIONS if s not in self._sessions_present()]
+        missing = [s for s in SESSIONS if s not in present]
         if missing:
             self.warnings.append(f"{self.root}: Session folder(s) {', '.join(map(str, missing))} missing")
 
@@ -70,10 +66,9 @@ class IEMOCAP(Dataset):
                 )
             return self._session(self.fold)
         out = []
-        for s in SESSIONS:
-            if s == self.fold or s not in self._sessions_present():
-                continue
-            out.extend(x for x in self._session(s) if self.is_valid_dialog(x.group) == (split == "valid"))
+        for s in self._sessions_present():
+            if s != self.fold:
+                out.extend(x for x in self._session(s) if self.is_valid_dialog(x.group) == (split == "valid"))
         return out
 
     @staticmethod

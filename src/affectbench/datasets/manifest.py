@@ -23,6 +23,7 @@ from .base import Dataset
 
 REQUIRED = ("id", "label")
 OPTIONAL = ("transcript", "text", "video", "audio", "split", "group", "speaker", "start", "end")
+KNOWN = frozenset(REQUIRED + OPTIONAL)  # every other column goes to meta
 DEFAULT_FILES = ("manifest.csv", "manifest.jsonl")
 SPLIT_ALIASES = {"dev": "valid", "val": "valid", "validation": "valid"}
 SPLIT_ORDER = ("train", "valid", "test")
@@ -172,7 +173,6 @@ class Manifest(Dataset):
             transcript = row.get("transcript")
             if transcript is None or (isinstance(transcript, str) and not transcript.strip() and "text" in row):
                 transcript = row.get("text")
-            known = set(REQUIRED + OPTIONAL)
             samples.append(
                 Sample(
                     id=sid,
@@ -182,7 +182,7 @@ class Manifest(Dataset):
                     group=str(row.get("group") or "").strip() or sid,
                     speaker=str(row.get("speaker") or "").strip() or None,
                     span=span,
-                    meta={k: v for k, v in row.items() if k not in known},
+                    meta={k: v for k, v in row.items() if k not in KNOWN},
                 )
             )
         return samples

@@ -21,6 +21,14 @@ from .base import Dataset
 
 REQUIRED = ("Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID")
 CSV_FILES = {"train": "train_sent_emo.csv", "valid": "dev_sent_emo.csv", "test": "test_sent_emo.csv"}
+# Optional CSV columns copied into meta; StartTime/EndTime are positions in the episode (hh:mm:ss,ms), not in the clip.
+OPTIONAL_META = (
+    ("Sr No.", "sr_no"),
+    ("Season", "season"),
+    ("Episode", "episode"),
+    ("StartTime", "start_time"),
+    ("EndTime", "end_time"),
+)
 CLIP_DIRS = {
     "train": ("train_splits", "train_splits_complete", "train"),
     "valid": ("dev_splits_complete", "dev_splits", "dev", "valid"),
@@ -68,16 +76,17 @@ class MELD(Dataset):
                     f"dataset {self.info.name!r}: {path} line {line}: Dialogue_ID and Utterance_ID must be "
                     f"integers, got {row['Dialogue_ID']!r}, {row['Utterance_ID']!r}"
                 ) from None
-            parsed.append((dia, utt, row))
+            turn = Turn(repair_mojibake(row["Utterance"].strip()), repair_mojibake(row["Speaker"].strip()) or None)
+            parsed.append((dia, utt, row, turn))
 
         dialogues: dict[int, list[tuple[int, Turn]]] = defaultdict(list)
-        for dia, utt, row in parsed:
-            dialogues[dia].append((utt, Turn(repair_mojibake(row["Utterance"].strip()), self._speaker(row))))
+        for dia, utt, _, turn in parsed:
+            dialogues[dia].append((utt, turn))
         for turns in dialogues.values():
             turns.sort(key=lambda t: t[0])
 
         samples = []
-        for dia, utt, row in parsed:
+        for dia, utt, row, turn in parsed:
             name = f"dia{dia}_utt{utt}"
             meta: dict[str, Any] = {
                 "dialogue_id": dia,
@@ -85,29 +94,22 @@ class MELD(Dataset):
                 "emotion": row["Emotion"].strip().lower(),
                 "sentiment": row["Sentiment"].strip().lower(),
             }
-            for col, key in (("Sr No.", "sr_no"), ("Season", "season"), ("Episode", "episode")):
+            for col, key in OPTIONAL_META:
                 if row.get(col, "").strip():
                     meta[key] = row[col].strip()
-            for col, key in (("StartTime", "start_time"), ("EndTime", "end_time")):
-                if row.get(col, "").strip():
-                    meta[key] = row[col].strip()  # position in the episode (hh:mm:ss,ms), not in the clip
             samples.append(
                 Sample(
                     id=f"{split}_{name}",
-                    transcript=repair_mojibake(row["Utterance"].strip()),
+                    transcript=turn.text,
                     target=row[self.label_column].strip().lower(),
                     media={"video": str(clips / f"{name}.mp4")},
                     group=f"{split}_dia{dia}",
                     context=[turn for u, turn in dialogues[dia] if u < utt],
-                    speaker=self._speaker(row),
+                    speaker=turn.speaker,
                     meta=meta,
                 )
             )
         return samples
-
-    @staticmethod
-    def _speaker(row: dict[str, str]) -> str | None:
-        return repair_mojibake(row["Speaker"].strip()) or None
 
 
 class MELDEmotion(MELD):

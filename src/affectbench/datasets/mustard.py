@@ -22,6 +22,7 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..types import DatasetInfo, Sample, TaskType, Turn
+from ._common import fold_option
 from .base import Dataset
 
 LABEL_FILE = "sarcasm_data.json"
@@ -53,12 +54,7 @@ class MUStARD(Dataset):
             raise DatasetError(
                 f"dataset 'mustard': option split_mode must be one of {', '.join(SPLIT_MODES)}, got {self.split_mode!r}"
             )
-        try:
-            self.fold = int(options.get("fold", 1))
-        except (TypeError, ValueError):
-            self.fold = 0
-        if not 1 <= self.fold <= 5:
-            raise DatasetError(f"dataset 'mustard': option fold must be 1..5, got {options.get('fold')!r}")
+        self.fold = fold_option(options, 1, self.info.name)
 
     @cached_property
     def _all(self) -> list[Sample]:

@@ -134,6 +134,15 @@ def _unanswered(truncated: bool) -> Parsed:
     return Parsed(None, False, "unterminated <think> block" if truncated else "empty output")
 
 
+def _answer_body(text: Any) -> tuple[str, dict[str, Any] | None] | Parsed:
+    """Step 1 of the label and score policies: the answer without reasoning, and its JSON object if any;
+    an unanswered Parsed when nothing is left."""
+    body, truncated = strip_reasoning(_as_text(text))
+    if not body.strip():
+        return _unanswered(truncated)
+    return body, find_json(body)
+
+
 def strip_reasoning(text: str) -> tuple[str, bool]:
     """Drop closed `<think>` blocks; the flag says an unclosed one was left (truncated reasoning)."""
     text = _THINK_CLOSED.sub(" ", text)
@@ -319,10 +328,10 @@ class LabelMatcher:
 @_never_raises
 def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
     """Label policy of the module doc. Never raises."""
-    body, truncated = strip_reasoning(_as_text(text))
-    if not body.strip():
-        return _unanswered(truncated)
-    obj = find_json(body)
+    answer = _answer_body(text)
+    if isinstance(answer, Parsed):
+        return answer
+    body, obj = answer
     if obj is not None:
         value = _json_value(obj, matcher.json_keys)
         hit = matcher.match_json_value(value) if value is not None else matcher.match_json_flags(obj)
@@ -411,12 +420,18 @@ def _number_after(text: str, pos: int, policy: ScorePolicy) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=64)
+def _word_pattern(words: tuple[tuple[str, float], ...]) -> re.Pattern[str]:
+    """Matches any of the policy's sentiment words, longest first (compiled once per policy)."""
+    alts = "|".join(re.escape(w) for w, _ in sorted(words, key=lambda wv: (-len(wv[0]), wv[0])))
+    return re.compile(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])")
+
+
 def _from_words(folded: str, policy: ScorePolicy) -> float | None:
     if not policy.words:
         return None
     table = dict(policy.words)
-    alts = "|".join(re.escape(w) for w in sorted(table, key=lambda w: (-len(w), w)))
-    for m in re.finditer(rf"(?<![a-z0-9])(?:{alts})(?![a-z0-9])", folded):
+    for m in _word_pattern(policy.words).finditer(folded):
         if _negated(folded, m.start()):
             continue
         return policy.word_value(table[m.group(0)])
@@ -426,10 +441,10 @@ def _from_words(folded: str, policy: ScorePolicy) -> float | None:
 @_never_raises
 def parse_score(text: Any, policy: ScorePolicy) -> Parsed:
     """Score policy of the module doc. Never raises."""
-    body, truncated = strip_reasoning(_as_text(text))
-    if not body.strip():
-        return _unanswered(truncated)
-    obj = find_json(body)
+    answer = _answer_body(text)
+    if isinstance(answer, Parsed):
+        return answer
+    body, obj = answer
     if obj is not None:
         value = _json_value(obj, policy.json_keys)
         if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -201,8 +202,7 @@ class TemplatePrompt(Prompt):
         self.version = spec.version
         self.path = path
         self._compiled = compiled
-        self._matchers: dict[DatasetInfo, LabelMatcher] = {}
-        self._policies: dict[DatasetInfo, ScorePolicy] = {}
+        self._per_info: dict[tuple[str, DatasetInfo], Any] = {}  # matcher / policy / shots, built once per dataset
 
     def __repr__(self) -> str:
         return f"TemplatePrompt({self.name!r}, version={self.version!r})"
@@ -244,7 +244,17 @@ class TemplatePrompt(Prompt):
 
     # -- render
 
+    def _cached(self, what: str, info: DatasetInfo, build: Callable[[DatasetInfo], Any]) -> Any:
+        key = (what, info)
+        if key not in self._per_info:
+            self._per_info[key] = build(info)
+        return self._per_info[key]
+
     def _shots(self, info: DatasetInfo) -> list[dict[str, str]]:
+        """The few-shot examples in this dataset's label space (parsed once per dataset, not per render)."""
+        return self._cached("shots", info, self._build_shots)
+
+    def _build_shots(self, info: DatasetInfo) -> list[dict[str, str]]:
         out = []
         for shot in self.spec.shots:
             ans = shot.answer
@@ -328,18 +338,14 @@ class TemplatePrompt(Prompt):
     # -- parse / answer / options
 
     def _matcher(self, info: DatasetInfo) -> LabelMatcher:
-        m = self._matchers.get(info)
-        if m is None:
-            p = self.spec.parse
-            m = LabelMatcher.build(info.labels, p.synonyms, p.negations, p.yes_no, p.json_keys)
-            self._matchers[info] = m
-        return m
+        return self._cached("matcher", info, self._build_matcher)
+
+    def _build_matcher(self, info: DatasetInfo) -> LabelMatcher:
+        p = self.spec.parse
+        return LabelMatcher.build(info.labels, p.synonyms, p.negations, p.yes_no, p.json_keys)
 
     def _policy(self, info: DatasetInfo) -> ScorePolicy:
-        got = self._policies.get(info)
-        if got is None:
-            got = self._policies[info] = self._build_policy(info)
-        return got
+        return self._cached("policy", info, self._build_policy)
 
     def _build_policy(self, info: DatasetInfo) -> ScorePolicy:
         p = self.spec.parse
@@ -356,7 +362,7 @@ class TemplatePrompt(Prompt):
             return parse_score(text, self._policy(info))
         return parse_label(text, self._matcher(info))
 
-    def _format_score(self, x: float, info: DatasetInfo) -> str:
+    def _format_score(self, x: float) -> str:
         d = self.spec.score.decimals
         s = f"{round(x, d):.{d}f}"
         return s[1:] if re.fullmatch(r"-0\.?0*", s) else s
@@ -372,7 +378,7 @@ class TemplatePrompt(Prompt):
             if not math.isfinite(x):
                 raise DatasetError(f"dataset {info.name!r}: target {target!r} is not a finite number")
             lo, hi = info.score_range  # type: ignore[misc]
-            return self._format_score(min(max(x, lo), hi), info)
+            return self._format_score(min(max(x, lo), hi))
         for label in info.labels:
             if label == target:
                 return label
@@ -397,5 +403,5 @@ class TemplatePrompt(Prompt):
         if self.spec.kind == "elicit":
             return []
         if info.task is TaskType.REGRESSION:
-            return [self._format_score(x, info) for x in self.grid(info)]
+            return [self._format_score(x) for x in self.grid(info)]
         return list(info.labels)
