@@ -114,26 +114,12 @@ def is_refusal(text: str) -> bool:
 # ------------------------------------------------------------------------------------ quality
 
 
-def _info_of(store: Store, run_id: str) -> DatasetInfo | None:
-    """The dataset info of a run, from its dataset adapter (None when the data cannot be opened)."""
-    from .datasets import load_dataset
-    from .errors import AffectbenchError
-
-    spec = store.run(run_id).run_spec
-    try:
-        return load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options).info
-    except AffectbenchError:
-        return None
-
-
-def knowledge_quality(store: Store, run_id: str, info: DatasetInfo | None = None) -> dict[str, Any]:
+def knowledge_quality(store: Store, run_id: str, info: DatasetInfo) -> dict[str, Any]:
     """Quality signals of a knowledge run; also flags each sample's leak in its prediction meta.
 
     Metrics: `mean_chars`, `mean_words`, `empty_rate`, `refusal_rate`, `leak_rate` (share of
     answered samples whose knowledge names the gold answer), `_n`, `_errors`, `_leaked`.
     """
-    if info is None:
-        info = _info_of(store, run_id)
     preds = store.predictions(run_id)
     answered = [p for p in preds if p.error is None]
     n = len(answered)
@@ -148,19 +134,18 @@ def knowledge_quality(store: Store, run_id: str, info: DatasetInfo | None = None
         "empty_rate": round(empty / n, 4) if n else 0.0,
         "refusal_rate": round(refusals / n, 4) if n else 0.0,
     }
-    if info is not None:
-        updated: list[Prediction] = []
-        n_leak = 0
-        for p in answered:
-            flag = leaks(p.raw, p.target, info)
-            n_leak += flag
-            if p.meta.get("leak") != flag:
-                p.meta = dict(p.meta, leak=flag)
-                updated.append(p)
-        if updated:
-            store.add_predictions(run_id, updated)
-        metrics["leak_rate"] = round(n_leak / n, 4) if n else 0.0
-        metrics["_leaked"] = n_leak
+    updated: list[Prediction] = []
+    n_leak = 0
+    for p in answered:
+        flag = leaks(p.raw, p.target, info)
+        n_leak += flag
+        if p.meta.get("leak") != flag:
+            p.meta = dict(p.meta, leak=flag)
+            updated.append(p)
+    if updated:
+        store.add_predictions(run_id, updated)
+    metrics["leak_rate"] = round(n_leak / n, 4) if n else 0.0
+    metrics["_leaked"] = n_leak
     return metrics
 
 
@@ -186,41 +171,6 @@ def _matching_baseline(store: Store, run_id: str, baseline_ids: Sequence[str]) -
         if store.has_run(bid) and spec_without(store.run(bid), "knowledge", "model.adapter") == target:
             return bid
     return None
-
-
-def _compare_excluding(store: Store, base: str, other: str, exclude: set[str], n_boot: int, by: Sequence[str]):
-    """compare_runs on the samples not in `exclude` (paired bootstrap on what remains)."""
-    from . import metrics
-    from .analysis.gains import GainRow
-    from .analysis.runs import aligned, higher_is_better, info_from_run, label, primary_metric
-    from .errors import AffectbenchError
-
-    info = info_from_run(store.run(base))
-    name, fn = primary_metric(info)
-    al = aligned(store, [base, other])
-    keep = [i for i, sid in enumerate(al.sample_ids) if sid not in exclude]
-    if not keep:
-        raise AffectbenchError(f"runs {base} and {other} share no samples once leaked knowledge is excluded")
-    pa = [al.preds[base][i] for i in keep]
-    pb = [al.preds[other][i] for i in keep]
-    tg = [al.targets[i] for i in keep]
-    groups = [al.groups[i] for i in keep]
-    res = metrics.paired_bootstrap(fn, pa, pb, tg, groups=groups if any(groups) else None, n=n_boot)
-    return GainRow(
-        baseline=base,
-        run_id=other,
-        label=label(store.run(other), by) + " (leaks excluded)",
-        dataset=info.name,
-        metric=name,
-        baseline_value=float(fn(pa, tg)),
-        value=float(fn(pb, tg)),
-        delta=float(res.delta),
-        lo=float(res.lo),
-        hi=float(res.hi),
-        p_value=None if getattr(res, "p_value", None) is None else float(res.p_value),
-        n=len(keep),
-        higher_is_better=higher_is_better(name),
-    )
 
 
 def source_table(
@@ -257,13 +207,16 @@ def source_table(
             bid = _matching_baseline(store, rid, base_ids)
             if bid is None:
                 continue
+            exclude: set[str] = set()
             if exclude_leaked:
-                info = info_from_run(store.run(bid))
-                exclude = leaked_samples(store, store.run(rid).run_spec.knowledge, info)
-                row = _compare_excluding(store, bid, rid, exclude, n_boot, by)
-            else:
-                (row,) = compare_runs(store, bid, [rid], n_boot=n_boot, by=by)
-            row.label = f"{entry}: {row.label}"
+                exclude = leaked_samples(store, store.run(rid).run_spec.knowledge, info_from_run(store.run(bid)))
+            try:
+                (row,) = compare_runs(store, bid, [rid], n_boot=n_boot, by=by, exclude=exclude)
+            except AffectbenchError as e:
+                if not exclude:
+                    raise
+                raise AffectbenchError(f"{e} (leaked knowledge is excluded)") from e
+            row.label = f"{entry}: {row.label}" + (" (leaks excluded)" if exclude_leaked else "")
             rows.append(row)
     return rows
 

@@ -29,3 +29,22 @@ def test_spearman_ci_brackets_the_point_and_drops_missing():
     ci = spearman_ci(x, y, n_boot=300)
     assert ci.n == 30
     assert ci.lo <= ci.point <= ci.hi and ci.point > 0.9 and ci.excludes_zero()
+
+
+def test_metric_replicates_use_the_draws_of_paired_bootstrap():
+    from affectbench.analysis.stats import metric_replicates, percentile_interval
+    from affectbench.metrics import paired_bootstrap, primary_metric
+    from affectbench.types import DatasetInfo, TaskType
+
+    info = DatasetInfo("e", TaskType.CLASSIFICATION, labels=("a", "b", "c"))
+    _, fn = primary_metric(info)
+    rng = np.random.default_rng(1)
+    targets = list(rng.choice(["a", "b", "c"], 60))
+    pa = [t if rng.random() < 0.5 else "a" for t in targets]
+    pb = [t if rng.random() < 0.8 else None for t in targets]
+    groups = [f"g{i // 3}" for i in range(60)]
+    points, reps = metric_replicates(fn, [pa, pb], targets, groups, 200, 7)
+    assert reps.shape == (200, 2)
+    res = paired_bootstrap(fn, pa, pb, targets, groups=groups, n=200, seed=7)
+    ci = percentile_interval(points[1] - points[0], reps[:, 1] - reps[:, 0], 60)
+    assert ci.point == pytest.approx(res.delta) and (ci.lo, ci.hi) == pytest.approx((res.lo, res.hi))

@@ -3,7 +3,7 @@ with paired bootstrap intervals from `affectbench.metrics`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -53,8 +53,12 @@ def compare_runs(
     seed: int = 0,
     by: Sequence[str] = ("model", "setting"),
     cards: Iterable[ModelCard] | None = None,
+    exclude: Collection[str] = (),
 ) -> list[GainRow]:
-    """Delta of the primary metric of each run over the baseline, with a paired (cluster) bootstrap CI."""
+    """Delta of the primary metric of each run over the baseline, with a paired (cluster) bootstrap CI.
+
+    Samples in `exclude` (ids) are left out of both runs, e.g. those whose knowledge leaked the answer.
+    """
     from .. import metrics
 
     base = store.run(baseline_run_id)
@@ -69,15 +73,16 @@ def compare_runs(
                 f"cannot compare run {rid} ({other.run_spec.dataset.name}) with baseline {baseline_run_id} "
                 f"({base.run_spec.dataset.name}): runs must be on the same dataset"
             )
-        al = aligned(store, [baseline_run_id, rid])
+        al = aligned(store, [baseline_run_id, rid], exclude)
         if not al.sample_ids:
-            raise AffectbenchError(f"runs {baseline_run_id} and {rid} share no answered samples; nothing to compare")
+            left_out = f" outside the {len(exclude)} excluded ones" if exclude else ""
+            raise AffectbenchError(
+                f"runs {baseline_run_id} and {rid} share no answered samples{left_out}; nothing to compare"
+            )
         groups = al.groups if any(al.groups) else None
         res = metrics.paired_bootstrap(
             fn, al.preds[baseline_run_id], al.preds[rid], al.targets, groups=groups, n=n_boot, alpha=alpha, seed=seed
         )
-        a = float(fn(al.preds[baseline_run_id], al.targets))
-        b = float(fn(al.preds[rid], al.targets))
         rows.append(
             GainRow(
                 baseline=baseline_run_id,
@@ -85,12 +90,12 @@ def compare_runs(
                 label=label(other, by, cards),
                 dataset=info.name,
                 metric=name,
-                baseline_value=a,
-                value=b,
+                baseline_value=float(res.point_a),
+                value=float(res.point_b),
                 delta=float(res.delta),
                 lo=float(res.lo),
                 hi=float(res.hi),
-                p_value=None if getattr(res, "p_value", None) is None else float(res.p_value),
+                p_value=float(res.p_value),
                 n=len(al.sample_ids),
                 higher_is_better=higher_is_better(name),
             )

@@ -7,14 +7,14 @@ DatasetInfo under `metrics["_info"]`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import AffectbenchError
 from ..specs import canonical_json
 from ..store import RunRecord, Store
-from ..types import DatasetInfo, TaskType
+from ..types import DatasetInfo
 from .model_cards import ModelCard, card_for
 
 MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
@@ -31,24 +31,15 @@ def higher_is_better(metric_name: str) -> bool:
 
 def info_from_run(run: RunRecord) -> DatasetInfo:
     """Rebuild a run's DatasetInfo from `metrics["_info"]`, which the runner stores when it scores a run."""
+    from ..scoring import info_from_record
+
     raw = (run.metrics or {}).get("_info")
-    name = run.spec.get("dataset", {}).get("name", "?")
     if not raw:
         raise AffectbenchError(
             f"run {run.id} has no dataset info (metrics['_info']); rescore it with the current runner "
             "(affectbench rescore) so the report knows its task and labels"
         )
-    task = TaskType(raw.get("task", "classification"))
-    sr = raw.get("score_range")
-    return DatasetInfo(
-        name=raw.get("name") or name,
-        task=task,
-        labels=tuple(raw.get("labels") or ()),
-        score_range=tuple(sr) if sr else None,
-        language=raw.get("language") or "en",
-        metric_suite=raw.get("metric_suite") or ("classification" if task is TaskType.CLASSIFICATION else "mosi"),
-        task_name=raw.get("task_name") or "",
-    )
+    return info_from_record(raw)
 
 
 def primary_metric(info: DatasetInfo) -> tuple[str, MetricFn]:
@@ -91,15 +82,15 @@ class Aligned:
     groups: list[str]
 
 
-def aligned(store: Store, run_ids: Sequence[str]) -> Aligned:
-    """Join runs on shared sample ids (unparseable answers become None: they count as wrong)."""
+def aligned(store: Store, run_ids: Sequence[str], exclude: Collection[str] = ()) -> Aligned:
+    """Join runs on shared sample ids, less those in `exclude` (unparseable answers are None: they count as wrong)."""
     by_run = {}
     for rid in run_ids:
         by_run[rid] = {p.sample_id: p for p in store.predictions(rid) if p.error is None}
     if not run_ids:
         return Aligned([], {}, [], [])
     first = by_run[run_ids[0]]
-    shared = [sid for sid in first if all(sid in by_run[r] for r in run_ids[1:])]
+    shared = [sid for sid in first if sid not in exclude and all(sid in by_run[r] for r in run_ids[1:])]
     targets = [first[sid].target for sid in shared]
     groups = [first[sid].group for sid in shared]
     preds = {rid: [by_run[rid][sid].value if by_run[rid][sid].ok else None for sid in shared] for rid in run_ids}

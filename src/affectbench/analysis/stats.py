@@ -1,5 +1,5 @@
-"""Small statistics the analysis needs beyond `affectbench.metrics`: ranks, Spearman, and a
-generic (cluster) bootstrap over sample indices, so several runs are resampled jointly."""
+"""Small statistics the analysis needs beyond `affectbench.metrics`: ranks, Spearman with a
+bootstrap interval, and joint replicates of several runs (the draws of `metrics.bootstrap`)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..metrics.bootstrap import _interval, _replicates, bootstrap_ci
 
 
 @dataclass(frozen=True)
@@ -54,40 +56,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float:
     return pearson(rankdata(x), rankdata(y))
 
 
-def resample_indices(n: int, groups: Sequence[str] | None, n_boot: int, seed: int) -> list[np.ndarray]:
-    """`n_boot` bootstrap index sets; with groups, whole groups are drawn (cluster bootstrap)."""
-    rng = np.random.default_rng(seed)
-    if not groups or len(set(groups)) <= 1:
-        return [rng.integers(0, n, n) for _ in range(n_boot)]
-    members: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        members.setdefault(g, []).append(i)
-    blocks = [np.asarray(v) for v in members.values()]
-    out = []
-    for _ in range(n_boot):
-        pick = rng.integers(0, len(blocks), len(blocks))
-        out.append(np.concatenate([blocks[k] for k in pick]))
-    return out
-
-
-def bootstrap(
-    stat: Callable[[np.ndarray], float],
-    n: int,
-    groups: Sequence[str] | None = None,
-    n_boot: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> Interval:
-    """Percentile interval of `stat(indices)` over bootstrap resamples of `n` units."""
-    point = float(stat(np.arange(n)))
-    vals = np.asarray([stat(idx) for idx in resample_indices(n, groups, n_boot, seed)], dtype=float)
-    vals = vals[np.isfinite(vals)]
-    if n == 0 or vals.size == 0:
-        return Interval(point, float("nan"), float("nan"), n)
-    lo, hi = np.quantile(vals, [alpha / 2, 1 - alpha / 2])
-    return Interval(point, float(lo), float(hi), n)
-
-
 def spearman_ci(
     x: Sequence[float], y: Sequence[float], n_boot: int = 1000, alpha: float = 0.05, seed: int = 0
 ) -> Interval:
@@ -99,7 +67,8 @@ def spearman_ci(
     ]
     xs = np.asarray([p[0] for p in pairs])
     ys = np.asarray([p[1] for p in pairs])
-    return bootstrap(lambda idx: spearman(xs[idx], ys[idx]), len(pairs), n_boot=n_boot, alpha=alpha, seed=seed)
+    ci = bootstrap_ci(spearman, xs, ys, n=n_boot, alpha=alpha, seed=seed)
+    return Interval(ci.point, ci.lo, ci.hi, len(pairs))
 
 
 def metric_replicates(
@@ -111,27 +80,13 @@ def metric_replicates(
     seed: int,
 ) -> tuple[list[float], np.ndarray]:
     """Point values and (n_boot, len(preds_list)) bootstrap replicates of `fn` for several runs
-    resampled jointly (same draws for every run), as `affectbench.metrics.paired_bootstrap` does."""
-    from ..metrics.bootstrap import resample_weights
-
+    resampled jointly (the same draws as `affectbench.metrics.paired_bootstrap`)."""
     points = [float(fn(p, targets)) for p in preds_list]
-    rows: list[np.ndarray] = []
-    if hasattr(fn, "stats") and hasattr(fn, "finish"):
-        stats = [fn.stats(p, targets) for p in preds_list]
-        for w in resample_weights(len(targets), groups, n_boot, seed):
-            rows.append(np.stack([np.asarray(fn.finish(w @ st), dtype=float) for st in stats], axis=1))
-    else:
-        for idx in resample_indices(len(targets), groups, n_boot, seed):
-            tt = [targets[i] for i in idx]
-            rows.append(np.asarray([[float(fn([p[i] for i in idx], tt)) for p in preds_list]]))
-    reps = np.concatenate(rows, axis=0) if rows else np.empty((0, len(preds_list)))
-    return points, reps
+    reps = _replicates(fn, list(preds_list), targets, groups, n_boot, seed)
+    return points, np.stack(reps, axis=1) if reps else np.empty((0, 0))
 
 
 def percentile_interval(point: float, values: np.ndarray, n: int, alpha: float = 0.05) -> Interval:
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return Interval(point, float("nan"), float("nan"), n)
-    lo, hi = np.percentile(v, [100 * alpha / 2, 100 * (1 - alpha / 2)])
-    return Interval(point, float(lo), float(hi), n)
+    """`point` with the percentile interval of the finite `values`, over `n` units."""
+    lo, hi, _ = _interval(np.asarray(values, dtype=float), alpha)
+    return Interval(point, lo, hi, n)

@@ -46,10 +46,10 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
         return record
     from ..datasets import load_dataset
 
-    info = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options).info
-    knowledge = knowledge_texts(spec, store, info)
-    train = pairs_for_spec(spec, ft.train_split, knowledge, ft.train_limit)
-    valid = pairs_for_spec(spec, ft.valid_split, knowledge) if ft.valid_split else None
+    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+    knowledge = knowledge_texts(spec, store, dataset.info)
+    train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
+    valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
     if not len(train):
         raise AffectbenchError(
             f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import AffectbenchError
 from ..models.base import Conversation
 from ..prompts.base import Prompt
 from ..specs import RunSpec
 from ..types import DatasetInfo, Sample
+
+if TYPE_CHECKING:
+    from ..datasets.base import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +74,16 @@ def build_pairs(
     return PairSet(out, skipped)
 
 
-def pairs_for_spec(spec: RunSpec, split: str, knowledge: dict[str, str], limit: int | None = None) -> PairSet:
-    """The pairs of a finetune run's split: the same sample subset its knowledge runs covered."""
-    from ..datasets import load_dataset
+def pairs_for_spec(
+    spec: RunSpec, dataset: Dataset, split: str, knowledge: dict[str, str], limit: int | None = None
+) -> PairSet:
+    """The pairs of a finetune run's split: the same sample subset its knowledge runs covered.
+
+    `dataset` is the run's dataset, opened once by the caller for every split it trains or validates on.
+    """
     from ..prompts import load_prompt
     from ..runner import select_samples
 
-    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
     info = dataset.info
     prompt = load_prompt(spec.prompt, info)
     samples = select_samples(dataset.load(split), spec.limit, spec.seed)
