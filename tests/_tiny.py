@@ -174,6 +174,18 @@ def _whisper_features():
     return WhisperFeatureExtractor(feature_size=128, sampling_rate=16000)
 
 
+def _omni_processor(cls, tok):
+    """An Omni processor (`cls`): the tiny vision processors, Whisper features, `tok` and the omni template."""
+    image, video = _vision_processors()
+    return cls(
+        image_processor=image,
+        video_processor=video,
+        feature_extractor=_whisper_features(),
+        tokenizer=tok,
+        chat_template=chat_template("omni"),
+    )
+
+
 # how the vision towers cut frames into patches (must match `_vision_processors`)
 VISION_PATCHES = {"patch_size": 14, "spatial_merge_size": 2, "temporal_patch_size": 2}
 
@@ -217,15 +229,7 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
         pad_token_id=tok.pad_token_id,
     )
     model = _random_model(Qwen2_5OmniThinkerForConditionalGeneration, config, tok, seed)
-    image, video = _vision_processors()
-    proc = Qwen2_5OmniProcessor(
-        image_processor=image,
-        video_processor=video,
-        feature_extractor=_whisper_features(),
-        tokenizer=tok,
-        chat_template=chat_template("omni"),
-    )
-    return _save_with_processor(model, proc, out_dir)
+    return _save_with_processor(model, _omni_processor(Qwen2_5OmniProcessor, tok), out_dir)
 
 
 def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> Path:
@@ -276,15 +280,7 @@ def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> P
         ).eval()
         model.thinker.load_state_dict(thinker.state_dict())
         model.config.enable_audio_output = True
-    image, video = _vision_processors()
-    proc = Qwen3OmniMoeProcessor(
-        image_processor=image,
-        video_processor=video,
-        feature_extractor=_whisper_features(),
-        tokenizer=tok,
-        chat_template=chat_template("omni"),
-    )
-    return _save_with_processor(model, proc, out_dir)
+    return _save_with_processor(model, _omni_processor(Qwen3OmniMoeProcessor, tok), out_dir)
 
 
 def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0) -> Path:

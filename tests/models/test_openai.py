@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from affectbench.errors import ModelError
+from affectbench.media import decode_count
 from affectbench.models.openai import OpenAIModel
 from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
 from affectbench.types import Message, Part
@@ -106,11 +107,16 @@ def test_audio_url_and_file_options(tmp_path):
     conv = m.prepare(
         [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip))])]
     )
+    decodes = decode_count()
     body, mods = m.build_request(conv, GEN)
+    assert decode_count() == decodes  # the WAV is written from the audio prepare decoded, not decoded again
     video, audio = body["messages"][0]["content"]
     assert video["video_url"]["url"] == clip.resolve().as_uri()
     assert audio["type"] == "audio_url" and audio["audio_url"]["url"].startswith("file://")
-    assert Path(audio["audio_url"]["url"][7:]).is_file() and mods == ("A", "V")
+    wav_path = Path(audio["audio_url"]["url"][7:])
+    assert wav_path.is_file() and mods == ("A", "V")
+    with wave.open(str(wav_path)) as w:
+        assert w.getframerate() == 16000 and w.getnframes() == len(conv[0].parts[1].data.audio)
 
 
 def test_missing_audio_not_sent(tmp_path):

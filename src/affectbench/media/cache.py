@@ -24,7 +24,6 @@ import json
 import os
 import tempfile
 import threading
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +32,7 @@ import numpy as np
 from ..errors import MediaError
 from ..specs import MediaSpec
 from .decode import DecodedClip, decode
+from .encode import wav_bytes
 
 SMALL_FILE = 8 << 20
 CHUNK = 1 << 20
@@ -244,31 +244,36 @@ class MediaCache:
         self._entries = len(entries)
         self._puts = 0
 
+    def _wav_path(self, path: str | Path, media: MediaSpec, span: tuple[float, float] | None) -> Path:
+        return self.root / "wav" / f"{cache_key(path, media, span, extra='wav')}.wav"
+
     def wav(self, path: str | Path, span: tuple[float, float] | None = None, sample_rate: int = 16000) -> Path:
-        """A cached 16-bit mono WAV of the clip's audio (segment), e.g. for HTTP backends and SFT export."""
+        """A cached 16-bit mono WAV of the clip's whole audio (segment), e.g. for SFT export."""
         media = MediaSpec(sample_rate=sample_rate, max_seconds=1e9)
-        key = cache_key(path, media, span, extra="wav")
-        out = self.root / "wav" / f"{key}.wav"
+        out = self._wav_path(path, media, span)
         if out.exists():
             return out
         clip = decode(path, media, span, video=False)
         if not clip.has_audio:
             raise MediaError(f"no audio track to extract in {path}")
-        write_wav(out, clip.audio, sample_rate)
-        return out
+        return write_wav(out, clip.audio, sample_rate)
+
+    def clip_wav(self, path: str | Path, media: MediaSpec, span: tuple[float, float] | None, clip: DecodedClip) -> Path:
+        """The audio of `clip` (already decoded from `path` under `media`) as a cached WAV: no second decode,
+        and the same `max_seconds` budget as the audio sent inline (e.g. for HTTP backends given a file URL)."""
+        if not clip.has_audio:
+            raise MediaError(f"no audio track to extract in {path}")
+        out = self._wav_path(path, media, span)
+        return out if out.exists() else write_wav(out, clip.audio, clip.sample_rate)
 
 
 def write_wav(out: Path, audio: np.ndarray, sample_rate: int) -> Path:
     """Write float audio in [-1, 1] as 16-bit mono PCM, atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
     fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f, wave.open(f, "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.tobytes())
+        with os.fdopen(fd, "wb") as f:
+            f.write(wav_bytes(audio, sample_rate))
         os.replace(tmp, out)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,8 +129,9 @@ class OpenAIModel(Model):
         if self.audio_format == "audio_url":
             url = "data:audio/wav;base64," + _b64(wav_bytes(clip.audio, clip.sample_rate))
         else:
-            root = self._cache.root if self._cache else Path(os.environ.get("TMPDIR", "/tmp")) / "affectbench-media"
-            url = get_cache(root).wav(p.path, p.span, self.media.sample_rate).resolve().as_uri()
+            # the audio already decoded for this part, written once as a WAV (no second decode)
+            cache = self._cache or get_cache(Path(tempfile.gettempdir()) / "affectbench-media")
+            url = cache.clip_wav(p.path, self.media, p.span, clip).resolve().as_uri()
         return {"type": "audio_url", "audio_url": {"url": url}}
 
     def _video_part(self, p) -> dict:

@@ -53,8 +53,10 @@ def perceive(
         from ..errors import ConfigError
 
         raise ConfigError(f"unknown perception expert(s) {sorted(unknown)}; known: {', '.join(EXPERTS)}")
+    from ..media import file_identity
+
     cdir = Path(cache_dir).expanduser() if cache_dir else _cache.default_dir()
-    clip_hash = _cache.content_hash(path)
+    clip_hash = file_identity(path)
     cues = Cues()
     settings: dict[str, dict[str, Any]] = {}
     keys: dict[str, str] = {}

@@ -8,22 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-def content_hash(path: str | Path) -> str:
-    """sha256 of the file's bytes (memoised on path, size and mtime)."""
-    p = Path(path)
-    st = p.stat()
-    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
-    if key not in _HASHES:
-        h = hashlib.sha256()
-        with p.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _HASHES[key] = h.hexdigest()
-    return _HASHES[key]
-
 
 def default_dir() -> Path:
     env = os.environ.get("AFFECTBENCH_CACHE")
