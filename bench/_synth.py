@@ -114,12 +114,14 @@ def current_rss_mb() -> float:
 
 
 class timer:
+    """Wall seconds (`s`) and this process's CPU seconds, all threads (`cpu`), of a block."""
+
     def __enter__(self) -> timer:
-        self.t0 = time.perf_counter()
+        self.t0, self.c0 = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.s = time.perf_counter() - self.t0
+        self.s, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
 
 
 def row(label: str, value: float, unit: str, extra: str = "") -> None:

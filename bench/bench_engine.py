@@ -80,9 +80,8 @@ def main() -> None:
         root = Path(tmp)
         print(f"engine overhead (scripted backend, batch {a.batch_size}, workers {ex.workers}, prefetch {ex.prefetch})")
         s0 = spec(root, a.n)
-        base = floor(s0, a.batch_size)
+        base = min(floor(s0, a.batch_size) for _ in range(a.repeat))
         prof = cProfile.Profile() if a.profile else None
-        base = min(base, *(floor(s0, a.batch_size) for _ in range(a.repeat - 1)))
         if prof:
             prof.enable()
         t_s = timed_run(s0, root / "ws" / "db.sqlite", ex, a.repeat)

@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import os
 import statistics
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from _synth import make_clips, row
+from _synth import make_clips, row, timer
 
 from affectbench.datasets import load_dataset
 from affectbench.media import get_cache
@@ -73,17 +75,6 @@ def warm_up(model: HFModel, conv, gen: GenerationSpec) -> None:
     model.generate([conv], gen)
 
 
-class timer:
-    """Wall seconds (`s`) and this process's CPU seconds, all threads (`cpu`), of a block."""
-
-    def __enter__(self) -> timer:
-        self.t0, self.c0 = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.s, self.cpu = time.perf_counter() - self.t0, time.process_time() - self.c0
-
-
 class Busy:
     """Seconds spent inside the engine's `call_model` and `prepare_task` (patched on the module, which
     the LocalExecutor looks them up from), to see whether the model waited or was slowed by decoding."""
@@ -112,6 +103,15 @@ class Busy:
 
     def close(self) -> None:
         self.ex.call_model, self.ex.prepare_task = self._orig
+
+
+def cores_control(threads: int = 2, mb: int = 64) -> float:
+    """CPU-seconds per wall-second of `threads` GIL-free threads (hashlib releases the GIL on large
+    buffers): how many cores this process can get right now, the ceiling for any overlap."""
+    buf = b"\0" * (mb << 20)
+    with timer() as t, ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda _: hashlib.sha256(buf).digest(), range(threads)))
+    return t.cpu / t.s
 
 
 def check(store: Store, rid: str) -> None:
@@ -203,6 +203,7 @@ def main() -> None:
             res.setdefault(key, []).append(s)
 
         for r in range(a.repeat):
+            add("control", cores_control())
             with timer() as t:  # naive: decode, generate, parse, one sample at a time
                 for s in samples:
                     g = model.generate([model.prepare(render(s))], gen)[0]
@@ -271,6 +272,7 @@ def main() -> None:
             print(
                 f"    {k:<10} cpu {med[k + '_cpu']:.2f}s, wall {med[k]:.2f}s, cpu/wall {med[k + '_cpu'] / med[k]:.2f}"
             )
+        print(f"    control: 2 GIL-free sha256 threads, cpu/wall {', '.join(f'{x:.2f}' for x in res['control'])}")
         for b in sizes:
             c = med["decode_cpu"] + med[f"model{b}_cpu"]
             print(

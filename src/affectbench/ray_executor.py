@@ -133,18 +133,16 @@ class RayExecutor:
         workspace: str | Path | None,
         exec_spec: ExecSpec,
         *,
-        cpus_per_actor: float | None = None,
         retry: bool = True,
     ) -> None:
         self.model_spec, self.media, self.exec = model_spec, media, exec_spec
         self.workspace = str(workspace) if workspace is not None else None
-        self.cpus_per_actor = float(cpus_per_actor or getattr(exec_spec, "cpus_per_actor", None) or 1)
+        self.cpus_per_actor = float(exec_spec.cpus_per_actor or 1)
         self.retry = retry
         self.max_in_flight = max(1, exec_spec.prefetch)  # batches per actor
         self.slots: list[_Slot] = []
         self.start_seconds: float | None = None
         self.retried = 0
-        self.lost = 0
 
     # --- actors ------------------------------------------------------------------------------
     def start(self) -> list[_Slot]:
@@ -281,7 +279,6 @@ class RayExecutor:
                                 "ray executor: every actor died; stored results are kept — rerun to continue"
                             ) from e
                         continue
-                    self.lost += 1
                     why = "died twice" if job.attempt else "died"
                     yield _failed(job.batch, f"ray: actor {why} while answering this batch ({type(e).__name__})")
                     continue

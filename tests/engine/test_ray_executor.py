@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from affectbench.errors import AffectbenchError
+from affectbench.errors import AffectbenchError, ModelError
 from affectbench.execution import Call, Task
+from affectbench.ray_executor import RayExecutor, init_ray
 from affectbench.runner import Runner, run_spec
 from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from affectbench.store import Store
@@ -24,8 +25,6 @@ N = 48
 
 @pytest.fixture(scope="module")
 def ray_session():
-    from affectbench.ray_executor import init_ray
-
     init_ray(None, num_cpus=2)
     yield
     ray.shutdown()
@@ -91,8 +90,6 @@ def test_knowledge_run_same_as_local(ray_session, data_root, tmp_path):
 
 
 def test_work_is_spread_and_streamed(ray_session, data_root):
-    from affectbench.ray_executor import RayExecutor
-
     spec = spec_for(data_root, delay=0.05)
     ex = RayExecutor(spec.model, spec.media, None, ray_exec())
     try:
@@ -124,8 +121,6 @@ def _drive_with_kill(ex, n: int, kill_after: int, victims: list[int]) -> list[Ta
 
 
 def test_killed_actor_batches_are_retried(ray_session, data_root):
-    from affectbench.ray_executor import RayExecutor
-
     spec = spec_for(data_root, delay=0.1)
     ex = RayExecutor(spec.model, spec.media, None, ray_exec())
     try:
@@ -138,8 +133,6 @@ def test_killed_actor_batches_are_retried(ray_session, data_root):
 
 
 def test_killed_actor_without_retry_marks_errors(ray_session, data_root):
-    from affectbench.ray_executor import RayExecutor
-
     spec = spec_for(data_root, delay=0.1)
     ex = RayExecutor(spec.model, spec.media, None, ray_exec(), retry=False)
     try:
@@ -152,8 +145,11 @@ def test_killed_actor_without_retry_marks_errors(ray_session, data_root):
         ex.close()
 
 
-class KillingRunner(Runner):
-    """Kills every actor after the first stored batch: the run must fail cleanly, keeping what it stored."""
+class HookedRunner(Runner):
+    """Runs `after_batch(executor, i)` in the driver after the i-th batch is handed to the runner."""
+
+    def after_batch(self, ex, i: int) -> None:
+        raise NotImplementedError
 
     def executor(self, spec, model):
         ex = super().executor(spec, model)
@@ -162,12 +158,19 @@ class KillingRunner(Runner):
         def answer(tasks, call):
             for i, batch in enumerate(inner(tasks, call)):
                 yield batch
-                if i == 0:
-                    for s in ex.slots:
-                        ex.kill_actor(s.index)
+                self.after_batch(ex, i)
 
         ex.answer = answer
         return ex
+
+
+class KillingRunner(HookedRunner):
+    """Kills every actor after the first stored batch: the run must fail cleanly, keeping what it stored."""
+
+    def after_batch(self, ex, i: int) -> None:
+        if i == 0:
+            for s in ex.slots:
+                ex.kill_actor(s.index)
 
 
 def test_all_actors_dead_aborts_and_rerun_resumes(ray_session, data_root, tmp_path):
@@ -194,8 +197,6 @@ def test_all_actors_dead_aborts_and_rerun_resumes(ray_session, data_root, tmp_pa
 
 
 def test_model_error_propagates_like_local(ray_session, data_root):
-    from affectbench.ray_executor import RayExecutor
-
     spec = spec_for(data_root, rule="nope")  # scripted raises ModelError per conversation → stored errors
     ex = RayExecutor(spec.model, spec.media, None, ray_exec(actors=1))
     try:
@@ -207,9 +208,6 @@ def test_model_error_propagates_like_local(ray_session, data_root):
 
 
 def test_replica_start_error_is_the_backend_error(ray_session, data_root):
-    from affectbench.errors import ModelError
-    from affectbench.ray_executor import RayExecutor
-
     ex = RayExecutor(ModelSpec(backend="hf", name=""), spec_for(data_root).media, None, ray_exec(actors=1))
     with pytest.raises(ModelError, match="model name is empty"):
         ex.start()
@@ -217,8 +215,6 @@ def test_replica_start_error_is_the_backend_error(ray_session, data_root):
 
 
 def test_gpu_request_without_gpus_is_a_clear_error(ray_session, data_root):
-    from affectbench.ray_executor import RayExecutor
-
     if ray.cluster_resources().get("GPU", 0):
         pytest.skip("this machine has GPUs")
     spec = spec_for(data_root)
@@ -226,21 +222,12 @@ def test_gpu_request_without_gpus_is_a_clear_error(ray_session, data_root):
         RayExecutor(spec.model, spec.media, None, ray_exec(gpus_per_actor=1.0)).start()
 
 
-class InterruptedRunner(Runner):
+class InterruptedRunner(HookedRunner):
     """A Ctrl-C in the driver after the second stored batch."""
 
-    def executor(self, spec, model):
-        ex = super().executor(spec, model)
-        inner = ex.answer
-
-        def answer(tasks, call):
-            for i, batch in enumerate(inner(tasks, call)):
-                yield batch
-                if i == 1:
-                    raise KeyboardInterrupt
-
-        ex.answer = answer
-        return ex
+    def after_batch(self, ex, i: int) -> None:
+        if i == 1:
+            raise KeyboardInterrupt
 
 
 def test_driver_interrupt_keeps_stored_batches_and_rerun_resumes(ray_session, data_root, tmp_path):

@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from affectbench.metrics import MER_BINARY_KEY, MetricInputError, primary_metric, score
+from affectbench.metrics import (
+    MER_BINARY_KEY,
+    MetricInputError,
+    classification_scores,
+    mosi_scores,
+    primary_metric,
+    score,
+    sims_scores,
+)
 from affectbench.metrics.mmsa import MOSI_KEYS, SIMS_KEYS
 from affectbench.registry import METRIC_SUITES
 from affectbench.types import DatasetInfo, TaskType
@@ -26,8 +34,9 @@ MELD_SENT = DatasetInfo(
 
 
 def test_registry_targets_resolve() -> None:
-    for name in ("mosi", "sims", "classification"):
-        assert callable(METRIC_SUITES.load(name))
+    assert METRIC_SUITES.load("mosi") is mosi_scores
+    assert METRIC_SUITES.load("sims") is sims_scores
+    assert METRIC_SUITES.load("classification") is classification_scores
 
 
 def test_score_dispatch_and_mer_view() -> None:

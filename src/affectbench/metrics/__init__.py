@@ -8,7 +8,7 @@ from __future__ import annotations
 from ._common import MetricInputError
 from .additive import AdditiveMetric
 from .bootstrap import CI, PairedResult, bootstrap_ci, paired_bootstrap
-from .classification import UNPARSED, classification_scores, confusion_matrix
+from .classification import classification_scores, confusion_matrix
 from .mer import MER_BINARY_KEY, mer_binary_scores, mer_binary_waf
 from .mmsa import MOSI_KEYS, SIMS_KEYS, mmsa_scores, mosi_scores, sims_scores
 from .suite import primary_metric, score
@@ -18,7 +18,6 @@ __all__ = [
     "MER_BINARY_KEY",
     "MOSI_KEYS",
     "SIMS_KEYS",
-    "UNPARSED",
     "AdditiveMetric",
     "MetricInputError",
     "PairedResult",

@@ -96,14 +96,3 @@ def f1_weighted(labels: Sequence[str]) -> AdditiveMetric:
         return weighted_f1_from_counts(sums[..., 2 * k :], sums[..., :k], sums[..., k : 2 * k])
 
     return AdditiveMetric("f1_weighted", stats, finish)
-
-
-def accuracy(labels: Sequence[str]) -> AdditiveMetric:
-    """Classification accuracy over `labels`, unparsed predictions wrong."""
-    labels = list(labels)
-
-    def stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
-        p, t, _ = encode(preds, targets, labels)
-        return np.column_stack([p == t, np.ones(t.size, bool)]).astype(np.float64)
-
-    return AdditiveMetric("acc", stats, _ratio)

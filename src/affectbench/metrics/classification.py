@@ -28,8 +28,6 @@ import numpy as np
 
 from ._common import NAN, MetricInputError, check_lengths, f1_per_class, round4, safe_div, weighted_f1_from_counts
 
-UNPARSED = "<unparsed>"
-
 
 def label_index(labels: Sequence[Any]) -> dict[Any, int]:
     index = {lab: i for i, lab in enumerate(labels)}

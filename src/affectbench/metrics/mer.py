@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ._common import NAN, MetricInputError, check_lengths, round4, to_float_array, weighted_f1_from_counts
+from .classification import counts
 
 MER_BINARY_KEY = "MER_binary_WAF"
 _POLAR = {"negative": 0, "positive": 1}
@@ -60,18 +61,10 @@ def mer_binary_codes(preds: Sequence[Any], targets: Sequence[Any]) -> tuple[np.n
     return p[keep], t[keep]
 
 
-def binary_waf_from_codes(p: np.ndarray, t: np.ndarray) -> float:
-    if t.size == 0:
-        return NAN
-    support = np.bincount(t, minlength=2)[:2]
-    predicted = np.bincount(p, minlength=3)[:2]
-    tp = np.bincount(t[p == t], minlength=2)[:2]
-    return float(weighted_f1_from_counts(tp, support, predicted))
-
-
 def mer_binary_waf(preds: Sequence[Any], targets: Sequence[Any]) -> float:
     """MER-UniBench binary weighted F1 (unrounded); see the module docstring."""
-    return binary_waf_from_codes(*mer_binary_codes(preds, targets))
+    p, t = mer_binary_codes(preds, targets)
+    return float(weighted_f1_from_counts(*counts(p, t, 2))) if t.size else NAN
 
 
 def mer_binary_scores(preds: Sequence[Any], targets: Sequence[Any]) -> dict[str, float]:
