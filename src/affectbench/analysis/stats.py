@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics.bootstrap import _interval, _replicates, bootstrap_ci
+from ..metrics.bootstrap import bootstrap_ci, percentile_bounds, replicates
+from ..metrics.mmsa import pearson as _pearson
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,7 @@ def rankdata(x: Sequence[float]) -> np.ndarray:
 
 def pearson(x: Sequence[float], y: Sequence[float]) -> float:
     """Pearson r; NaN when either side is constant (r is undefined there)."""
-    a, b = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(a) < 2:
-        return float("nan")
-    a, b = a - a.mean(), b - b.mean()
-    den = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
-    return float((a * b).sum() / den) if den > 0 else float("nan")
+    return _pearson(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:
@@ -82,11 +78,11 @@ def metric_replicates(
     """Point values and (n_boot, len(preds_list)) bootstrap replicates of `fn` for several runs
     resampled jointly (the same draws as `affectbench.metrics.paired_bootstrap`)."""
     points = [float(fn(p, targets)) for p in preds_list]
-    reps = _replicates(fn, list(preds_list), targets, groups, n_boot, seed)
+    reps = replicates(fn, list(preds_list), targets, groups, n_boot, seed)
     return points, np.stack(reps, axis=1) if reps else np.empty((0, 0))
 
 
 def percentile_interval(point: float, values: np.ndarray, n: int, alpha: float = 0.05) -> Interval:
     """`point` with the percentile interval of the finite `values`, over `n` units."""
-    lo, hi, _ = _interval(np.asarray(values, dtype=float), alpha)
+    lo, hi, _ = percentile_bounds(np.asarray(values, dtype=float), alpha)
     return Interval(point, lo, hi, n)

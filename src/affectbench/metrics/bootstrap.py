@@ -86,7 +86,7 @@ def _indexable(values: Sequence[Any]) -> np.ndarray:
     return arr
 
 
-def _replicates(
+def replicates(
     metric_fn: Callable[..., Any],
     preds_list: list[Sequence[Any]],
     targets: Sequence[Any],
@@ -124,7 +124,7 @@ def _check(preds: Sequence[Any], targets: Sequence[Any], groups: Sequence[Any] |
         raise MetricInputError(f"alpha must be in (0, 1), got {alpha}")
 
 
-def _interval(values: np.ndarray, alpha: float) -> tuple[float, float, int]:
+def percentile_bounds(values: np.ndarray, alpha: float) -> tuple[float, float, int]:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return NAN, NAN, 0
@@ -146,8 +146,8 @@ def bootstrap_ci(
     if len(targets) == 0:
         return CI(NAN, NAN, NAN, 0)
     point = float(metric_fn(preds, targets))
-    (values,) = _replicates(metric_fn, [preds], targets, groups, n, seed)
-    lo, hi, used = _interval(values, alpha)
+    (values,) = replicates(metric_fn, [preds], targets, groups, n, seed)
+    lo, hi, used = percentile_bounds(values, alpha)
     return CI(point, lo, hi, used)
 
 
@@ -167,10 +167,10 @@ def paired_bootstrap(
     if len(targets) == 0:
         return PairedResult(NAN, NAN, NAN, NAN, NAN, 0)
     a, b = float(metric_fn(preds_a, targets)), float(metric_fn(preds_b, targets))
-    va, vb = _replicates(metric_fn, [preds_a, preds_b], targets, groups, n, seed)
+    va, vb = replicates(metric_fn, [preds_a, preds_b], targets, groups, n, seed)
     d = vb - va
     d = d[np.isfinite(d)]
-    lo, hi, used = _interval(d, alpha)
+    lo, hi, used = percentile_bounds(d, alpha)
     if used == 0:
         return PairedResult(b - a, NAN, NAN, NAN, NAN, 0, a, b)
     p_le = (1 + np.count_nonzero(d <= 0)) / (1 + used)
