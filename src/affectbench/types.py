@@ -111,7 +111,10 @@ class Generation:
 
     `modalities` lists the modalities whose tokens actually reached the model (the audio of a
     video is easy to drop silently); `scores` holds per-option log-likelihoods when the
-    backend was asked to score candidate answers instead of generating.
+    backend was asked to score candidate answers instead of generating. `finish_reason` says why
+    generation ended: "stop" (an end token or stop string), "length" (cut at max_new_tokens) or
+    None when the backend cannot tell. `reasoning` keeps a separate reasoning text (a server's
+    `reasoning_content`) apart from the answer in `text`.
     """
 
     text: str
@@ -121,6 +124,22 @@ class Generation:
     scores: dict[str, float] | None = None
     error: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    finish_reason: str | None = None
+    reasoning: str | None = None
+
+
+# Why an answer could not be read: every unread prediction carries exactly one of these.
+UNREAD_REASONS: tuple[str, ...] = (
+    "empty",  # no text at all
+    "truncated",  # cut at max_new_tokens (finish_reason "length") or inside an unclosed reasoning block
+    "refused",  # the model declined to answer
+    "reasoning_only",  # only reasoning text came back, no answer
+    "ambiguous",  # two or more answers compete and nothing decides between them
+    "no_label",  # text with no label or number of the answer space in it
+    "out_of_range",  # a number outside the dataset's scale
+    "scoring_failed",  # option scoring could not tell the options apart (e.g. ambiguous first tokens)
+    "model_error",  # the backend or media failed for this sample; no answer exists
+)
 
 
 @dataclass(frozen=True)
