@@ -249,7 +249,7 @@ def rescore(
     if not record.metrics or "_info" not in record.metrics:
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
-    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info))
+    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info, record.run_spec.prompt_language))
     typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
 
 

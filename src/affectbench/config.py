@@ -86,6 +86,8 @@ class RunEntry(BaseModel):
     model: dict[str, Any] | Literal["self"] | None = None
     prompt: str | None = None
     knowledge: list[str] = Field(default_factory=list)
+    knowledge_policy: Literal["keep", "mask", "drop"] | None = None
+    prompt_language: Literal["auto", "en", "zh"] | None = None
     generation: dict[str, Any] | None = None
     media: dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
@@ -261,8 +263,11 @@ class _Planner:
         if parent is not None:  # a derived recipe inherits what makes it match its parent
             fields["dataset"] = parent.dataset.model_dump()
             fields["limit"], fields["seed"] = parent.limit, parent.seed
+            fields["prompt_language"] = fields.get("prompt_language") or parent.prompt_language
             if fields.get("model") in (None, "self"):
                 fields["model"] = parent.model.model_copy(update={"adapter": None}).model_dump()
+            if entry.kind == "knowledge":
+                self._derive_knowledge(entry, fields, parent)
         elif fields.get("model") == "self":
             raise ConfigError(f"{self.name}: run {entry.name!r} says model: self but no run references it")
         ds = fields.get("dataset")
@@ -309,6 +314,35 @@ class _Planner:
             self._add(adapter_of, fspec)
             update["model"] = spec.model.model_copy(update={"adapter": fspec.run_id})
         return spec.model_copy(update=update)
+
+    def _derive_knowledge(self, entry: RunEntry, fields: dict, parent: RunSpec) -> None:
+        """A knowledge recipe sees what its referencing run sees, no more.
+
+        - media: the parent's media settings (modalities and budgets: fps, frames, pixels, seconds);
+          modalities the recipe names itself are intersected with the parent's (a T-only eval gets
+          T-only knowledge), and an empty intersection is an error naming both.
+        - generation.system_prompt: the parent's, unless the recipe sets its own.
+        """
+        media = dict(fields.get("media") or {})
+        own = entry.media.get("modalities") if entry.media else None
+        mods = parent.media.modalities
+        if own is not None:
+            mods = "".join(m for m in parent.media.modalities if m in str(own).upper())
+            if not mods:
+                raise ConfigError(
+                    f"{self.name}: knowledge run {entry.name!r} uses modalities {own!r}, but the run that "
+                    f"references it uses {parent.media.modalities!r}: its knowledge would bring in modalities "
+                    "the run claims it does not use"
+                )
+        own_media = entry.media or {}
+        merged = parent.media.model_dump()
+        merged.update({k: v for k, v in own_media.items() if k != "modalities"})
+        merged.update(modalities=mods)
+        fields["media"] = {**media, **merged}
+        gen = dict(fields.get("generation") or {})
+        if "system_prompt" not in (entry.generation or {}):
+            gen["system_prompt"] = parent.generation.system_prompt
+        fields["generation"] = gen
 
     def _add(self, name: str, spec: RunSpec) -> None:
         key = (spec.run_id, spec.split)

@@ -114,7 +114,7 @@ class Runner:
     def infer(self, spec: RunSpec, model: Model | None = None) -> RunRecord:
         dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
         info = dataset.info
-        prompt = load_prompt(spec.prompt, info)
+        prompt = load_prompt(spec.prompt, info, spec.prompt_language)
         record = self.store.open_run(spec)
         rid = record.id
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)

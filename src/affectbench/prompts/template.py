@@ -93,6 +93,7 @@ class TemplateSpec(_Strict):
     knowledge_budget: int = Field(default=1500, ge=50)
     max_context_turns: int = Field(default=12, ge=0)
     shots: list[Shot] = Field(default_factory=list)
+    language: str = Field(default="en", description="the language the template's text is written in")
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -215,10 +216,23 @@ class TemplatePrompt(Prompt):
     def attach(self) -> tuple[str, ...]:
         return tuple(self.spec.attach)
 
+    @property
+    def knowledge_budget(self) -> int:
+        """Characters of knowledge the prompt's knowledge slot holds (longer text is trimmed)."""
+        return self.spec.knowledge_budget
+
+    @property
+    def language(self) -> str:
+        """The language the template is written in (ISO 639-1)."""
+        return self.spec.language
+
     @cached_property
     def fingerprint(self) -> str:
         """name@version + a hash of the resolved template: changes when any wording or policy changes."""
-        content = json.dumps(self.spec.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+        data = self.spec.model_dump(mode="json")
+        if data.get("language") == "en":
+            data.pop("language")  # the default: English templates keep the fingerprints they had
+        content = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return f"{self.name}@{self.version}+{hashlib.sha256(content.encode()).hexdigest()[:10]}"
 
     # -- checks
@@ -320,7 +334,9 @@ class TemplatePrompt(Prompt):
             "language": info.language,
         }
         text = self._render_text(variables)
-        parts.append(Part.of_text(text))
+        # sample facts for backends that read no prose (the `experts` knowledge writer, perception):
+        # the dataset's language, and the transcript exactly when the prompt carries it (T is on)
+        parts.append(Part(kind="text", text=text, data={"language": info.language, "transcript": variables["transcript"]}))
         messages = [Message("system", [Part.of_text(system)])] if system else []
         messages.append(Message("user", parts))
         return messages
