@@ -135,8 +135,8 @@ def leak_kind(text: str | None, target: Any, info: DatasetInfo) -> str | None:
     """How `text` gives the gold answer away: "answer" (states it), "cue" (names it as evidence), or None.
 
     A mention of the gold label, one of its declared synonyms, or (sentiment) the gold polarity is
-    "cue" when its clause (up to . ; ! ? or a line end, CJK stops too) names a face, voice, words or
-    lexicon cue before it, else "answer"; negated mentions do not count ("not happy"). On sentiment
+    "cue" when its clause (between . ; ! ? or line ends, CJK stops too) names a face, voice, words or
+    lexicon cue, else "answer"; negated mentions do not count ("not happy"). On sentiment
     tasks a lexicon score of the gold sign ("vader +0.62" for a positive target) is a "cue".
     "answer" wins over "cue" when both occur.
     """
@@ -153,7 +153,8 @@ def leak_kind(text: str | None, target: Any, info: DatasetInfo) -> str | None:
         if label != gold:
             continue
         clause_start = max((m.end() for m in _CLAUSE_END.finditer(folded, 0, pos)), default=0)
-        if _CUE_WORDS.search(folded[clause_start:pos]):
+        end = _CLAUSE_END.search(folded, pos)
+        if _CUE_WORDS.search(folded[clause_start : end.start() if end else len(folded)]):
             kind = kind or "cue"
         else:
             return "answer"

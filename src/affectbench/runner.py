@@ -19,6 +19,7 @@ from .datasets import load_dataset
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
+from .knowledge import SampleKnowledge, coverage_summary, gather_knowledge, knowledge_texts, missing_knowledge
 from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
@@ -50,24 +51,6 @@ def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
     if path is None or not path.exists():
         raise AffectbenchError(f"finetune run {spec.adapter} has no adapter yet; run it first")
     return spec.model_copy(update={"adapter": str(path)})
-
-
-def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str, str]:
-    """Merge the knowledge of every referenced knowledge run, per sample, in the given order,
-    under the run's leak policy."""
-    merged: dict[str, list[str]] = {}
-    for kid in spec.knowledge:
-        if not store.has_run(kid):
-            raise AffectbenchError(f"knowledge run {kid} is not in {store.path}; run it first")
-        for sid, text in store.knowledge(kid).items():
-            if text.strip():
-                merged.setdefault(sid, []).append(text.strip())
-    texts = {sid: "\n".join(parts) for sid, parts in merged.items()}
-    if spec.knowledge_policy == "mask":
-        from .knowledge import mask_labels
-
-        texts = {sid: mask_labels(t, info) for sid, t in texts.items()}
-    return texts
 
 
 def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
@@ -122,7 +105,8 @@ class Runner:
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
             return record
-        knowledge = knowledge_texts(spec, self.store, info)
+        budget = getattr(prompt, "knowledge_budget", 1500)
+        knowledge = gather_knowledge(spec, self.store, info, budget) if spec.knowledge else {}
         self.store.set_status(rid, "running")
         try:
             executor = self.executor(spec, model)
@@ -145,21 +129,39 @@ class Runner:
             raise
         del samples, pending  # scoring reads the store; keep memory flat on large datasets
         if spec.kind == "eval":
-            score_run(self.store, rid, info, prompt)
+            metrics = score_run(self.store, rid, info, prompt)
+            if spec.knowledge:
+                self.store.set_metrics(rid, dict(metrics, **self.knowledge_metrics(spec, rid)))
         else:
             from .knowledge import knowledge_quality
 
-            self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
+            quality = knowledge_quality(self.store, rid, info)
+            # the elicitation template actually chosen (e.g. describe_zh for a Chinese dataset)
+            self.store.set_metrics(rid, dict(quality, _template=prompt.name, _language=getattr(prompt, "language", "en")))
         self.store.set_status(rid, "done")
         return self.store.run(rid)
 
-    def _render(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, knowledge: dict[str, str]):
+    def knowledge_metrics(self, spec: RunSpec, rid: str) -> dict[str, Any]:
+        """The run summary of what reached its prompts: `_knowledge` (per-source coverage, see
+        `knowledge.coverage_summary`, keyed by knowledge run id, with its `label`) and
+        `_knowledge_modalities` (modalities that reached some prompt through knowledge)."""
+        from .knowledge import source_label
+
+        facts = [p.meta.get("knowledge") or {} for p in self.store.predictions(rid)]
+        summary = coverage_summary(facts, spec.knowledge)
+        for kid, d in summary.items():
+            d["label"] = source_label(self.store, kid)  # type: ignore[assignment]
+        mods = {m for f in facts for m in f.get("modalities", ())}
+        return {"_knowledge": summary, "_knowledge_modalities": [m for m in ("T", "A", "V") if m in mods]}
+
+    def _render(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, knowledge: dict[str, SampleKnowledge]):
         def render(sample: Sample) -> Task:
+            k = knowledge.get(sample.id)
             try:
                 conv = prompt.render(
                     sample,
                     info,
-                    knowledge=knowledge.get(sample.id),
+                    knowledge=k.text if k else None,
                     modalities=spec.media.modalities,
                     system=spec.generation.system_prompt,
                 )
@@ -185,6 +187,9 @@ class Runner:
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
             for batch in executor.answer((render(s) for s in pending), call):
                 preds = [self._prediction(info, prompt, t) for t in batch]
+                if spec.knowledge:
+                    for p in preds:
+                        self._record_knowledge(p, knowledge.get(p.sample_id) or missing_knowledge(spec))
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
                 model_failed = [t for t in batch if t.generation is not None and t.generation.error]
@@ -197,6 +202,15 @@ class Runner:
                         )
                 else:
                     failed_batches = 0
+
+    @staticmethod
+    def _record_knowledge(pred: Prediction, k: SampleKnowledge) -> None:
+        """meta["knowledge"]: the sources present, their characters, trimming, and the modalities that
+        reached the model through knowledge; meta["modalities_total"]: direct ∪ through knowledge."""
+        facts = k.facts()
+        pred.meta = dict(pred.meta, knowledge=facts)
+        total = set(pred.modalities) | set(facts["modalities"])
+        pred.meta["modalities_total"] = [m for m in ("T", "A", "V") if m in total]
 
     @staticmethod
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
@@ -259,4 +273,4 @@ def run_spec(spec: RunSpec, store: Store, exec_spec: ExecSpec | None = None, pro
         runner.close()
 
 
-__all__ = ["Runner", "run_spec", "select_samples", "StoreError"]
+__all__ = ["Runner", "knowledge_texts", "run_spec", "select_samples", "StoreError"]

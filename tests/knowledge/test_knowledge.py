@@ -9,6 +9,7 @@ import pytest
 from affectbench.config import plan_experiment
 from affectbench.knowledge import (
     apply_leak_policy,
+    leak_kind,
     knowledge_quality,
     leaks,
     mask_labels,
@@ -25,22 +26,47 @@ SENT = DatasetInfo("s", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_sui
 EMO = DatasetInfo("e", TaskType.CLASSIFICATION, labels=("joy", "anger", "sadness"), task_name="emotion")
 
 
-def test_leak_detection_is_gold_specific_and_word_bounded():
-    assert leaks("The voice sounds positive and warm.", 1.2, SENT)
-    assert not leaks("The voice sounds positive and warm.", -1.2, SENT)  # names the wrong polarity: no leak
-    assert leaks("Clearly neutral.", 0.0, SENT)
-    assert leaks("She shows JOY.", "joy", EMO)
-    assert not leaks("She is joyful, overjoyed.", "joy", EMO)  # not the label word itself
-    assert not leaks("", "joy", EMO) and not leaks(None, "joy", EMO)
+MELD = DatasetInfo(
+    "meld", TaskType.CLASSIFICATION,
+    labels=("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"), task_name="emotion",
+)
 
 
-def test_masking_blanks_every_answer_word_not_only_the_gold_one():
-    text = "Looks positive, though the words are negative; not neutral."
+def test_stating_the_answer_is_told_apart_from_naming_an_evidence_cue():
+    # states the answer: a verdict that is the gold label, a synonym the emotion template lists, or the polarity
+    assert leak_kind("Clearly neutral.", 0.0, SENT) == "answer"
+    assert leak_kind("She shows JOY.", "joy", EMO) == "answer"
+    assert leak_kind("Overall the speaker is happy.", "joy", MELD) == "answer"  # emotion.yaml: joy <- happy
+    assert leak_kind("She is joyful, overjoyed.", "joy", EMO) == "answer"  # joyful is a listed synonym
+    assert leak_kind("整体情感是积极的。", 0.6, SENT) == "answer"  # sentiment_polarity.yaml: positive <- 积极
+    # names an evidence cue: the experts' own correct cues are not leaks
+    assert leak_kind("face: happy 0.71, neutral 0.20 over 8 frames", "joy", MELD) == "cue"
+    assert leak_kind("The voice sounds positive and warm.", 1.2, SENT) == "cue"
+    assert leak_kind("heard: \"fine\"; words: neutral (vader +0.62)", 1.0, SENT) == "cue"  # the score's sign
+    assert leak_kind("words: neutral (HowNet pos 3, neg 0)", 0.8, SENT) == "cue"
+    assert leaks("Overall the speaker is happy.", "joy", MELD) and not leaks("face: happy 0.71", "joy", MELD)
+    # not the gold answer, negated, or no text: nothing
+    assert leak_kind("Clearly negative.", 1.2, SENT) is None
+    assert leak_kind("vader -0.40", 1.2, SENT) is None
+    assert leak_kind("She is not happy at all.", "joy", MELD) is None
+    assert leak_kind("", "joy", EMO) is None and leak_kind(None, "joy", EMO) is None
+
+
+def test_masking_blanks_every_answer_word_synonym_and_polarity_score_not_only_the_gold_one():
+    text = "Looks positive, though the words are negative; not neutral. words: positive (vader +0.62)"
     masked = mask_labels(text, SENT)
-    assert "positive" not in masked and "negative" not in masked and "neutral" not in masked
-    assert masked.count("[…]") == 3
-    texts = {"a": "anger in the face", "b": "calm voice"}
-    assert apply_leak_policy(texts, {"a": "anger", "b": "joy"}, EMO, "drop") == {"b": "calm voice"}
+    for word in ("positive", "negative", "neutral", "0.62"):
+        assert word not in masked
+    assert masked.count("[…]") == 5
+    assert mask_labels("HowNet pos 3, neg 0; 积极", SENT) == "HowNet […]; […]"
+    # FER's "happy" on MELD's joy and other listed synonyms go, whatever the gold label
+    assert mask_labels("face: happy 0.71; the tone is furious, Grossed-Out", MELD) == "face: […] 0.71; the tone is […], […]"
+    assert mask_labels("Smiling and laughing.", MELD) == "Smiling and laughing."  # paraphrases are not in the lists
+    texts = {"a": "anger in the face", "b": "calm voice", "c": "Overall: anger."}
+    assert apply_leak_policy(texts, {"a": "anger", "b": "joy", "c": "anger"}, EMO, "drop") == {
+        "a": "anger in the face",  # a cue: kept
+        "b": "calm voice",
+    }
     assert apply_leak_policy(texts, {}, EMO, "mask")["a"] == "[…] in the face"
     with pytest.raises(ValueError):
         apply_leak_policy(texts, {}, EMO, "hide")
@@ -60,14 +86,18 @@ def test_quality_metrics_and_per_sample_flags(tmp_path):
             Prediction("2", "I'm sorry, I cannot help with that.", None, False, target="joy"),
             Prediction("3", "", None, False, target="anger"),
             Prediction("4", "Tense, loud voice.", None, True, target="anger"),
+            Prediction("6", "The speaker is angry.", None, True, target="anger"),
             Prediction("5", None, None, False, target="anger", error="boom"),
         ],
     )
     m = knowledge_quality(store, rid, EMO)
-    assert m["_n"] == 5 and m["_errors"] == 1
-    assert m["empty_rate"] == 0.25 and m["refusal_rate"] == 0.25 and m["leak_rate"] == 0.25
-    flags = {p.sample_id: p.meta.get("leak") for p in store.predictions(rid) if p.error is None}
-    assert flags == {"1": True, "2": False, "3": False, "4": False}
+    assert m["_n"] == 6 and m["_errors"] == 1
+    assert m["empty_rate"] == 0.2 and m["refusal_rate"] == 0.2
+    assert m["leak_rate"] == 0.2 and m["cue_rate"] == 0.2  # "angry" states anger; "face shows joy" is a cue
+    kinds = {p.sample_id: (p.meta.get("leak"), p.meta.get("leak_kind")) for p in store.predictions(rid) if p.error is None}
+    assert kinds == {
+        "1": (False, "cue"), "2": (False, None), "3": (False, None), "4": (False, None), "6": (True, "answer")
+    }
 
 
 EXPERIMENT = """

@@ -55,10 +55,14 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
             f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
             f"(skipped: {train.skipped}); check the split name and that samples have targets"
         )
-    if spec.knowledge and not any(p.has_knowledge for p in train.pairs):
-        raise AffectbenchError(
-            f"finetune run {rid} asks for knowledge but none is stored for split {ft.train_split!r}; "
-            "run its knowledge runs on that split first (experiment files do this for you)"
+    if spec.knowledge:  # every source must reach (nearly) every training prompt: knowledge.MIN_FINETUNE_COVERAGE
+        from ..knowledge import check_coverage, gather_knowledge
+
+        check_coverage(
+            gather_knowledge(spec, store, dataset.info),
+            [p.sample.id for p in train.pairs],
+            spec.knowledge,
+            what=f"finetune run {rid} (split {ft.train_split!r})",
         )
     if is_main:
         store.set_status(rid, "running")
