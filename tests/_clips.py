@@ -79,3 +79,58 @@ def make_wav(path: str | Path, seconds: float = 1.0, freq: float = 220.0, sample
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return path
+
+
+def espeak(text: str, voice: str = "en-us", sample_rate: int = 16000) -> np.ndarray | None:
+    """`text` spoken by espeak-ng in `voice` ("cmn" is Mandarin) as float32 mono at `sample_rate`, or None
+    when espeak-ng is not on PATH."""
+    import io
+    import shutil
+    import subprocess
+    import wave
+
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        return None
+    wav = subprocess.run([exe, "-v", voice, "--stdout", text], capture_output=True, check=True, timeout=60).stdout
+    with wave.open(io.BytesIO(wav)) as w:
+        sr, pcm = w.getframerate(), np.frombuffer(w.readframes(w.getnframes()), "<i2")
+    x = pcm.astype(np.float32) / 32768.0
+    n = int(len(x) * sample_rate / sr)
+    return np.interp(np.arange(n) * sr / sample_rate, np.arange(len(x)), x).astype(np.float32)
+
+
+def make_speech_clip(
+    path: str | Path, wave_: np.ndarray, *, fps: int = 10, size: tuple[int, int] = (64, 48), sample_rate: int = 16000
+) -> Path:
+    """Write an mp4 with a moving square and `wave_` (float32 mono at `sample_rate`) as its audio track."""
+    import av
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seconds = len(wave_) / sample_rate
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height = size
+        vs.pix_fmt = "yuv420p"
+        aus = out.add_stream("aac", rate=sample_rate)
+        aus.layout = "mono"
+        w, h = size
+        for i in range(max(1, int(np.ceil(seconds * fps)))):
+            img = np.full((h, w, 3), 20, np.uint8)
+            x = (i * 3) % max(1, w - 16)
+            img[h // 4 : h // 4 + 16, x : x + 16] = (200, 60, 60)
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+        for start in range(0, len(wave_), 1024):
+            frame = av.AudioFrame.from_ndarray(wave_[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            frame.time_base = Fraction(1, sample_rate)
+            for pkt in aus.encode(frame):
+                out.mux(pkt)
+        for pkt in aus.encode():
+            out.mux(pkt)
+    return path

