@@ -308,12 +308,13 @@ def assemble(
 
     Each piece gets its fair share (`fair_shares`) and is cut at a sentence end with `TRIM_MARKER`
     when longer. With several pieces (or `labels=True`) each starts on its own line as
-    "[label] text". Returns the block and, per piece, (characters it holds, whether it was cut).
+    "[source i/n: label] text". Returns the block and, per piece, (characters it holds, whether it was cut).
     """
     from .prompts import trim_knowledge
 
     labels = len(pieces) > 1 if labels is None else labels
-    heads = [f"[{lab}] " if labels else "" for lab, _ in pieces]
+    n = len(pieces)
+    heads = [f"[source {i}/{n}: {lab}] " if labels else "" for i, (lab, _) in enumerate(pieces, 1)]
     overhead = sum(len(h) for h in heads) + max(0, len(pieces) - 1)  # heads and newlines
     texts = [t.strip() for _, t in pieces]
     shares = fair_shares([len(t) for t in texts], max(0, budget - overhead))
@@ -474,6 +475,78 @@ def leaked_samples(store: Store, knowledge_run_ids: Sequence[str], info: Dataset
             if p.error is None and leaks(p.raw, p.target, info):
                 out.add(p.sample_id)
     return out
+
+
+# ----------------------------------------------------------------------------- coverage in reports
+
+COVERAGE_HEADER = (
+    "dataset", "run", "modalities", "source", "coverage", "trimmed", "chars", "empty", "refusal",
+    "states answer", "names cue", "Δ", "CI low", "CI high",
+)
+
+
+def coverage_rows(store: Store, runs: Sequence[Any], gains: Sequence[Any] = ()) -> list[list[Any]]:
+    """One row per (eval run with knowledge, source): what reached the prompts next to the gain it fed.
+
+    Columns (`COVERAGE_HEADER`): the run's modalities directly + through knowledge, the source's
+    coverage and trimmed share in this run's prompts and mean characters, the knowledge run's own
+    empty, refusal, answer-stating and cue-naming rates, and the run's gain over zero-shot (Δ and
+    its 95% CI; blank when the report has no matching baseline). Runs scored before coverage was
+    recorded show blanks for coverage.
+    """
+    from .analysis.runs import label
+
+    by_run = {g.run_id: g for g in gains}
+    rows: list[list[Any]] = []
+    for r in runs:
+        spec = r.run_spec
+        if not spec.knowledge:
+            continue
+        m = r.metrics or {}
+        cov = m.get("_knowledge") or {}
+        via = "".join(m.get("_knowledge_modalities") or [])
+        mods = spec.media.modalities + (f" + {via} via knowledge" if via else "")
+        g = by_run.get(r.id)
+        for kid in spec.knowledge:
+            c = cov.get(kid) or {}
+            q = store.run(kid).metrics if store.has_run(kid) else {}
+            q = q or {}
+            rows.append(
+                [
+                    spec.dataset.name,
+                    label(r, ("model", "setting")),
+                    mods,
+                    f"{c.get('label') or (source_label(store, kid) if store.has_run(kid) else '?')} ({kid})",
+                    c.get("coverage"),
+                    c.get("trimmed_rate"),
+                    c.get("mean_chars"),
+                    q.get("empty_rate"),
+                    q.get("refusal_rate"),
+                    q.get("leak_rate"),
+                    q.get("cue_rate"),
+                    g.delta if g else None,
+                    g.lo if g else None,
+                    g.hi if g else None,
+                ]
+            )
+    return rows
+
+
+def coverage_markdown(rows: Sequence[Sequence[Any]]) -> str:
+    """`coverage_rows` as a markdown table (rates as percentages)."""
+
+    def cell(j: int, v: Any) -> str:
+        if v is None:
+            return "–"
+        if isinstance(v, float) and COVERAGE_HEADER[j] in ("coverage", "trimmed", "empty", "refusal", "states answer", "names cue"):
+            return f"{v:.0%}"
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(COVERAGE_HEADER) + " |", "|" + "---|" * len(COVERAGE_HEADER)]
+    lines += ["| " + " | ".join(cell(j, v) for j, v in enumerate(row)) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------- source table

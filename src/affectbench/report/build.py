@@ -18,11 +18,18 @@ from ..analysis.gains import GainRow, compare_runs, gains_markdown
 from ..analysis.model_cards import ModelCard, card_for, load_cards
 from ..analysis.runs import eval_runs, spec_without
 from ..errors import AffectbenchError
+from ..knowledge import COVERAGE_HEADER, coverage_markdown, coverage_rows
 from ..store import RunRecord, Store
 from . import html as H
 from .tables import Table, dataset_tables, leaderboard, to_csv, to_latex, to_markdown
 
 FORMATS = ("md", "csv", "latex", "html")
+COVERAGE_NOTE = (
+    "Per knowledge source of each GKP run: the share of samples whose prompt got its text (coverage), "
+    "the share of those cut at a sentence end to the source's fair share of the knowledge budget (trimmed), "
+    "mean characters in the prompt, the source's empty / refusal / answer-stating / cue-naming rates, "
+    "and the run's gain over zero-shot it fed (Δ, 95% paired bootstrap CI)."
+)
 
 
 def leaderboard_markdown(
@@ -92,6 +99,9 @@ def build_report(
             parts += [f"\n## {t.title}\n\n", to_markdown(t)]
         if gains:
             parts += ["\n## Gains over zero-shot\n\n", gains_markdown(gains)]
+        cov = coverage_rows(store, runs, gains)
+        if cov:
+            parts += ["\n## Knowledge: what reached the prompt\n\n", COVERAGE_NOTE + "\n\n", coverage_markdown(cov)]
         written["md"] = _write(out / "leaderboard.md", "".join(parts))
     if "csv" in formats:
         written["csv"] = _write(out / "leaderboard.csv", to_csv(lb))
@@ -180,6 +190,12 @@ def _html(
                 for g in gains
             ],
         )
+        sections.append(s)
+
+    cov = coverage_rows(store, runs, gains)
+    if cov:
+        s = H.Section("knowledge", "Knowledge: what reached the prompt", COVERAGE_NOTE)
+        s.add_rows(list(COVERAGE_HEADER), cov)
         sections.append(s)
 
     marginals, abl_scores = modality_ablation(store, n_boot=n_boot, by=by, cards=cards)
