@@ -241,7 +241,13 @@ class _Planner:
 
     def _expand(self, entry: RunEntry) -> list[dict]:
         base = entry.model_dump(exclude={"name", "matrix", "knowledge"}, exclude_none=True)
-        base = _merge(self.exp.defaults, base)
+        defaults = self.exp.defaults
+        own, dflt = base.get("model"), defaults.get("model")
+        if isinstance(own, dict) and isinstance(dflt, dict) and own.get("backend", dflt.get("backend")) != dflt.get(
+            "backend"
+        ):  # another backend: the default model's name and options mean nothing to it
+            defaults = {k: v for k, v in defaults.items() if k != "model"}
+        base = _merge(defaults, base)
         for key, value in self.overrides:
             _set_path(base, key, value)
         if not entry.matrix:

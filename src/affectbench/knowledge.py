@@ -553,12 +553,13 @@ def coverage_markdown(rows: Sequence[Sequence[Any]]) -> str:
 
 
 def _matching_baseline(store: Store, run_id: str, baseline_ids: Sequence[str]) -> str | None:
-    """The baseline run that differs from `run_id` only in knowledge and adapter."""
+    """The baseline run that differs from `run_id` only in knowledge (and its leak policy) and adapter."""
     from .analysis.runs import spec_without
 
-    target = spec_without(store.run(run_id), "knowledge", "model.adapter")
+    drop = ("knowledge", "knowledge_policy", "model.adapter")
+    target = spec_without(store.run(run_id), *drop)
     for bid in baseline_ids:
-        if store.has_run(bid) and spec_without(store.run(bid), "knowledge", "model.adapter") == target:
+        if store.has_run(bid) and spec_without(store.run(bid), *drop) == target:
             return bid
     return None
 

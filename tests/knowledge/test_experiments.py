@@ -35,3 +35,21 @@ def test_experiment_plans(path):
         assert ft and all(r.model.adapter is None for r in ft)
         evals_with_adapter = [r for r in plan.runs if r.kind == "eval" and r.model.adapter]
         assert {r.model.adapter for r in evals_with_adapter} <= {r.run_id for r in ft}
+
+
+@pytest.mark.parametrize("path", [f for f in FILES if f.stem.startswith("gkp-")], ids=lambda p: p.stem)
+def test_gkp_ablations_use_modality_derivation_masking_and_plain_experts(path):
+    plan = load_experiment(path)
+    runs = {r.run_id: r for r in plan.runs}
+    for rid in plan.names["gkp_experts"]:
+        e = runs[rid]
+        (kid,) = e.knowledge
+        assert runs[kid].media.modalities == e.media.modalities  # T-only rows get T-only knowledge
+        assert runs[kid].model.backend == "experts" and runs[kid].model.name == ""  # no default model leaks in
+    assert {runs[r].media.modalities for r in plan.names["gkp_experts"]} == {"T", "TAV"}
+    (masked,) = plan.names["gkp_all_masked"]
+    assert runs[masked].knowledge_policy == "mask" and len(runs[masked].knowledge) == 3
+    for rid in plan.names["self"]:  # the evaluated model describes with the eval's media budgets and system prompt
+        parent = next(r for r in plan.runs if r.kind == "eval" and rid in r.knowledge)
+        assert runs[rid].media == parent.media
+        assert runs[rid].generation.system_prompt == parent.generation.system_prompt

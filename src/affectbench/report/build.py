@@ -46,7 +46,7 @@ def gain_groups(runs: Sequence[RunRecord]) -> list[tuple[RunRecord, list[RunReco
     """(baseline, others): per model/dataset/media setting, the zero-shot run vs its knowledge/SFT runs."""
     groups: dict[str, list[RunRecord]] = {}
     for r in runs:
-        groups.setdefault(spec_without(r, "knowledge", "model.adapter", "prompt"), []).append(r)
+        groups.setdefault(spec_without(r, "knowledge", "knowledge_policy", "model.adapter", "prompt"), []).append(r)
     out = []
     for rs in groups.values():
         plain = [r for r in rs if not r.run_spec.knowledge and not r.run_spec.model.adapter]
