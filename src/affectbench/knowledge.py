@@ -431,7 +431,8 @@ def check_coverage(
 def knowledge_quality(store: Store, run_id: str, info: DatasetInfo) -> dict[str, Any]:
     """Quality signals of a knowledge run; also flags each sample's leak in its prediction meta.
 
-    Metrics: `mean_chars`, `mean_words`, `empty_rate`, `refusal_rate`, `leak_rate` (share of
+    Metrics: `mean_chars`, `mean_words`, `empty_rate`, `refusal_rate`, `truncated_rate` (the
+    writer hit max_new_tokens: finish_reason "length"), `leak_rate` (share of
     answered samples whose knowledge states the gold answer), `cue_rate` (share naming the gold
     answer only as an evidence cue), `_n`, `_errors`, `_leaked`. Meta per sample: `leak` (bool,
     states the answer) and `leak_kind` ("answer", "cue" or None; see `leak_kind`).
@@ -442,6 +443,7 @@ def knowledge_quality(store: Store, run_id: str, info: DatasetInfo) -> dict[str,
     texts = [p.raw or "" for p in answered]
     empty = sum(1 for t in texts if not t.strip())
     refusals = sum(1 for t in texts if is_refusal(t))
+    cut = sum(1 for p in answered if (getattr(p, "finish_reason", None) or p.meta.get("finish_reason")) == "length")
     metrics: dict[str, Any] = {
         "_n": len(preds),
         "_errors": len(preds) - n,
@@ -449,6 +451,7 @@ def knowledge_quality(store: Store, run_id: str, info: DatasetInfo) -> dict[str,
         "mean_words": round(sum(len(t.split()) for t in texts) / n, 1) if n else 0.0,
         "empty_rate": round(empty / n, 4) if n else 0.0,
         "refusal_rate": round(refusals / n, 4) if n else 0.0,
+        "truncated_rate": round(cut / n, 4) if n else 0.0,  # generation stopped at max_new_tokens
     }
     updated: list[Prediction] = []
     n_leak = n_cue = 0
