@@ -243,8 +243,10 @@ class _Planner:
         base = entry.model_dump(exclude={"name", "matrix", "knowledge"}, exclude_none=True)
         defaults = self.exp.defaults
         own, dflt = base.get("model"), defaults.get("model")
-        if isinstance(own, dict) and isinstance(dflt, dict) and own.get("backend", dflt.get("backend")) != dflt.get(
-            "backend"
+        if (
+            isinstance(own, dict)
+            and isinstance(dflt, dict)
+            and own.get("backend", dflt.get("backend")) != dflt.get("backend")
         ):  # another backend: the default model's name and options mean nothing to it
             defaults = {k: v for k, v in defaults.items() if k != "model"}
         base = _merge(defaults, base)

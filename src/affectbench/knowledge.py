@@ -407,8 +407,11 @@ def coverage_summary(facts: Sequence[Mapping[str, Any]], sources: Sequence[str])
 
 
 def check_coverage(
-    knowledge: Mapping[str, SampleKnowledge], sample_ids: Sequence[str], sources: Sequence[str],
-    threshold: float = MIN_FINETUNE_COVERAGE, what: str = "fine-tune",
+    knowledge: Mapping[str, SampleKnowledge],
+    sample_ids: Sequence[str],
+    sources: Sequence[str],
+    threshold: float = MIN_FINETUNE_COVERAGE,
+    what: str = "fine-tune",
 ) -> dict[str, dict[str, float]]:
     """Refuse (AffectbenchError) when any source reaches the prompts of fewer than `threshold` of
     `sample_ids`; returns the coverage summary otherwise. Used before training on knowledge prompts."""
@@ -483,8 +486,20 @@ def leaked_samples(store: Store, knowledge_run_ids: Sequence[str], info: Dataset
 # ----------------------------------------------------------------------------- coverage in reports
 
 COVERAGE_HEADER = (
-    "dataset", "run", "modalities", "source", "coverage", "trimmed", "chars", "empty", "refusal",
-    "states answer", "names cue", "Δ", "CI low", "CI high",
+    "dataset",
+    "run",
+    "modalities",
+    "source",
+    "coverage",
+    "trimmed",
+    "chars",
+    "empty",
+    "refusal",
+    "states answer",
+    "names cue",
+    "Δ",
+    "CI low",
+    "CI high",
 )
 
 
@@ -541,7 +556,14 @@ def coverage_markdown(rows: Sequence[Sequence[Any]]) -> str:
     def cell(j: int, v: Any) -> str:
         if v is None:
             return "–"
-        if isinstance(v, float) and COVERAGE_HEADER[j] in ("coverage", "trimmed", "empty", "refusal", "states answer", "names cue"):
+        if isinstance(v, float) and COVERAGE_HEADER[j] in (
+            "coverage",
+            "trimmed",
+            "empty",
+            "refusal",
+            "states answer",
+            "names cue",
+        ):
             return f"{v:.0%}"
         if isinstance(v, float):
             return f"{v:.4g}"

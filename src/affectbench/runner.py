@@ -137,7 +137,9 @@ class Runner:
 
             quality = knowledge_quality(self.store, rid, info)
             # the elicitation template actually chosen (e.g. describe_zh for a Chinese dataset)
-            self.store.set_metrics(rid, dict(quality, _template=prompt.name, _language=getattr(prompt, "language", "en")))
+            self.store.set_metrics(
+                rid, dict(quality, _template=prompt.name, _language=getattr(prompt, "language", "en"))
+            )
         self.store.set_status(rid, "done")
         return self.store.run(rid)
 

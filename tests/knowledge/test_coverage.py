@@ -114,7 +114,12 @@ def test_each_prediction_records_sources_chars_and_trimming(ran):
         k = p.meta["knowledge"]["sources"]
         assert k[long_id]["status"] == "ok" and k[long_id]["trimmed"] is True
         assert k[long_id]["raw_chars"] == len(LONG) and k[long_id]["chars"] < len(LONG)
-        assert k[short_id] == {"status": "ok", "chars": len("cue: calm"), "raw_chars": len("cue: calm"), "trimmed": False}
+        assert k[short_id] == {
+            "status": "ok",
+            "chars": len("cue: calm"),
+            "raw_chars": len("cue: calm"),
+            "trimmed": False,
+        }
         assert k[refuser_id]["status"] == "refusal" and k[refuser_id]["chars"] == 0  # a refusal is not knowledge
         assert k[partial_id]["status"] in ("ok", "error")
         n_great += k[partial_id]["status"] == "error"

@@ -9,8 +9,8 @@ import pytest
 from affectbench.config import plan_experiment
 from affectbench.knowledge import (
     apply_leak_policy,
-    leak_kind,
     knowledge_quality,
+    leak_kind,
     leaks,
     mask_labels,
     source_markdown,
@@ -27,8 +27,10 @@ EMO = DatasetInfo("e", TaskType.CLASSIFICATION, labels=("joy", "anger", "sadness
 
 
 MELD = DatasetInfo(
-    "meld", TaskType.CLASSIFICATION,
-    labels=("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"), task_name="emotion",
+    "meld",
+    TaskType.CLASSIFICATION,
+    labels=("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"),
+    task_name="emotion",
 )
 
 
@@ -42,7 +44,7 @@ def test_stating_the_answer_is_told_apart_from_naming_an_evidence_cue():
     # names an evidence cue: the experts' own correct cues are not leaks
     assert leak_kind("face: happy 0.71, neutral 0.20 over 8 frames", "joy", MELD) == "cue"
     assert leak_kind("The voice sounds positive and warm.", 1.2, SENT) == "cue"
-    assert leak_kind("heard: \"fine\"; words: neutral (vader +0.62)", 1.0, SENT) == "cue"  # the score's sign
+    assert leak_kind('heard: "fine"; words: neutral (vader +0.62)', 1.0, SENT) == "cue"  # the score's sign
     assert leak_kind("words: neutral (HowNet pos 3, neg 0)", 0.8, SENT) == "cue"
     assert leaks("Overall the speaker is happy.", "joy", MELD) and not leaks("face: happy 0.71", "joy", MELD)
     # not the gold answer, negated, or no text: nothing
@@ -60,7 +62,10 @@ def test_masking_blanks_every_answer_word_synonym_and_polarity_score_not_only_th
     assert masked.count("[…]") == 5
     assert mask_labels("HowNet pos 3, neg 0; 积极", SENT) == "HowNet […]; […]"
     # FER's "happy" on MELD's joy and other listed synonyms go, whatever the gold label
-    assert mask_labels("face: happy 0.71; the tone is furious, Grossed-Out", MELD) == "face: […] 0.71; the tone is […], […]"
+    assert (
+        mask_labels("face: happy 0.71; the tone is furious, Grossed-Out", MELD)
+        == "face: […] 0.71; the tone is […], […]"
+    )
     assert mask_labels("Smiling and laughing.", MELD) == "Smiling and laughing."  # paraphrases are not in the lists
     texts = {"a": "anger in the face", "b": "calm voice", "c": "Overall: anger."}
     assert apply_leak_policy(texts, {"a": "anger", "b": "joy", "c": "anger"}, EMO, "drop") == {
@@ -94,9 +99,15 @@ def test_quality_metrics_and_per_sample_flags(tmp_path):
     assert m["_n"] == 6 and m["_errors"] == 1
     assert m["empty_rate"] == 0.2 and m["refusal_rate"] == 0.2
     assert m["leak_rate"] == 0.2 and m["cue_rate"] == 0.2  # "angry" states anger; "face shows joy" is a cue
-    kinds = {p.sample_id: (p.meta.get("leak"), p.meta.get("leak_kind")) for p in store.predictions(rid) if p.error is None}
+    kinds = {
+        p.sample_id: (p.meta.get("leak"), p.meta.get("leak_kind")) for p in store.predictions(rid) if p.error is None
+    }
     assert kinds == {
-        "1": (False, "cue"), "2": (False, None), "3": (False, None), "4": (False, None), "6": (True, "answer")
+        "1": (False, "cue"),
+        "2": (False, None),
+        "3": (False, None),
+        "4": (False, None),
+        "6": (True, "answer"),
     }
 
 

@@ -337,7 +337,9 @@ class ExpertsModel(Model):
             notes = sorted({n for c in cues for n in c.notes})
             out.append(
                 Generation(
-                    text="; ".join(lines) if lines else "no perception cues (no video, audio or transcript in the prompt)",
+                    text="; ".join(lines)
+                    if lines
+                    else "no perception cues (no video, audio or transcript in the prompt)",
                     modalities=tuple(m for m in ("T", "A", "V") if m in modalities),
                     meta={
                         "notes": notes,

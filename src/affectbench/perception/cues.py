@@ -50,4 +50,9 @@ class Cues:
         return "; ".join(pieces) if pieces else "no cues"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": self.results, "notes": self.notes, "text": self.text(), "modalities": list(self.modalities())}
+        return {
+            "results": self.results,
+            "notes": self.notes,
+            "text": self.text(),
+            "modalities": list(self.modalities()),
+        }

@@ -336,7 +336,9 @@ class TemplatePrompt(Prompt):
         text = self._render_text(variables)
         # sample facts for backends that read no prose (the `experts` knowledge writer, perception):
         # the dataset's language, and the transcript exactly when the prompt carries it (T is on)
-        parts.append(Part(kind="text", text=text, data={"language": info.language, "transcript": variables["transcript"]}))
+        parts.append(
+            Part(kind="text", text=text, data={"language": info.language, "transcript": variables["transcript"]})
+        )
         messages = [Message("system", [Part.of_text(system)])] if system else []
         messages.append(Message("user", parts))
         return messages
