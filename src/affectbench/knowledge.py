@@ -60,7 +60,7 @@ _CUE_WORDS = re.compile(
     r"laugh\w*|sigh\w*|posture|gesture\w*|heard)(?![a-z])|面部|表情|脸|眼|嘴|眉|声音|语气|语调|音高|措辞|用词|词语",
     re.I,
 )
-_CLAUSE_END = re.compile(r"[.;!?\n。；！？]")
+_CLAUSE_END = re.compile(r"[.!?](?!\S)|[;\n。；！？]")  # a full stop ends a clause, a decimal point does not
 # A lexicon polarity score: "vader +0.62", "polarity: -0.4", "HowNet pos 3, neg 0".
 _SCORE = re.compile(
     r"(?P<name>vader|compound|polarity|valence|sentiment\s+score)\s*[:=]?\s*(?P<x>[+-]?\d+(?:\.\d+)?)", re.I

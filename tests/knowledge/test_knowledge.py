@@ -43,6 +43,7 @@ def test_stating_the_answer_is_told_apart_from_naming_an_evidence_cue():
     assert leak_kind("整体情感是积极的。", 0.6, SENT) == "answer"  # sentiment_polarity.yaml: positive <- 积极
     # names an evidence cue: the experts' own correct cues are not leaks
     assert leak_kind("face: happy 0.71, neutral 0.20 over 8 frames", "joy", MELD) == "cue"
+    assert leak_kind("face: happy 0.71, neutral 0.20 over 8 frames", "neutral", MELD) == "cue"  # 0.71 ends no clause
     assert leak_kind("The voice sounds positive and warm.", 1.2, SENT) == "cue"
     assert leak_kind('heard: "fine"; words: neutral (vader +0.62)', 1.0, SENT) == "cue"  # the score's sign
     assert leak_kind("words: neutral (HowNet pos 3, neg 0)", 0.8, SENT) == "cue"
