@@ -203,3 +203,24 @@ def test_sources_table_and_rerun_reuses_stored_knowledge(experiment, monkeypatch
         source_table(store, plan.names, entries=["gkp_leaky"], exclude_leaked=True, n_boot=50)
     clean = source_table(store, plan.names, entries=["gkp_generator"], exclude_leaked=True, n_boot=50)
     assert clean[0].n == 24 and "leaks excluded" in clean[0].label
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Overall JOY; face: Happy 0.71, neutral 0.20; the tone is grossed-out and FURIOUS, no_emotion at all.",
+        "The speaker sounds excited_and amused. words: sad (vader -0.44). Looks terrified.",
+        "整体情感是积极的；用词负面。 HowNet pos 3, neg 0; words: positive (vader +0.62), sentiment score: -1.5",
+    ],
+)
+@pytest.mark.parametrize("info", [MELD, SENT, EMO], ids=lambda i: i.name)
+def test_mask_leaves_nothing_the_parsers_matcher_can_read_as_an_answer(text, info):
+    from affectbench.knowledge import answer_matcher
+    from affectbench.prompts.parsing import fold
+
+    masked = mask_labels(text, info)
+    matcher = answer_matcher(info)  # the parser's own LabelMatcher with the template's synonyms
+    assert matcher.pattern.search(fold(masked)) is None
+    for label in info.labels or ("positive", "negative", "neutral"):
+        target = {"positive": 1.0, "negative": -1.0, "neutral": 0.0}.get(label, label) if not info.labels else label
+        assert leak_kind(masked, target, info) is None
