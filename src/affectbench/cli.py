@@ -250,6 +250,11 @@ def rescore(
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
     metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info, record.run_spec.prompt_language))
+    if record.run_spec.knowledge:  # keep the run's knowledge coverage summary
+        from .knowledge import knowledge_metrics
+
+        metrics = dict(metrics, **knowledge_metrics(store, run_id))
+        store.set_metrics(run_id, metrics)
     typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
 
 

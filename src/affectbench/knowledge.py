@@ -483,6 +483,21 @@ def leaked_samples(store: Store, knowledge_run_ids: Sequence[str], info: Dataset
     return out
 
 
+def knowledge_metrics(store: Store, run_id: str) -> dict[str, Any]:
+    """The summary of what reached an eval run's prompts, from its predictions' meta["knowledge"]:
+    `_knowledge` (per knowledge run id: `coverage_summary` plus its `label`) and
+    `_knowledge_modalities` (modalities that reached some prompt through knowledge). {} without knowledge."""
+    kids = store.run(run_id).run_spec.knowledge
+    if not kids:
+        return {}
+    facts = [p.meta.get("knowledge") or {} for p in store.predictions(run_id)]
+    summary: dict[str, Any] = dict(coverage_summary(facts, kids))
+    for kid in kids:
+        summary[kid] = dict(summary[kid], label=source_label(store, kid) if store.has_run(kid) else "?")
+    mods = {m for f in facts for m in f.get("modalities", ())}
+    return {"_knowledge": summary, "_knowledge_modalities": [m for m in ("T", "A", "V") if m in mods]}
+
+
 # ----------------------------------------------------------------------------- coverage in reports
 
 COVERAGE_HEADER = (

@@ -19,7 +19,7 @@ from .datasets import load_dataset
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
-from .knowledge import SampleKnowledge, coverage_summary, gather_knowledge, knowledge_texts, missing_knowledge
+from .knowledge import SampleKnowledge, gather_knowledge, knowledge_metrics, knowledge_texts, missing_knowledge
 from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
@@ -131,7 +131,7 @@ class Runner:
         if spec.kind == "eval":
             metrics = score_run(self.store, rid, info, prompt)
             if spec.knowledge:
-                self.store.set_metrics(rid, dict(metrics, **self.knowledge_metrics(spec, rid)))
+                self.store.set_metrics(rid, dict(metrics, **knowledge_metrics(self.store, rid)))
         else:
             from .knowledge import knowledge_quality
 
@@ -142,19 +142,6 @@ class Runner:
             )
         self.store.set_status(rid, "done")
         return self.store.run(rid)
-
-    def knowledge_metrics(self, spec: RunSpec, rid: str) -> dict[str, Any]:
-        """The run summary of what reached its prompts: `_knowledge` (per-source coverage, see
-        `knowledge.coverage_summary`, keyed by knowledge run id, with its `label`) and
-        `_knowledge_modalities` (modalities that reached some prompt through knowledge)."""
-        from .knowledge import source_label
-
-        facts = [p.meta.get("knowledge") or {} for p in self.store.predictions(rid)]
-        summary = coverage_summary(facts, spec.knowledge)
-        for kid, d in summary.items():
-            d["label"] = source_label(self.store, kid)  # type: ignore[assignment]
-        mods = {m for f in facts for m in f.get("modalities", ())}
-        return {"_knowledge": summary, "_knowledge_modalities": [m for m in ("T", "A", "V") if m in mods]}
 
     def _render(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, knowledge: dict[str, SampleKnowledge]):
         def render(sample: Sample) -> Task:

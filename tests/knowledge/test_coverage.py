@@ -132,6 +132,9 @@ def test_each_prediction_records_sources_chars_and_trimming(ran):
     assert cov[refuser_id]["coverage"] == 0.0 and cov[refuser_id]["refusal_rate"] == 1.0
     assert cov[partial_id]["coverage"] == round(1 - want_great / 8, 4)
     assert cov[partial_id]["error_rate"] == round(want_great / 8, 4)
+    from affectbench.knowledge import knowledge_metrics
+
+    assert knowledge_metrics(store, run.id)["_knowledge"] == cov  # what `affectbench rescore` recomputes
 
 
 def test_drop_policy_leaves_out_only_the_source_that_states_the_answer(ran):
