@@ -22,7 +22,8 @@ each referencing run (same dataset, limit, seed and prompt language; `model: sel
 referencing run's model) and runs before it. A knowledge recipe also takes the run's media settings
 (its own `media.modalities`, if any, intersected with the run's: a T-only row gets knowledge made
 from the text alone) and system prompt. An entry whose model names another backend than the
-defaults' does not inherit the default model's name and options. Unknown and duplicate keys are errors naming the key and its line.
+defaults' does not inherit the default model's name and options. Unknown and duplicate keys are
+errors naming the key and its line.
 """
 
 from __future__ import annotations

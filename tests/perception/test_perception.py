@@ -61,6 +61,12 @@ def test_whisper_transcribes_espeak_speech(clips):
     assert c.text().startswith('heard: "') and "words: negative" in c.text()
 
 
+def test_given_transcript_is_written_as_said_not_heard():
+    c = Cues(results={"lexicon": {"vader": -0.32}}, words_source="transcript", given_transcript="a bit boring")
+    assert c.text() == 'said: "a bit boring"; words: negative (vader -0.32)'
+    assert c.text(transcript=False) == "words: negative (vader -0.32)"
+
+
 def test_cache_second_call_does_not_recompute(clips, monkeypatch, tmp_path):
     from affectbench.perception import prosody
 

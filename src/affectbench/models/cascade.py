@@ -82,11 +82,15 @@ class _Perceiver:
                 path, span, experts=experts, cache_dir=self.cache_dir, frames=self.frames, text=text, language=language
             )
             if "lexicon" in c.results:
+                if "asr" in self.experts:  # the words the ASR would have written, from the dataset
+                    c.given_transcript = text
                 text = None  # the transcript's words are read once, not once per media file
             out.append(c)
             modalities.update(c.modalities())
         if text is not None and "lexicon" in self.experts and not any("lexicon" in c.results for c in out):
             c = perceive_text(text, language=language, cache_dir=self.cache_dir)
+            if "asr" in self.experts and "lexicon" in c.results:
+                c.given_transcript = text
             out.append(c)
             modalities.update(c.modalities())
         return out, modalities

@@ -16,6 +16,7 @@ class Cues:
     notes: list[str] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)  # compute time per expert (0 when cached)
     words_source: str | None = None  # what the lexicon read: "transcript" (the dataset's text) or "asr"
+    given_transcript: str | None = None  # the dataset's transcript, written where ASR's would be (`said:`)
 
     def modalities(self) -> tuple[str, ...]:
         """The modalities these cues were computed from: V (face), A (prosody, speech), T (the transcript)."""
@@ -36,16 +37,18 @@ class Cues:
     def text(self, transcript: bool = True) -> str:
         """e.g. "face: happy 0.71 over 8 frames; voice: pitch high and variable, loud, 3.1 syll/s; words: ...".
 
-        `transcript=False` leaves out the recognised speech (for prompts that already carry it).
+        `transcript=False` leaves out the recognised speech (for prompts that already carry it); with
+        `given_transcript` set (the dataset gave the words, so no ASR ran) they appear as `said: "..."`.
         """
         from . import asr, face, lexicon, prosody
 
         writers = {"face": face.describe, "prosody": prosody.describe, "asr": asr.describe, "lexicon": lexicon.describe}
-        pieces = [
-            writers[name](self.results[name])
-            for name in ORDER
-            if name in self.results and (transcript or name != "asr")
-        ]
+        pieces = []
+        for name in ORDER:
+            if name == "asr" and transcript and name not in self.results and self.given_transcript:
+                pieces.append(f'said: "{self.given_transcript}"')  # the dataset's words, not speech recognition
+            elif name in self.results and (transcript or name != "asr"):
+                pieces.append(writers[name](self.results[name]))
         pieces = [p for p in pieces if p]
         return "; ".join(pieces) if pieces else "no cues"
 
