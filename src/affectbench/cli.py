@@ -34,14 +34,15 @@ def _workspace(path: Path | None) -> Path:
     return Path(path or os.environ.get("AFFECTBENCH_WORKSPACE", "workspace"))
 
 
-def _store(workspace: Path | None):
+def _store(workspace: Path | None, read_only: bool = False):
+    """The workspace's store; read-only commands open it with `read_only` (works on a read-only copy)."""
     from .store import Store
 
     ws = _workspace(workspace)
     db = ws / "affectbench.sqlite"
     if not db.exists():
         raise AffectbenchError(f"no store at {db}; run an experiment first or pass --workspace")
-    return Store(db)
+    return Store(db, read_only=read_only)
 
 
 @app.callback(invoke_without_command=True)
@@ -129,7 +130,7 @@ def report(
     from .analysis.model_cards import load_cards
     from .report import build_report, leaderboard_markdown
 
-    store = _store(workspace)
+    store = _store(workspace, read_only=True)
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     typer.echo(leaderboard_markdown(store, by=keys))
     out_dir = out or (_workspace(workspace) / "report")
@@ -194,7 +195,7 @@ def ls(
         for name in list_prompts():
             typer.echo(name)
     elif what == "runs":
-        store = _store(workspace)
+        store = _store(workspace, read_only=True)
         for r in store.runs():
             spec = r.spec
             n = store.count_predictions(r.id)
@@ -214,7 +215,7 @@ def export(
     """Write predictions (one file per run) and runs.jsonl as flat files."""
     from .export import export_runs
 
-    store = _store(workspace)
+    store = _store(workspace, read_only=True)
     for path in export_runs(store, run_ids or [r.id for r in store.runs()], out, fmt):
         typer.echo(str(path))
 
@@ -237,20 +238,42 @@ def rm(
 def rescore(
     run_id: str = typer.Argument(...),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the new metrics without storing them"),
 ) -> None:
-    """Re-parse and re-score a stored run without calling any model."""
+    """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
+    labels or samples changed since the predictions were made (stored targets would be stale)."""
     from .prompts import load_prompt
     from .scoring import info_from_record, score_run
 
-    store = _store(workspace)
+    store = _store(workspace, read_only=dry_run)
     record = store.run(run_id)
     if record.kind != "eval":
         raise AffectbenchError(f"rescore: {run_id} is a {record.kind} run; only eval runs are scored")
     if not record.metrics or "_info" not in record.metrics:
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
-    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info))
+    _check_data_unchanged(store, record)
+    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info), write=not dry_run)
     typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
+
+
+def _check_data_unchanged(store, record) -> None:
+    """Refuse to rescore when the run's dataset (label files, targets, media) changed on disk;
+    when the dataset cannot be read, say that the stored targets are used unchecked."""
+    from . import provenance
+    from .datasets import load_dataset
+    from .runner import check_same_inputs, select_samples
+
+    spec = record.run_spec
+    try:
+        dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+        samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+    except AffectbenchError as e:
+        _console().print(f"[yellow]rescore: dataset not readable ({e}); scoring the stored targets unchecked[/]")
+        return
+    data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
+    digests = data.pop("samples")
+    check_same_inputs(record, {"data": data}, store, samples, digests, action="rescore")
 
 
 @data_app.command("check")

@@ -70,7 +70,12 @@ class Replica:
         """Called once after start-up: what to record about this replica (or the error that stopped it)."""
         if self.init_error is not None:
             raise self.init_error
-        return {"pid": os.getpid(), "model": self.model.info(), "fingerprint": self.model.fingerprint()}
+        return {
+            "pid": os.getpid(),
+            "model": self.model.info(),
+            "fingerprint": self.model.fingerprint(),
+            "weights": self.model.weights(),
+        }
 
     def answer(self, batch: list[Task], call: Call) -> list[Task]:
         batch = list(self.pool.map(lambda t: prepare_task(self.model, t), batch))
@@ -204,6 +209,7 @@ class RayExecutor:
         return {
             "model": first.get("model", {}),
             "fingerprint": first.get("fingerprint"),
+            "weights": first.get("weights", {}),
             "ray": {"actors": len(slots), "gpus_per_actor": self.exec.gpus_per_actor, "address": self.exec.ray_address},
         }
 

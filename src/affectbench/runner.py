@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import load_dataset
+from . import provenance
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
@@ -70,16 +71,28 @@ def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str,
     return texts
 
 
-def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
-    """Refuse to resume a run whose prompt template or model weights changed since it started."""
-    before = record.env or {}
-    for key, what in (("prompt", "prompt template"), ("fingerprint", "model (weights, adapter or settings)")):
-        if before.get(key) and env.get(key) and before[key] != env[key]:
-            raise StoreError(
-                f"run {record.id}: the {what} changed since its stored predictions were made "
-                f"({before[key]} → {env[key]}); refusing to mix them. "
-                f"Delete it (affectbench rm {record.id}) or use a new prompt name"
-            )
+def check_same_inputs(
+    record: RunRecord, env: dict[str, Any], store: Store | None = None, samples: list[Sample] | None = None,
+    digests: dict[str, str] | None = None, action: str = "resume",
+) -> None:
+    """Refuse to resume (or rescore) a run whose prompt, model weights, knowledge texts, label files
+    or stored samples' targets/media changed since its predictions were made; one sentence per change."""
+    reasons = provenance.changed_inputs(record.id, record.env, env)
+    if store is not None and samples is not None:
+        targets = {s.id: s.target for s in samples}
+        stored = ((p.sample_id, p.target, p.meta.get("data")) for p in store.predictions(record.id))
+        reasons += provenance.changed_samples(stored, targets, digests or {})
+    provenance.refuse(record.id, reasons, action)
+
+
+def segment_env(spec: RunSpec, prompt: Prompt, data: dict[str, Any], knowledge: dict[str, Any] | None) -> dict:
+    """What one start or resume of a run records (see `provenance`): versions, prompt text, data
+    and knowledge fingerprints, and the model options used (speed-only ones included)."""
+    env = dict(environment(), **provenance.prompt_record(prompt), data=data, started_at=time.time())
+    env["model_options"] = dict(spec.model.options)
+    if knowledge is not None:
+        env["knowledge"] = knowledge
+    return env
 
 
 class Runner:
@@ -118,25 +131,34 @@ class Runner:
         record = self.store.open_run(spec)
         rid = record.id
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+        data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
+        digests = data.pop("samples")
+        knowledge = knowledge_texts(spec, self.store, info)
+        kfp = provenance.knowledge_record(spec.knowledge, knowledge, digests) if spec.knowledge else None
+        env = segment_env(spec, prompt, data, kfp)
+        stored = self.store.count_predictions(rid)
+        if stored:  # a rerun: never mix predictions made from other data, knowledge or prompt
+            check_same_inputs(record, env, self.store, samples, digests)
         done = self.store.done_ids(rid)
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
             return record
-        knowledge = knowledge_texts(spec, self.store, info)
         self.store.set_status(rid, "running")
         try:
             executor = self.executor(spec, model)
-            env = dict(environment(), prompt=getattr(prompt, "fingerprint", prompt.version))
             if isinstance(executor, LocalExecutor):
-                env.update(model=executor.model.info(), fingerprint=executor.model.fingerprint())
+                m = executor.model
+                env.update(model=m.info(), fingerprint=m.fingerprint(), weights=m.weights())
             elif hasattr(executor, "env"):  # Ray: the replicas report their model
                 env.update(executor.env())
-            if done:
+            if stored:
                 check_same_inputs(record, env)
+            env["resumed_at"] = len(samples) - len(pending)
             self.store.open_run(spec, env=env)
             try:
                 self._stream(
-                    spec, info, prompt, executor, pending, knowledge, rid, len(samples) - len(pending), len(samples)
+                    spec, info, prompt, executor, pending, knowledge, rid, len(samples) - len(pending), len(samples),
+                    digests=digests,
                 )
             finally:
                 executor.close()
@@ -177,7 +199,9 @@ class Runner:
             return RayExecutor(mspec, spec.media, self.store.workspace, self.exec)
         return LocalExecutor(model or self.model_for(spec), self.exec)
 
-    def _stream(self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total) -> None:
+    def _stream(
+        self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total, digests=None
+    ) -> None:
         render = self._render(spec, info, prompt, knowledge)
         score = spec.generation.mode == "score" and spec.kind == "eval"
         call = Call(spec.generation, tuple(prompt.options(info)) if score else None)
@@ -185,6 +209,9 @@ class Runner:
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
             for batch in executor.answer((render(s) for s in pending), call):
                 preds = [self._prediction(info, prompt, t) for t in batch]
+                for p in preds:  # which version of the sample this answer saw (see provenance)
+                    if digests and p.sample_id in digests:
+                        p.meta["data"] = digests[p.sample_id]
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
                 model_failed = [t for t in batch if t.generation is not None and t.generation.error]

@@ -24,8 +24,11 @@ def info_record(info: DatasetInfo) -> dict[str, Any]:
     }
 
 
-def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | None = None) -> dict[str, Any]:
-    """Re-parse (when a prompt is given) and score every stored prediction of `run_id`.
+def score_run(
+    store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | None = None, *, write: bool = True
+) -> dict[str, Any]:
+    """Re-parse (when a prompt is given) and score every stored prediction of `run_id`;
+    `write=False` (rescore --dry-run) computes the metrics without storing anything.
 
     Samples that failed (media or model error) and unparseable answers count as wrong; their
     rates are reported as `_error_rate` and `_parse_failure_rate`.
@@ -44,7 +47,7 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
         n_unparsed += error is None and not ok
         values.append(value if ok else None)
         targets.append(target)
-    if updates:
+    if updates and write:
         store.update_parsed(run_id, updates)
     n = len(values)
     metrics: dict[str, Any] = dict(score(info, values, targets)) if n else {}
@@ -55,7 +58,8 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
         _parse_failure_rate=round(n_unparsed / max(n - n_err, 1), 4) if n else math.nan,
         _info=info_record(info),
     )
-    store.set_metrics(run_id, metrics)
+    if write:
+        store.set_metrics(run_id, metrics)
     return metrics
 
 

@@ -1,6 +1,7 @@
 """Every setting that changes results, as data. A RunSpec's canonical hash is its run id.
 
-Settings that only change speed (batch size, workers, concurrency) live in `ExecSpec` and are
+Settings that only change speed (batch size, workers; model options in `SPEED_ONLY_OPTIONS` such as
+concurrency) live in `ExecSpec` or are dropped from the hash, and are
 not part of the identity. Paths that only say where data lives (a dataset root) are recorded
 but not hashed, so moving a dataset does not orphan its runs.
 """
@@ -28,11 +29,45 @@ class DatasetRef(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="adapter options, e.g. fold")
 
 
+# Model options that only change speed or where things are kept, never an answer: not hashed, so
+# raising concurrency (or moving to another GPU) keeps every run id. `device` is here as the issue
+# tracker asked; the resolved device and dtype are recorded with each run segment instead.
+SPEED_ONLY_OPTIONS = frozenset(
+    {
+        "concurrency",  # openai: parallel requests
+        "timeout",
+        "max_retries",
+        "backoff",
+        "device",
+        "device_map",
+        "score_batch",  # cascade: sequences per forward pass
+        "media_cache",
+        "media_cache_bytes",
+        "cache_dir",
+        "gpu_memory_utilization",  # vllm: KV-cache size
+        "max_num_seqs",
+        "delay",  # scripted test double: simulated latency
+    }
+)
+
+
 class ModelSpec(Strict):
     backend: str
     name: str = Field(default="", description="checkpoint path/id, server model name, …")
+    revision: str | None = Field(
+        default=None, description="hub revision (branch, tag or commit) of a hub id; the resolved commit is recorded"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     adapter: str | None = Field(default=None, description="finetune run id (or LoRA folder) to apply")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change answers: everything but `SPEED_ONLY_OPTIONS` (and an unset revision,
+        so run ids made before `revision` existed stay the same)."""
+        data = self.model_dump(mode="json")
+        data["options"] = {k: v for k, v in data["options"].items() if k not in SPEED_ONLY_OPTIONS}
+        if data.get("revision") is None:
+            data.pop("revision", None)
+        return data
 
 
 class GenerationSpec(Strict):
@@ -99,6 +134,7 @@ class RunSpec(Strict):
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
+        data["model"] = self.model.identity()
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

@@ -105,6 +105,32 @@ class RunRecord:
         return RunSpec.model_validate(self.spec)
 
 
+def with_segment(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A run's env after one more segment (a start or resume): the latest segment's fields at the
+    top (what readers and resume checks use) and `segments`, every segment in order, so the
+    versions used for earlier parts of a resumed run are kept. An env written before segments
+    existed becomes the first segment."""
+    old = old or {}
+    earlier = list(old.get("segments") or ([{k: v for k, v in old.items()}] if old else []))
+    seg = {k: v for k, v in new.items() if k != "segments"}
+    return {**seg, "segments": [*earlier, seg]}
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, or `immutable=1` where SQLite cannot even create
+    the WAL index (a read-only folder); an immutable reader does not see an un-checkpointed WAL."""
+    uri = path.resolve().as_uri()
+    for flags in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(uri + flags, uri=True, timeout=60, isolation_level=None)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA query_only=ON")
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+    raise StoreError(f"cannot open {path} read-only")
+
+
 def _dumps(x: Any) -> str | None:
     return None if x is None else json.dumps(x, ensure_ascii=False, allow_nan=True)
 
@@ -116,10 +142,18 @@ def _loads(s: str | None) -> Any:
 class Store:
     """A workspace's database. Safe to share between threads and between processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """Open (and create or migrate) the store at `path`; `read_only` opens an existing file with
+        SQLite `mode=ro` (falling back to `immutable=1` on a read-only folder), never writing."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
+        if read_only:
+            if not self.path.is_file():
+                raise StoreError(f"no store at {self.path}")
+            self._check_version(self.schema_version)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
     @property
@@ -129,6 +163,8 @@ class Store:
     # --- connection -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is None and self.read_only:
+            conn = self._local.conn = _connect_read_only(self.path)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -155,14 +191,17 @@ class Store:
             conn.close()
             self._local.conn = None
 
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this affectbench "
+                f"({SCHEMA_VERSION}); upgrade affectbench to read it"
+            )
+
     def _migrate(self) -> None:
         with self._tx() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this affectbench "
-                    f"({SCHEMA_VERSION}); upgrade affectbench to read it"
-                )
+            self._check_version(version)
             for script in MIGRATIONS[version:]:
                 for stmt in script.split(";"):
                     if stmt.strip():
@@ -184,7 +223,7 @@ class Store:
             if row is None:
                 c.execute(
                     "INSERT INTO runs (id, kind, spec, status, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                    (rid, spec.kind, spec_json, "created", _dumps(env), now, now),
+                    (rid, spec.kind, spec_json, "created", _dumps(with_segment(None, env) if env else None), now, now),
                 )
             else:
                 stored = RunSpec.model_validate_json(row[0])
@@ -194,6 +233,8 @@ class Store:
                         f"results (stored: {canonical_json(stored.identity())})"
                     )
                 if env is not None:
+                    old = c.execute("SELECT env FROM runs WHERE id=?", (rid,)).fetchone()[0]
+                    env = with_segment(_loads(old), env)
                     c.execute("UPDATE runs SET env=?, updated_at=? WHERE id=?", (_dumps(env), now, rid))
         return self.run(rid)
 

@@ -76,6 +76,16 @@ class IEMOCAP(Dataset):
         """Whether a training-session dialogue is held out as validation (stable, ~10%)."""
         return zlib.crc32(dialog.encode()) % 10 == 0
 
+    def label_files(self, split: str) -> list[Path]:
+        """Every session's EmoEvaluation and transcription files (a LOSO split reads all sessions)."""
+        return sorted(
+            p
+            for s in SESSIONS
+            for sub in ("EmoEvaluation", "transcriptions")
+            for p in (self.root / f"Session{s}" / "dialog" / sub).glob("*.txt")
+            if not p.name.startswith(".")
+        )
+
     def _session(self, session: int) -> list[Sample]:
         base = self.root / f"Session{session}"
         eval_dir = base / "dialog" / "EmoEvaluation"

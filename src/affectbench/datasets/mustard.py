@@ -56,6 +56,9 @@ class MUStARD(Dataset):
             )
         self.fold = fold_option(options, 1, self.info.name)
 
+    def label_files(self, split: str) -> list[Path]:
+        return [self.root / LABEL_FILE]
+
     @cached_property
     def _all(self) -> list[Sample]:
         path = self.root / LABEL_FILE

@@ -47,6 +47,9 @@ class URFunny(Dataset):
                 "under the dataset's options in the experiment file (`--option trust_pickles=true` for `data check`)"
             )
 
+    def label_files(self, split: str) -> list[Path]:
+        return [self.root / name for name in FILES]
+
     def _pickle(self, name: str) -> Any:
         path = self.root / name
         if not path.is_file():

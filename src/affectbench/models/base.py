@@ -27,7 +27,11 @@ class Model(ABC):
 
     def fingerprint(self) -> str:
         """Identity of the weights + adapter + settings that shape outputs."""
-        return hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode()).hexdigest()[:16]
+        return hashlib.sha256(canonical_json(self.spec.identity()).encode()).hexdigest()[:16]
+
+    def weights(self) -> dict:
+        """Where the weights come from (local folder digest, or hub id → resolved commit); {} if not applicable."""
+        return {}
 
     def prepare(self, conversation: Conversation) -> Conversation:
         return conversation

@@ -95,7 +95,7 @@ class CascadeModel(Model):
     # ---- identity / loading ---------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
             if self.spec.adapter:
                 for f in sorted(Path(self.spec.adapter).expanduser().glob("adapter_*")):
                     h.update(f.name.encode() + str(f.stat().st_size).encode() + str(f.stat().st_mtime_ns).encode())

@@ -68,13 +68,18 @@ class HFModel(Model):
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             if self.spec.adapter:
                 h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
+
+    def weights(self) -> dict:
+        from ._hub import resolve_weights
+
+        return resolve_weights(self.spec.name, self.spec.revision, WEIGHT_FILES)
 
     def info(self) -> dict:
         import torch
@@ -114,9 +119,10 @@ class HFModel(Model):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         dtype = _dtype(torch, o.get("dtype", "auto"), device)
+        rev = {"revision": self.spec.revision} if self.spec.revision else {}
         try:
-            config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust)
-            proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust)
+            config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust, **rev)
+            proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust, **rev)
         except Exception as e:
             raise ModelError(f"hf: cannot load config/processor of {name!r}: {e}") from e
         cls_name = o.get("model_class") or (config.architectures or ["AutoModelForImageTextToText"])[0]
@@ -124,7 +130,7 @@ class HFModel(Model):
         cls = getattr(transformers, cls_name, None)
         if cls is None:
             raise ModelError(f"hf: transformers {transformers.__version__} has no class {cls_name!r} (upgrade it)")
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        kwargs: dict[str, Any] = {"dtype": dtype, **rev}
         if o.get("attn_implementation"):
             kwargs["attn_implementation"] = o["attn_implementation"]
         if o.get("device_map"):

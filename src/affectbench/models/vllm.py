@@ -67,12 +67,17 @@ class VLLMModel(Model):
         self._proc = None
 
     def fingerprint(self) -> str:
-        h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+        h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
         if Path(self.spec.name).is_dir():
             h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
         if self.spec.adapter:
             h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
         return h.hexdigest()[:16]
+
+    def weights(self) -> dict:
+        from ._hub import resolve_weights
+
+        return resolve_weights(self.spec.name, self.spec.revision, WEIGHT_FILES)
 
     def engine_kwargs(self) -> dict[str, Any]:
         """The keyword arguments given to vllm.LLM (tested without vLLM)."""
@@ -85,6 +90,8 @@ class VLLMModel(Model):
             "seed": int(o.get("seed", 0)),
             "trust_remote_code": bool(o.get("trust_remote_code", False)),
         }
+        if self.spec.revision:
+            kw.update(revision=self.spec.revision, tokenizer_revision=self.spec.revision)
         for key in ("max_model_len", "gpu_memory_utilization", "max_num_seqs"):
             if key in o:
                 kw[key] = o[key]
@@ -98,7 +105,8 @@ class VLLMModel(Model):
             return
         vllm = require("vllm", "vllm", "the vllm backend")
         transformers = require("transformers", "hf", "the vllm backend's chat template")
-        self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name)
+        rev = {"revision": self.spec.revision} if self.spec.revision else {}
+        self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name, **rev)
         self._ids = HFModel._placeholder_ids(self._proc)
         try:
             self._llm = vllm.LLM(**self.engine_kwargs())
