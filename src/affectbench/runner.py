@@ -85,6 +85,19 @@ def check_same_inputs(
     provenance.refuse(record.id, reasons, action)
 
 
+def model_provenance(mspec: ModelSpec) -> dict[str, Any]:
+    """Model identity without loading it: the fingerprint `Model.fingerprint` gives for the spec's
+    result-changing fields, and the weights' source (local folder digest or resolved hub commit)."""
+    import hashlib
+
+    from .models._hub import resolve_weights
+    from .models.hf import WEIGHT_FILES
+    from .specs import canonical_json
+
+    fp = hashlib.sha256(canonical_json(mspec.identity()).encode()).hexdigest()[:16]
+    return {"fingerprint": fp, "weights": resolve_weights(mspec.name, mspec.revision, WEIGHT_FILES)}
+
+
 def segment_env(spec: RunSpec, prompt: Prompt, data: dict[str, Any], knowledge: dict[str, Any] | None) -> dict:
     """What one start or resume of a run records (see `provenance`): versions, prompt text, data
     and knowledge fingerprints, and the model options used (speed-only ones included)."""
