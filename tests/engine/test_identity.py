@@ -210,3 +210,13 @@ def test_read_only_commands_work_on_a_read_only_store(tmp_path):
 
 def test_exec_spec_is_not_part_of_identity():
     assert "batch_size" in ExecSpec.model_fields and "batch_size" not in RunSpec.model_fields
+
+
+def test_env_records_perception_library_versions():
+    from importlib import metadata
+
+    from affectbench.environment import environment
+
+    packages = environment()["packages"]
+    for name in ("faster-whisper", "opensmile", "opencv-python-headless", "vaderSentiment"):
+        assert packages[name] == metadata.version(name)
