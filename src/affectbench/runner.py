@@ -146,6 +146,7 @@ class Runner:
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
         data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
         digests = data.pop("samples")
+        data["split"] = dataset.describe_split(spec.split)  # which split/fold the number used, in words
         knowledge = knowledge_texts(spec, self.store, info)
         kfp = provenance.knowledge_record(spec.knowledge, knowledge, digests) if spec.knowledge else None
         env = segment_env(spec, prompt, data, kfp)

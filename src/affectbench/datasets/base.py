@@ -37,6 +37,11 @@ class Dataset(ABC):
         so a resume after a label edit is refused). Adapters list what they parse; default none."""
         return []
 
+    def describe_split(self, split: str) -> str:
+        """Which split (and fold) `split` means for this adapter's options, in words; recorded with
+        each run so a report can name what a number used."""
+        return split
+
     def splits(self) -> tuple[str, ...]:
         return self.info.splits
 

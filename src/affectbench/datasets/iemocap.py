@@ -53,6 +53,11 @@ class IEMOCAP(Dataset):
         if missing:
             self.warnings.append(f"{self.root}: Session folder(s) {', '.join(map(str, missing))} missing")
 
+    def describe_split(self, split: str) -> str:
+        if split == "test":
+            return f"test = Session{self.fold} (LOSO fold {self.fold}/5)"
+        return f"{split} of Sessions {', '.join(str(s) for s in SESSIONS if s != self.fold)} (LOSO fold {self.fold}/5)"
+
     def _sessions_present(self) -> list[int]:
         return [s for s in SESSIONS if (self.root / f"Session{s}").is_dir()]
 
