@@ -141,17 +141,23 @@ def changed_inputs(run_id: str, before: Mapping[str, Any] | None, now: Mapping[s
 
 
 def changed_samples(
-    stored: Iterable[tuple[str, Any, str | None]], targets: Mapping[str, Any], digests: Mapping[str, str], limit: int = 3
+    stored: Iterable[tuple[str, Any, str | None]],
+    targets: Mapping[str, Any],
+    digests: Mapping[str, str],
+    limit: int = 3,
+    report_gone: bool = True,
 ) -> list[str]:
     """Sentences naming samples whose stored target or input digest differs from the dataset now.
 
     `stored` yields (sample id, stored target, stored digest or None); `targets`/`digests` are the
-    current values by sample id. Samples no longer in the dataset are reported too.
+    current values by sample id. Samples no longer in the dataset are reported when `report_gone`
+    (not for knowledge runs, which grow over splits and subsets).
     """
     target_diff, input_diff, gone = [], [], []
     for sid, target, digest in stored:
         if sid not in targets:
-            gone.append(sid)
+            if report_gone:
+                gone.append(sid)
         elif target != targets[sid]:
             target_diff.append(f"{sid}: {target!r} → {targets[sid]!r}")
         elif digest and digests.get(sid) and digest != digests[sid]:

@@ -81,7 +81,7 @@ def check_same_inputs(
     if store is not None and samples is not None:
         targets = {s.id: s.target for s in samples}
         stored = ((p.sample_id, p.target, p.meta.get("data")) for p in store.predictions(record.id))
-        reasons += provenance.changed_samples(stored, targets, digests or {})
+        reasons += provenance.changed_samples(stored, targets, digests or {}, report_gone=record.kind != "knowledge")
     provenance.refuse(record.id, reasons, action)
 
 

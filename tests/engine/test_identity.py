@@ -220,3 +220,19 @@ def test_env_records_perception_library_versions():
     packages = environment()["packages"]
     for name in ("faster-whisper", "opensmile", "opencv-python-headless", "vaderSentiment"):
         assert packages[name] == metadata.version(name)
+
+
+def test_a_knowledge_run_grows_over_splits_without_a_refusal(tmp_path):
+    root = tmp_path / "data"
+    root.mkdir()
+    rows = ["id,transcript,label,split"] + [f"s{i},u{i} sounds positive,positive,{'train' if i < 4 else 'test'}"
+                                            for i in range(8)]
+    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
+    store = Store(tmp_path / "ws.sqlite")
+    echo = ModelSpec(backend="scripted", options={"rule": "constant", "default": "calm"})
+    train = run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="train"), store)
+    test = run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="test"), store)
+    assert test.id == train.id and store.count_predictions(test.id) == 8
+    (root / "manifest.csv").write_text("\n".join(rows).replace("s1,u1 sounds positive,positive", "s1,u1 sounds positive,negative") + "\n")
+    with pytest.raises(StoreError, match=r"s1: 'positive' → 'negative'"):
+        run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="train"), store)
