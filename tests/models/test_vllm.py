@@ -68,6 +68,9 @@ def test_engine_kwargs(tmp_path):
     kw = VLLMModel(spec).engine_kwargs()
     assert kw["tensor_parallel_size"] == 2 and kw["limit_mm_per_prompt"] == {"video": 2}
     assert kw["max_model_len"] == 8192 and kw["enable_lora"] is True
+    assert "revision" not in kw
+    pinned = VLLMModel(spec.model_copy(update={"revision": "v1"})).engine_kwargs()
+    assert pinned["revision"] == pinned["tokenizer_revision"] == "v1"  # vllm.LLM's own argument names
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed")
