@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .datasets import load_dataset
 from . import provenance
+from .datasets import load_dataset
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
@@ -72,8 +72,12 @@ def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str,
 
 
 def check_same_inputs(
-    record: RunRecord, env: dict[str, Any], store: Store | None = None, samples: list[Sample] | None = None,
-    digests: dict[str, str] | None = None, action: str = "resume",
+    record: RunRecord,
+    env: dict[str, Any],
+    store: Store | None = None,
+    samples: list[Sample] | None = None,
+    digests: dict[str, str] | None = None,
+    action: str = "resume",
 ) -> None:
     """Refuse to resume (or rescore) a run whose prompt, model weights, knowledge texts, label files
     or stored samples' targets/media changed since its predictions were made; one sentence per change."""
@@ -171,7 +175,15 @@ class Runner:
             self.store.open_run(spec, env=env)
             try:
                 self._stream(
-                    spec, info, prompt, executor, pending, knowledge, rid, len(samples) - len(pending), len(samples),
+                    spec,
+                    info,
+                    prompt,
+                    executor,
+                    pending,
+                    knowledge,
+                    rid,
+                    len(samples) - len(pending),
+                    len(samples),
                     digests=digests,
                 )
             finally:

@@ -35,8 +35,15 @@ def test_existing_run_ids_are_stable():
 
 @pytest.mark.parametrize(
     "option,value",
-    [("concurrency", 32), ("timeout", 5.0), ("max_retries", 9), ("device", "cuda:1"), ("score_batch", 64),
-     ("media_cache", False), ("cache_dir", "/tmp/x")],
+    [
+        ("concurrency", 32),
+        ("timeout", 5.0),
+        ("max_retries", 9),
+        ("device", "cuda:1"),
+        ("score_batch", 64),
+        ("media_cache", False),
+        ("cache_dir", "/tmp/x"),
+    ],
 )
 def test_speed_only_options_keep_the_run_id(option, value):
     assert option in SPEED_ONLY_OPTIONS
@@ -59,8 +66,10 @@ def test_raising_concurrency_resumes_the_same_run(tmp_path):
     model = ModelSpec(backend="scripted", options={"rule": "constant", "default": "neutral", "fail_on": "utterance 3 "})
     first = run_spec(manifest_spec(root, model=model), store)
     assert first.metrics["_errors"] == 1
-    fixed = ModelSpec(backend="scripted", options={"rule": "constant", "default": "neutral", "fail_on": "utterance 3 ",
-                                                    "concurrency": 16, "delay": 0.0})
+    fixed = ModelSpec(
+        backend="scripted",
+        options={"rule": "constant", "default": "neutral", "fail_on": "utterance 3 ", "concurrency": 16, "delay": 0.0},
+    )
     # fail_on stays, so identity is equal; the speed-only options differ and the fingerprint check passes
     second = run_spec(manifest_spec(root, model=fixed), store)
     assert second.id == first.id
@@ -135,8 +144,9 @@ def test_a_changed_media_file_refuses_resume(tmp_path):
     root.mkdir()
     (root / "a.wav").write_bytes(b"RIFF-one")
     (root / "b.wav").write_bytes(b"RIFF-two")
-    (root / "manifest.csv").write_text("id,transcript,label,audio\na,x sounds positive,positive,a.wav\n"
-                                       "b,y sounds negative,negative,b.wav\n")
+    (root / "manifest.csv").write_text(
+        "id,transcript,label,audio\na,x sounds positive,positive,a.wav\nb,y sounds negative,negative,b.wav\n"
+    )
     store = Store(tmp_path / "ws.sqlite")
     spec = manifest_spec(root)
     run_spec(spec, store)
@@ -200,9 +210,12 @@ def test_read_only_commands_work_on_a_read_only_store(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         ro.set_status(rid, "x")
     cli = CliRunner()
-    for args in (["ls", "runs"], ["export", "--out", str(tmp_path / "exp")],
-                 ["report", "--out", str(tmp_path / "rep"), "--format", "md", "--no-props"],
-                 ["rescore", rid, "--dry-run"]):
+    for args in (
+        ["ls", "runs"],
+        ["export", "--out", str(tmp_path / "exp")],
+        ["report", "--out", str(tmp_path / "rep"), "--format", "md", "--no-props"],
+        ["rescore", rid, "--dry-run"],
+    ):
         r = cli.invoke(app, [*args, "--workspace", str(ws)])
         assert r.exit_code == 0, (args, r.output)
     assert (db.read_bytes(), db.stat().st_mtime_ns) == before
@@ -225,14 +238,17 @@ def test_env_records_perception_library_versions():
 def test_a_knowledge_run_grows_over_splits_without_a_refusal(tmp_path):
     root = tmp_path / "data"
     root.mkdir()
-    rows = ["id,transcript,label,split"] + [f"s{i},u{i} sounds positive,positive,{'train' if i < 4 else 'test'}"
-                                            for i in range(8)]
+    rows = ["id,transcript,label,split"] + [
+        f"s{i},u{i} sounds positive,positive,{'train' if i < 4 else 'test'}" for i in range(8)
+    ]
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     store = Store(tmp_path / "ws.sqlite")
     echo = ModelSpec(backend="scripted", options={"rule": "constant", "default": "calm"})
     train = run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="train"), store)
     test = run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="test"), store)
     assert test.id == train.id and store.count_predictions(test.id) == 8
-    (root / "manifest.csv").write_text("\n".join(rows).replace("s1,u1 sounds positive,positive", "s1,u1 sounds positive,negative") + "\n")
+    (root / "manifest.csv").write_text(
+        "\n".join(rows).replace("s1,u1 sounds positive,positive", "s1,u1 sounds positive,negative") + "\n"
+    )
     with pytest.raises(StoreError, match=r"s1: 'positive' → 'negative'"):
         run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="train"), store)

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import confusion_matrix as sk_confusion
 from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
+from sklearn.metrics import confusion_matrix as sk_confusion
 
 from affectbench.metrics import (
     MER_BINARY_KEY,

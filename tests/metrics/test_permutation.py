@@ -22,11 +22,23 @@ def _scipy_p(metric, a, b, t, n_resamples=np.inf, seed=0):
 
     def stat(x, y, axis=-1):
         x, y = np.atleast_2d(x).astype(int), np.atleast_2d(y).astype(int)
-        return np.array([metric([answers[i] for i in yi], [targets[i] for i in yi])
-                         - metric([answers[i] for i in xi], [targets[i] for i in xi]) for xi, yi in zip(x, y, strict=True)])
+        return np.array(
+            [
+                metric([answers[i] for i in yi], [targets[i] for i in yi])
+                - metric([answers[i] for i in xi], [targets[i] for i in xi])
+                for xi, yi in zip(x, y, strict=True)
+            ]
+        )
 
-    res = permutation_test((np.arange(n), np.arange(n) + n), stat, permutation_type="samples", vectorized=True,
-                           n_resamples=n_resamples, alternative="two-sided", random_state=seed)
+    res = permutation_test(
+        (np.arange(n), np.arange(n) + n),
+        stat,
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=n_resamples,
+        alternative="two-sided",
+        random_state=seed,
+    )
     return res.pvalue, res.statistic
 
 

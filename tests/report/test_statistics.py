@@ -37,11 +37,26 @@ def _preds(n, p_right, seed, errors=()):
     return out
 
 
-def _run(store, preds, *, name="Qwen/Qwen2.5-Omni-7B", prompt="default", knowledge=(), adapter=None, fold=None,
-         limit=None, status="done"):
+def _run(
+    store,
+    preds,
+    *,
+    name="Qwen/Qwen2.5-Omni-7B",
+    prompt="default",
+    knowledge=(),
+    adapter=None,
+    fold=None,
+    limit=None,
+    status="done",
+):
     opts = {"fold": fold} if fold is not None else {}
-    spec = RunSpec(dataset=DatasetRef(name="iemocap4", options=opts), model=ModelSpec(backend="hf", name=name,
-                   adapter=adapter), prompt=prompt, knowledge=list(knowledge), limit=limit)
+    spec = RunSpec(
+        dataset=DatasetRef(name="iemocap4", options=opts),
+        model=ModelSpec(backend="hf", name=name, adapter=adapter),
+        prompt=prompt,
+        knowledge=list(knowledge),
+        limit=limit,
+    )
     rid = store.open_run(spec).id
     store.add_predictions(rid, preds)
     score_run(store, rid, INFO)

@@ -95,6 +95,7 @@ def aligned(store: Store, run_ids: Sequence[str], exclude: Collection[str] = ())
     shared = [sid for sid in first if sid not in exclude and all(sid in by_run[r] for r in run_ids[1:])]
     targets = [first[sid].target for sid in shared]
     groups = [first[sid].group for sid in shared]
+
     def value(p: Any) -> Any:
         return p.value if p.ok and p.error is None else None
 

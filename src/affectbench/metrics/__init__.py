@@ -10,8 +10,8 @@ from .additive import AdditiveMetric
 from .bootstrap import CI, PairedResult, bootstrap_ci, paired_bootstrap
 from .classification import classification_scores, confusion_matrix
 from .mer import MER_BINARY_KEY, mer_binary_scores, mer_binary_waf
-from .permutation import PermutationResult, holm, paired_permutation
 from .mmsa import MOSI_KEYS, SIMS_KEYS, mmsa_scores, mosi_scores, sims_scores
+from .permutation import PermutationResult, holm, paired_permutation
 from .suite import primary_metric, score
 
 __all__ = [

@@ -40,7 +40,9 @@ class PermutationResult:
     exact: bool
 
 
-def _deltas(metric_fn: Callable[..., Any], a: Sequence[Any], b: Sequence[Any], targets, masks: np.ndarray) -> np.ndarray:
+def _deltas(
+    metric_fn: Callable[..., Any], a: Sequence[Any], b: Sequence[Any], targets, masks: np.ndarray
+) -> np.ndarray:
     """delta for each swap mask (rows: 1 = swap that sample's answers)."""
     if hasattr(metric_fn, "stats") and hasattr(metric_fn, "finish"):
         sa, sb = metric_fn.stats(a, targets), metric_fn.stats(b, targets)

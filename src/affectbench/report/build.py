@@ -20,7 +20,17 @@ from ..analysis.runs import eval_runs, is_partial, spec_without
 from ..errors import AffectbenchError
 from ..store import RunRecord, Store
 from . import html as H
-from .tables import RUNS_HEADER, Table, dataset_tables, leaderboard, rows_markdown, runs_rows, to_csv, to_latex, to_markdown
+from .tables import (
+    RUNS_HEADER,
+    Table,
+    dataset_tables,
+    leaderboard,
+    rows_markdown,
+    runs_rows,
+    to_csv,
+    to_latex,
+    to_markdown,
+)
 
 MIN_RUNS_FOR_DRIVERS = 8  # below this, a Spearman rho over runs says nothing (3 points give CIs like [0.87, 1])
 
@@ -195,11 +205,37 @@ def _html(
         s = H.Section("gains", "Knowledge and fine-tuning gains", GAINS_NOTE)
         s.add_img(plots.gains_plot(gains), "gains over baseline")
         s.add_rows(
-            ["dataset", "run", "factor", "metric", "baseline", "value", "Δ", "CI low", "CI high", "p", "p (Holm)",
-             "Holm ✓", "n"],
             [
-                [g.dataset, g.label, g.factor, g.metric, g.baseline_value, g.value, g.delta, g.lo, g.hi, g.p_value,
-                 g.p_holm, "✓" if g.survives_holm else "", g.n]
+                "dataset",
+                "run",
+                "factor",
+                "metric",
+                "baseline",
+                "value",
+                "Δ",
+                "CI low",
+                "CI high",
+                "p",
+                "p (Holm)",
+                "Holm ✓",
+                "n",
+            ],
+            [
+                [
+                    g.dataset,
+                    g.label,
+                    g.factor,
+                    g.metric,
+                    g.baseline_value,
+                    g.value,
+                    g.delta,
+                    g.lo,
+                    g.hi,
+                    g.p_value,
+                    g.p_holm,
+                    "✓" if g.survives_holm else "",
+                    g.n,
+                ]
                 for g in gains
             ],
         )

@@ -6,10 +6,10 @@ from __future__ import annotations
 import csv
 import io
 import math
-
-import numpy as np
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..analysis.model_cards import ModelCard
 from ..analysis.runs import (
@@ -48,7 +48,9 @@ class Table:
 
     def best(self, j: int) -> set[int]:
         """Rows holding the best value of column j (ties all count); empty when the column has no number."""
-        col = [(i, v) for i, v in ((i, r[j]) for i, r in enumerate(self.values)) if _num(v) and (i, j) not in self.unranked]
+        col = [
+            (i, v) for i, v in ((i, r[j]) for i, r in enumerate(self.values)) if _num(v) and (i, j) not in self.unranked
+        ]
         if not col:
             return set()
         target = (max if self.higher(j) else min)(v for _, v in col)
@@ -124,7 +126,12 @@ def leaderboard(
         cell[(labels[r.id], ds)] = r
     values = [[metric_value(cell[(s, d)], metrics[d]) if (s, d) in cell else None for d in datasets] for s in systems]
     ids = [[cell[(s, d)].id if (s, d) in cell else None for d in datasets] for s in systems]
-    unranked = {(i, j) for i, s in enumerate(systems) for j, d in enumerate(datasets) if (s, d) in cell and is_partial(cell[(s, d)])}
+    unranked = {
+        (i, j)
+        for i, s in enumerate(systems)
+        for j, d in enumerate(datasets)
+        if (s, d) in cell and is_partial(cell[(s, d)])
+    }
     sd: list[list[float | None]] = [[None] * len(datasets) for _ in systems]
     for group in fold_groups(runs):
         ds = group[0].run_spec.dataset.name
@@ -187,7 +194,15 @@ def runs_rows(
     runs = eval_runs(store)
     labels = system_labels(runs, by, cards)
     return [
-        [labels[r.id], r.run_spec.dataset.name, split_text(r), run_n(r), r.status, "no" if is_partial(r) else "yes", r.id]
+        [
+            labels[r.id],
+            r.run_spec.dataset.name,
+            split_text(r),
+            run_n(r),
+            r.status,
+            "no" if is_partial(r) else "yes",
+            r.id,
+        ]
         for r in runs
     ]
 
@@ -260,7 +275,10 @@ def to_markdown(t: Table, digits: int = 4) -> str:
         "|" + "---|" + "---:|" * len(t.columns),
     ]
     for i, row in enumerate(t.rows):
-        cells = [f"**{cell_text(t, i, j, digits)}**" if i in best[j] else cell_text(t, i, j, digits) for j in range(len(t.columns))]
+        cells = [
+            f"**{cell_text(t, i, j, digits)}**" if i in best[j] else cell_text(t, i, j, digits)
+            for j in range(len(t.columns))
+        ]
         lines.append("| " + " | ".join([md_esc(row)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -270,7 +288,9 @@ def to_csv(t: Table) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     sd_cols = [j for j in range(len(t.columns)) if t.sd and any(r[j] is not None for r in t.sd)]
-    w.writerow([t.row_header] + [_header(t, j) for j in range(len(t.columns))] + [f"{_header(t, j)} sd" for j in sd_cols])
+    w.writerow(
+        [t.row_header] + [_header(t, j) for j in range(len(t.columns))] + [f"{_header(t, j)} sd" for j in sd_cols]
+    )
     for i, row in enumerate(t.rows):
         sds = [("" if t.sd[i][j] is None else repr(float(t.sd[i][j]))) for j in sd_cols] if t.sd else []
         w.writerow([row] + ["" if v is None else repr(float(v)) for v in t.values[i]] + sds)
