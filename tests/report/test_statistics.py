@@ -143,6 +143,8 @@ def test_fold_matrix_gets_a_mean_sd_row_and_keeps_each_fold(store):
     text = md["md"].read_text()
     assert f"{statistics.mean(per_fold):.4f} ± {statistics.stdev(per_fold):.4f}" in text
     assert r"$\pm$" in md["latex"].read_text() and " sd" in md["csv"].read_text().splitlines()[0]
+    html = build_report(store, store.workspace / "rep", formats=("html",), n_boot=50)["html"].read_text()
+    assert "Runs: n, split / fold and status" in html and "mean ± sd over folds" in html
 
 
 def test_few_runs_say_so_instead_of_a_spearman_rho(store):
