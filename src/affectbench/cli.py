@@ -268,7 +268,7 @@ def _check_data_unchanged(store, record) -> None:
     try:
         dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
-    except AffectbenchError as e:
+    except (AffectbenchError, OSError) as e:
         _console().print(f"[yellow]rescore: dataset not readable ({e}); scoring the stored targets unchecked[/]")
         return
     data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)

@@ -252,3 +252,59 @@ def test_a_knowledge_run_grows_over_splits_without_a_refusal(tmp_path):
     )
     with pytest.raises(StoreError, match=r"s1: 'positive' → 'negative'"):
         run_spec(manifest_spec(root, kind="knowledge", prompt="describe", model=echo, split="train"), store)
+
+
+def test_read_only_commands_work_when_the_filesystem_refuses_writes(tmp_path):
+    """The workspace folder and database are made read-only (chmod) and the commands run as a user
+    that cannot write them (as root, through setpriv as nobody, since root ignores permissions)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="ab-ro-"))  # outside pytest's root-only tmp folder
+    try:
+        os.chmod(base, 0o755)
+        root = write_manifest(base / "data", 6)
+        ws = base / "ws"
+        store = Store(ws / "affectbench.sqlite")
+        rid = run_spec(manifest_spec(root), store).id
+        store.close()
+        out = base / "out"
+        out.mkdir()
+        os.chmod(out, 0o777)
+        for p in ws.iterdir():
+            os.chmod(p, 0o444)
+        os.chmod(ws, 0o555)
+        src = Path(__file__).resolve().parents[2] / "src"
+        prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+        env = dict(os.environ, PYTHONPATH=str(src), HOME=str(out))
+        for args in (
+            ["ls", "runs"],
+            ["export", "--out", str(out / "exp")],
+            ["rescore", rid, "--dry-run"],
+            ["report", "--out", str(out / "rep"), "--format", "md", "--no-props"],
+        ):
+            r = subprocess.run(
+                [*prefix, sys.executable, "-m", "affectbench", *args, "--workspace", str(ws)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            assert r.returncode == 0, (args, r.stdout, r.stderr)
+        assert (out / "rep" / "leaderboard.md").is_file() and (out / "exp" / f"{rid}.jsonl").is_file()
+        r = subprocess.run(
+            [*prefix, sys.executable, "-m", "affectbench", "rm", rid, "--workspace", str(ws)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert r.returncode != 0  # a writing command does fail there: the test can tell the difference
+    finally:
+        for dirpath, _, _ in os.walk(base):
+            os.chmod(dirpath, 0o755)
+        shutil.rmtree(base, ignore_errors=True)
