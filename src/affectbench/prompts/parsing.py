@@ -3,35 +3,56 @@
 Pure functions with the policy spelled out here and declared per template in YAML. None of
 them raises on any input (a non-string is treated as its `str`, None as empty).
 
+Every unread answer carries one machine reason from `types.UNREAD_REASONS` in `Parsed.unread`
+(empty, truncated — an unclosed `<think>`, reasoning_only — a closed reasoning block and nothing
+after it, refused, ambiguous, no_label, out_of_range), next to the human description in `reason`.
+
 Labels (`parse_label`):
 1. Closed reasoning blocks (`<think>…</think>`) are dropped; an unclosed one makes the answer
-   unparseable (the model ran out of tokens before answering).
+   unread (`truncated`: the model ran out of tokens before answering).
 2. A JSON object (bare, or in a ```json fence; single quotes tolerated) wins: the first of the
    template's `json_keys` present gives the answer string (matched as below); a boolean maps
-   through `yes_no`. A JSON object without a usable key falls through to the text.
-3. The text is folded: casefold, `_` and `-` to spaces, curly quotes straightened, markdown
-   emphasis dropped, whitespace collapsed.
-4. A *mention* is a label name or one of its declared synonyms, bounded by non-alphanumerics;
-   the longest form wins at a position. Canonical names beat synonyms; a synonym listed under
-   several of the dataset's labels goes to the label sharing the longest prefix with it, then to
-   the earlier label — so one table serves several label spaces (MELD "joy" ← "happy", IEMOCAP
-   "happy" ← "joy", IEMOCAP-6 "frustrated" ← "frustration" although "angry" lists it too).
-5. A mention right after a negator ("not", "n't", "never", "no", up to two filler words between)
-   maps through `negations` ("not sarcastic" → sincere); without a mapping it is skipped
-   ("not angry, but sad" → sad).
-6. A leading "yes"/"no" (of the answer, or right after an answer cue) maps through `yes_no`.
-7. Several labels: the first mention after the last "final answer" cue; else after the first
-   answer-like cue ("answer:", "emotion is", "label:", …) that has one after it; else the
-   earliest mention anywhere ("joy, surprise" → joy).
+   through `yes_no`; a list naming several labels is `ambiguous`. A JSON object without a usable
+   key falls through to the text. A short refusal ("I cannot…", "抱歉", "无法判断") is `refused`.
+3. The text is folded: NFKC, casefold, `_` and `-` to spaces, curly quotes straightened, markdown
+   emphasis dropped, whitespace collapsed (line breaks kept as one).
+4. A *mention* is a label name or one of its declared synonyms (English and Chinese), bounded by
+   non-alphanumerics, with a plural/-s ending tolerated ("Negatives"); the longest form wins at a
+   position. Canonical names beat synonyms; a synonym listed under several of the dataset's labels
+   goes to the label sharing the longest prefix with it, then to the earlier label — so one table
+   serves several label spaces (MELD "joy" ← "happy", IEMOCAP "happy" ← "joy").
+5. A mention right after a negator ("not", "n't", "never", "no", up to three filler words; Chinese
+   不/不是/并不/没有/非 with fillers; "don't think he is") maps through `negations` ("not sarcastic"
+   → sincere, "不是讽刺" → sincere), which take effect only when the two labels are the whole label
+   set; otherwise the mention is skipped ("not angry, but sad" → sad). Only negated mentions and
+   nothing else → `ambiguous` (several labels are left: "not positive" on a 3-way set).
+6. Option lists are not answers: ≥3 labels, or every label of the set, joined only by separators
+   ("neutral, joy, …, disgust", "sarcastic or sincere") are removed before the next steps.
+7. The label right after the last final cue ("final answer", "overall", "in conclusion", 最终,
+   总体, 综合); else a label opening the answer and ending its first phrase ("Anger. The voice…");
+   else the label right after the last answer cue ("answer:", "emotion is", "I'd say", 答案, 情绪是);
+   else the one label all mentions agree on; two different labels with none of these cues →
+   `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. Only then a leading
+   "yes"/"no" (是/否/不是) maps through `yes_no`, so "No doubt, the speaker is sarcastic." →
+   sarcastic. Nothing → `no_label`.
 
 Scores (`parse_score`):
 1. Reasoning blocks as above; JSON keys (`json_keys`) first.
-2. Echoes of the scale ("from -3 to 3", "between -1 and 1", "[-3, 3]") are removed.
-3. A number after a "final answer" cue; else after the first score cue ("score:", "rating of",
-   "answer:" …); else the first number anywhere — each only if inside the dataset's range
-   (`out_of_range: clip` clips instead of skipping).
-4. Words ("positive", "very negative") map to scores only when the template sets
-   `allow_words` — as fractions of the range's positive or negative half.
+2. Every Unicode minus or dash before a number is a minus (`MINUS_CHARS`: dash punctuation but
+   the CJK wave dashes, the minus signs); NFKC turns full-width digits and punctuation to ASCII;
+   负/正 before a digit are -/+.
+3. Restatements of the scale ("from -3 to 3", "(-3 to +3)", "[-1, 1]", "从-1到1", "-3 = very
+   negative and 3 = very positive", "out of 3", "/3") are removed: they are never the answer.
+4. Candidates are the numbers left, without list enumerators ("1. …", "2) …" at a line or
+   sentence start), counts ("2 movies", "3个"), years, percentages, times and "#2".
+5. The first candidate in the sentence of the last final cue ("final", "overall", "in
+   conclusion", 最终/总体/综合); else of the last score cue ("score", "rating", "answer", "I'd
+   rate it", 得分/分数/评分/答案/情感得分); else the single value all candidates share; else the
+   number closing the answer (only punctuation or a parenthetical after it); else `ambiguous`.
+   "1 or 2", "1-2", "1到2" right at the chosen number are `ambiguous` too. The chosen number is
+   then checked against the dataset's range: `out_of_range` (or clipped with `out_of_range: clip`).
+6. Words ("positive", "very negative") map to scores only when the template sets `allow_words` —
+   as fractions of the range's positive or negative half, and only when no number is there.
 
 Free text (`parse_text`, knowledge elicitation): cleaned text; not ok when empty or a short
 refusal ("I cannot…", "I'm sorry…"); `json_object` templates must yield a JSON object.
@@ -180,7 +201,8 @@ def fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).casefold()
     text = text.replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
     text = re.sub(r"[*_#`~\-\u2010-\u2014]+", " ", text)
-    return re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"[^\S\n]+", " ", text)
+    return re.sub(r" ?\n[\s]*", "\n", text).strip()  # line breaks kept: "Sad\n\nThe voice…" leads with sad
 
 
 def find_json(text: str) -> Any | None:
