@@ -22,7 +22,7 @@ from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
-from .scoring import score_run
+from .scoring import check_targets, score_run, unread_reason
 from .specs import ExecSpec, ModelSpec, RunSpec
 from .store import Prediction, RunRecord, Store
 from .types import DatasetInfo, Sample
@@ -118,6 +118,8 @@ class Runner:
         record = self.store.open_run(spec)
         rid = record.id
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+        if spec.kind == "eval":
+            check_targets(((s.id, s.target) for s in samples), info)  # before any model is built
         done = self.store.done_ids(rid)
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
@@ -144,12 +146,16 @@ class Runner:
             self.store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
             raise
         del samples, pending  # scoring reads the store; keep memory flat on large datasets
-        if spec.kind == "eval":
-            score_run(self.store, rid, info, prompt)
-        else:
-            from .knowledge import knowledge_quality
+        try:
+            if spec.kind == "eval":
+                score_run(self.store, rid, info, prompt)
+            else:
+                from .knowledge import knowledge_quality
 
-            self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
+                self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
+        except Exception as e:
+            self.store.set_status(rid, "failed", error=f"scoring: {e}")
+            raise
         self.store.set_status(rid, "done")
         return self.store.run(rid)
 
@@ -202,17 +208,25 @@ class Runner:
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
         s, g = task.sample, task.generation
         if task.error or g is None:
-            return Prediction(s.id, None, None, False, s.target, s.group, None, task.error or "no output")
+            return Prediction(
+                s.id, None, None, False, s.target, s.group, None, task.error or "no output", reason="model_error"
+            )
         parsed = prompt.parse(g.text, info)
         meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
         if g.scores is not None:
             meta["scores"] = g.scores
         if parsed.reason:
             meta["parse"] = parsed.reason
+        if g.reasoning:
+            meta["reasoning"] = g.reasoning
         meta.update(g.meta)
-        return Prediction(
-            s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
+        reason = unread_reason(
+            parsed, error=None, raw=g.text, finish_reason=g.finish_reason, has_reasoning=bool(g.reasoning)
         )
+        return Prediction(
+            s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta,
+            reason=reason, finish_reason=g.finish_reason,
+        )  # fmt: skip
 
 
 class progress_bar:
