@@ -30,7 +30,9 @@ def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jso
                 bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
                 undefined = dict(metrics.get("_undefined") or {})
                 for k in bad:
-                    undefined.setdefault(k, "not a finite number (scored by an older affectbench; rescore for the reason)")
+                    undefined.setdefault(
+                        k, "not a finite number (scored by an older affectbench; rescore for the reason)"
+                    )
                 if undefined:
                     metrics["_undefined"] = undefined
             run_row = {

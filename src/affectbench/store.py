@@ -78,8 +78,8 @@ ALTER TABLE predictions ADD COLUMN finish_reason TEXT;
 # Migrations from version N-1 to N; index 0 creates the first schema.
 MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
 
-_PRED_COLUMNS = (
-    "run_id, sample_id, raw, value, ok, target, grp, latency, error, modalities, meta, created_at, reason, finish_reason"
+_PRED_COLUMNS = ", ".join(
+    "run_id sample_id raw value ok target grp latency error modalities meta created_at reason finish_reason".split()
 )
 
 

@@ -656,7 +656,9 @@ def _closing(text: str, c: _Number) -> bool:
     tail = re.sub(r"[(（][^()（）]*[)）]", " ", text[c.end :])
     if re.search(r"[^\W_]", tail):
         return False
-    return not re.search(r"(?:\bor|\bto|\band|/|~|或者|或|到|至|和|(?<=\d)\s*-)\s*$", text[max(0, c.start - 12) : c.start])
+    return not re.search(
+        r"(?:\bor|\bto|\band|/|~|或者|或|到|至|和|(?<=\d)\s*-)\s*$", text[max(0, c.start - 12) : c.start]
+    )
 
 
 def _pick_number(text: str, cands: list[_Number], policy: ScorePolicy) -> tuple[_Number, str] | Parsed | None:

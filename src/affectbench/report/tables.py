@@ -26,6 +26,7 @@ class Table:
     values: list[list[float | None]]
     run_ids: list[list[str | None]] = field(default_factory=list)
     caption: str = ""
+    why: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> why the value is undefined
 
     def higher(self, j: int) -> bool:
         return higher_is_better(self.metrics[j])
@@ -94,6 +95,12 @@ def leaderboard(
         cell[(labels[r.id], ds)] = r
     values = [[metric_value(cell[(s, d)], metrics[d]) if (s, d) in cell else None for d in datasets] for s in systems]
     ids = [[cell[(s, d)].id if (s, d) in cell else None for d in datasets] for s in systems]
+    why = {
+        (i, j): _undefined(cell[(s, d)], metrics[d])
+        for i, s in enumerate(systems)
+        for j, d in enumerate(datasets)
+        if (s, d) in cell and _undefined(cell[(s, d)], metrics[d])
+    }
     return Table(
         title="Leaderboard",
         row_header=" / ".join(by),
@@ -103,6 +110,7 @@ def leaderboard(
         values=values,
         run_ids=ids,
         caption="Primary metric per dataset; best per column in bold (↓: lower is better).",
+        why=why,
     )
 
 
@@ -120,7 +128,11 @@ def dataset_tables(
             for k, v in (r.metrics or {}).items():
                 if not k.startswith("_") and isinstance(v, int | float) and k not in names:
                     names.append(k)
+            for k, v in (r.metrics or {}).items():
+                if not k.startswith("_") and v is None and k not in names:
+                    names.append(k)  # undefined on this run: shown with its reason
         names.append("_parse_failure_rate")
+        names += unread_columns(rs)
         out.append(
             Table(
                 title=f"{ds}",
@@ -130,10 +142,38 @@ def dataset_tables(
                 rows=[labels[r.id] for r in rs],
                 values=[[metric_value(r, n) for n in names] for r in rs],
                 run_ids=[[r.id] * len(names) for r in rs],
-                caption=f"All metrics on {ds}; best per column in bold.",
+                caption=f"All metrics on {ds}; best per column in bold. unread/<reason>: share of samples "
+                "unread for that reason (types.UNREAD_REASONS); unread answers earn no credit in any metric.",
+                why={(i, j): w for i, r in enumerate(rs) for j, n in enumerate(names) if (w := _undefined(r, n))},
             )
         )
     return out
+
+
+def unread_columns(runs: Sequence[RunRecord]) -> list[str]:
+    """`_unread_rate` and `_unread/<reason>` for every reason some run has (in UNREAD_REASONS order)."""
+    from ..types import UNREAD_REASONS
+
+    seen = {k for r in runs for k, v in ((r.metrics or {}).get("_unread") or {}).items() if v}
+    return ["_unread_rate", *(f"_unread/{k}" for k in UNREAD_REASONS if k in seen)]
+
+
+def _undefined(run: RunRecord, name: str) -> str | None:
+    """Why `name` has no number on `run` (stored under `_undefined`, or NaN from an older scorer)."""
+    metrics = run.metrics or {}
+    why = (metrics.get("_undefined") or {}).get(name)
+    if why:
+        return str(why)
+    v = metrics.get(name)
+    if isinstance(v, float) and math.isnan(v):
+        return "undefined (rescore the run for the reason)"
+    return None
+
+
+def cell(t: Table, i: int, j: int, digits: int = 4) -> str:
+    """The text of cell (i, j): the number, "n/a (why)" when undefined, "–" when absent."""
+    why = t.why.get((i, j))
+    return f"n/a ({why})" if why else fmt(t.values[i][j], digits)
 
 
 def fmt(v: float | None, digits: int = 4) -> str:
@@ -158,7 +198,10 @@ def to_markdown(t: Table, digits: int = 4) -> str:
         "|" + "---|" + "---:|" * len(t.columns),
     ]
     for i, row in enumerate(t.rows):
-        cells = [f"**{fmt(v, digits)}**" if i in best[j] else fmt(v, digits) for j, v in enumerate(t.values[i])]
+        cells = [
+            f"**{cell(t, i, j, digits)}**" if i in best[j] else md_esc(cell(t, i, j, digits))
+            for j in range(len(t.columns))
+        ]
         lines.append("| " + " | ".join([md_esc(row)] + cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -216,8 +259,8 @@ def to_latex(t: Table, digits: int = 4, label_key: str = "") -> str:
     lines.append(r"\midrule")
     for i, row in enumerate(t.rows):
         cells = []
-        for j, v in enumerate(t.values[i]):
-            s = fmt(v, digits).replace("–", "--")
+        for j in range(len(t.columns)):
+            s = latex_escape(cell(t, i, j, digits)).replace("–", "--")
             cells.append(r"\textbf{" + s + "}" if i in best[j] else s)
         lines.append(" & ".join([latex_escape(row)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
