@@ -115,11 +115,11 @@ class Runner:
         dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
         info = dataset.info
         prompt = load_prompt(spec.prompt, info)
-        record = self.store.open_run(spec)
-        rid = record.id
         samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
         if spec.kind == "eval":
-            check_targets(((s.id, s.target) for s in samples), info)  # before any model is built
+            check_targets(((s.id, s.target) for s in samples), info)  # before any run or model exists
+        record = self.store.open_run(spec)
+        rid = record.id
         done = self.store.done_ids(rid)
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":

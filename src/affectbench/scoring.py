@@ -85,9 +85,15 @@ def check_targets(pairs: Iterable[tuple[str, Any]], info: DatasetInfo) -> None:
 
 def undefined_reason(key: str, values: list[Any], targets: list[Any]) -> str:
     """Why metric `key` is undefined (NaN) on these predictions (None = unread) and targets."""
-    answered = [(float(v), float(t)) for v, t in zip(values, targets, strict=True) if v is not None]
     if not targets:
         return "no samples"
+    if key.startswith("recall/"):
+        return "no sample has this target"
+    if key == "MER_binary_WAF":
+        return "every target is neutral: no polar sample left"
+    if key.startswith("Non0"):
+        return "every target is 0: no sample left"
+    answered = [(float(v), float(t)) for v, t in zip(values, targets, strict=True) if isinstance(v, int | float)]
     if key.startswith("Corr"):
         if len(answered) < 2:
             return "fewer than 2 answered samples"
@@ -98,12 +104,6 @@ def undefined_reason(key: str, values: list[Any], targets: list[Any]) -> str:
         return "Pearson r is undefined on these samples"
     if key.startswith("MAE") and not answered:
         return "no answered samples"
-    if key.startswith("Non0"):
-        return "every target is 0: no sample left"
-    if key.startswith("recall/"):
-        return "no sample has this target"
-    if key == "MER_binary_WAF":
-        return "every target is neutral: no polar sample left"
     return "undefined on these samples"
 
 
