@@ -108,7 +108,6 @@ def test_empty_store_reports_without_crashing(tmp_path):
 
 def test_dataset_tables_show_unread_reasons_and_why_a_metric_is_undefined(tmp_path):
     from affectbench.store import Prediction, Store
-
     from tests.report._matrix import add_run
 
     store = Store(tmp_path / "affectbench.db")
