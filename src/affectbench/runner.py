@@ -22,10 +22,11 @@ from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
-from .scoring import check_targets, score_run, unread_reason
-from .specs import ExecSpec, ModelSpec, RunSpec
+from .prompts.extract import extractor_messages
+from .scoring import EXTRACTABLE, check_targets, score_run, unread_reason
+from .specs import ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from .store import Prediction, RunRecord, Store
-from .types import DatasetInfo, Sample
+from .types import DatasetInfo, Generation, Sample
 
 log = logging.getLogger(__name__)
 
@@ -191,6 +192,8 @@ class Runner:
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
             for batch in executor.answer((render(s) for s in pending), call):
                 preds = [self._prediction(info, prompt, t) for t in batch]
+                if spec.parse.type == "extractor" and spec.kind == "eval":
+                    self._extract(spec, info, prompt, preds)
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
                 model_failed = [t for t in batch if t.generation is not None and t.generation.error]
@@ -203,6 +206,35 @@ class Runner:
                         )
                 else:
                     failed_batches = 0
+
+    def _extract(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, preds: list[Prediction]) -> None:
+        """The extractor policy: answers the rules found no label or number in (`no_label`) go to the
+        extractor model; its answer, read by the same rules, becomes the prediction when it is read.
+        The extractor's answer and how it was read are kept in meta["extractor"] either way."""
+        todo = [p for p in preds if not p.ok and p.reason in EXTRACTABLE and (p.raw or "").strip()]
+        if not todo:
+            return
+        mspec = spec.parse.model
+        assert mspec is not None  # ParsePolicySpec checks it
+        key = "extractor:" + mspec.model_dump_json()
+        if key not in self._models:
+            self._models[key] = build_model(mspec, None, self.store.workspace)
+        model = self._models[key]
+        gen = GenerationSpec(max_new_tokens=spec.parse.max_new_tokens)
+        try:
+            outs = model.generate([extractor_messages(p.raw or "", info) for p in todo], gen)
+        except Exception as e:  # the extractor failing must not lose the answers: they stay unread
+            outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in todo]
+        for p, g in zip(todo, outs, strict=True):
+            read = prompt.parse(g.text, info) if not g.error else None
+            p.meta["extractor"] = {
+                "model": f"{mspec.backend}:{mspec.name}",
+                "answer": g.text,
+                "parse": g.error if read is None else read.reason,
+            }
+            if read is not None and read.ok:
+                p.value, p.ok, p.reason = read.value, True, None
+                p.meta["read_by"] = "extractor"
 
     @staticmethod
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:

@@ -10,7 +10,8 @@ Stored metrics: the suite's keys (see `metrics.score`; a value that is undefined
 constant predictions, Non0 scores when every target is 0 — is stored as None and its reason under
 `_undefined[key]`), plus `_n`, `_errors`, `_error_rate`, `_parse_failure_rate` (unread among
 samples without a model error), `_unread_rate` (every unread, errors included) and `_unread`
-(reason → rate over all samples, every reason listed), `_info` (the dataset info).
+(reason → rate over all samples, every reason listed), `_parse_view` ("rules" or
+"rules+extractor(backend:name)": who read the answers), `_info` (the dataset info).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from .metrics import MetricInputError, score
 from .prompts.base import Prompt
 from .store import Store
 from .types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
+
+# Unread reasons the `extractor` parse policy hands to a second model: free text with no label or
+# number in it. Ambiguous answers are not (the extractor would silently pick one of the competitors).
+EXTRACTABLE = ("no_label",)
 
 
 def info_record(info: DatasetInfo) -> dict[str, Any]:
@@ -137,6 +142,9 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
             value, ok, reason = None, False, "model_error"
         else:
             parsed = prompt.parse(o.raw, info) if prompt is not None and o.raw is not None else None
+            if parsed is not None and not parsed.ok and parsed.unread in EXTRACTABLE and o.extracted is not None:
+                by_extractor = prompt.parse(o.extracted, info)  # type: ignore[union-attr]
+                parsed = by_extractor if by_extractor.ok else parsed
             if parsed is not None:
                 value, ok = parsed.value, parsed.ok
             elif not ok:
@@ -172,11 +180,21 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
         _unread_rate=round(n_unread / n, 4) if n else None,
         _unread={r: round(k / n, 4) for r, k in reasons.items()} if n else {},
         _info=info_record(info),
+        _parse_view=parse_view(store.run(run_id).spec),
     )
     if undefined:
         metrics["_undefined"] = undefined
     store.set_metrics(run_id, metrics)
     return metrics
+
+
+def parse_view(spec: dict[str, Any]) -> str:
+    """How a run's answers were read: "rules", or "rules+extractor(<backend>:<name>)"."""
+    policy = spec.get("parse") or {}
+    if policy.get("type") != "extractor":
+        return "rules"
+    m = policy.get("model") or {}
+    return f"rules+extractor({m.get('backend', '?')}:{m.get('name', '')})"
 
 
 def unread_summary(metrics: dict[str, Any] | None) -> str:

@@ -114,6 +114,7 @@ class Outcome:
     reason: str | None
     finish_reason: str | None
     has_reasoning: bool  # meta["reasoning"] holds a separate, non-empty reasoning text
+    extracted: str | None = None  # the extractor model's answer (parse policy `extractor`), if any
 
 
 @dataclass
@@ -319,13 +320,18 @@ class Store:
         """One `Outcome` per prediction, streamed: what scoring needs."""
         cur = self._conn().execute(
             "SELECT sample_id, raw, value, ok, target, error, reason, finish_reason, "
-            "CASE WHEN instr(meta, '\"reasoning\"') > 0 THEN meta END "  # meta is parsed only when it may hold one
+            # meta is parsed only when it may hold a reasoning text or an extractor's answer
+            "CASE WHEN instr(meta, '\"reasoning\"') > 0 OR instr(meta, '\"extractor\"') > 0 THEN meta END "
             "FROM predictions WHERE run_id=? ORDER BY rowid",
             (run_id,),
         )
         for sid, raw, v, ok, t, err, reason, fin, meta in cur:
-            has_reasoning = bool(meta and (_loads(meta) or {}).get("reasoning"))
-            yield Outcome(sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, has_reasoning)
+            m = (_loads(meta) or {}) if meta else {}
+            ext = m.get("extractor")
+            extracted = ext.get("answer") if isinstance(ext, dict) else None
+            yield Outcome(
+                sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, bool(m.get("reasoning")), extracted
+            )
 
     def reason_counts(self, run_id: str) -> dict[str, int]:
         """Number of unread predictions per reason (types.UNREAD_REASONS) of one run."""

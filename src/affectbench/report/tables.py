@@ -66,6 +66,10 @@ def system_labels(runs: Sequence[RunRecord], by: Sequence[str], cards: Iterable[
             if setting == "zero-shot" and labels[r.id] in ablated:
                 setting = "TAV"  # among modality-ablation siblings, name the full setting
             labels[r.id] = f"{labels[r.id]} ({setting})"
+    for r in runs:  # the parse view is part of what a number means: name it
+        view = (r.metrics or {}).get("_parse_view", "rules")
+        if view != "rules":
+            labels[r.id] = f"{labels[r.id]} [{view}]"
     for r in _clashes(runs, labels):
         labels[r.id] = f"{labels[r.id]} [{r.id.rsplit('-', 1)[-1][:6]}]"
     return labels
