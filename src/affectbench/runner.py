@@ -23,7 +23,7 @@ from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .prompts.extract import extractor_messages
-from .scoring import EXTRACTABLE, check_targets, score_run, unread_reason
+from .scoring import EXTRACTABLE, check_targets, score_run, settle, unread_reason
 from .specs import ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from .store import Prediction, RunRecord, Store
 from .types import DatasetInfo, Generation, Sample
@@ -243,7 +243,7 @@ class Runner:
             return Prediction(
                 s.id, None, None, False, s.target, s.group, None, task.error or "no output", reason="model_error"
             )
-        parsed = prompt.parse(g.text, info)
+        parsed = settle(prompt.parse(g.text, info), g.finish_reason)
         meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
         if g.scores is not None:
             meta["scores"] = g.scores

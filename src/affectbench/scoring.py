@@ -23,6 +23,7 @@ from typing import Any
 from .errors import DatasetError
 from .metrics import MetricInputError, score
 from .prompts.base import Prompt
+from .prompts.parsing import CLOSING_NUMBER
 from .store import Store
 from .types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
 
@@ -42,6 +43,16 @@ def info_record(info: DatasetInfo) -> dict[str, Any]:
         "task_name": info.task_name,
         "language": info.language,
     }
+
+
+def settle(parsed: Parsed, finish_reason: str | None) -> Parsed:
+    """The parser's reading given why generation ended: a score read only because it closes the
+    text is not an answer when the text was cut at max_new_tokens ("… (vader -0" is not 0.0)."""
+    if parsed.ok and finish_reason == "length" and parsed.reason == CLOSING_NUMBER:
+        return Parsed(
+            None, False, f"cut at max_new_tokens; {parsed.reason} {parsed.value!r} is not trusted", "truncated"
+        )
+    return parsed
 
 
 def unread_reason(
@@ -146,6 +157,7 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
                 by_extractor = prompt.parse(o.extracted, info)  # type: ignore[union-attr]
                 parsed = by_extractor if by_extractor.ok else parsed
             if parsed is not None:
+                parsed = settle(parsed, o.finish_reason)
                 value, ok = parsed.value, parsed.ok
             elif not ok:
                 parsed = Parsed(None, False, "", reason if reason in UNREAD_REASONS else None)

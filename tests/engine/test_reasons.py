@@ -97,6 +97,8 @@ def _pred(text, *, finish=None, reasoning=None, error=None, info=SENT):
         ({"text": "<think>first the face", "finish": "length"}, "truncated"),
         ({"text": "Positive", "finish": "length"}, None),  # read: cut afterwards, still an answer
         ({"text": "Score: 7", "info": MOSI}, "out_of_range"),
+        ({"text": "face: angry 0.63; words: negative (vader -0", "finish": "length", "info": MOSI}, "truncated"),
+        ({"text": "The voice is flat; I'd rate it -1.5 because", "finish": "length", "info": MOSI}, None),
     ],
 )
 def test_every_unread_prediction_gets_one_reason(kw, reason):

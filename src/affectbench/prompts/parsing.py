@@ -519,6 +519,9 @@ _SCORE_ANSWER_CUE = re.compile(
     r"i(?:\s+would|'d|\s+will|'ll)\s+(?:give|rate|say|go\s+with|assign|choose|put))(?![a-z])|"
     r"答案|得分|分数|评分|打分|分值|预测|回答"
 )
+# The reason of a score read only because it closes the text: not trusted when the text was cut at
+# max_new_tokens (the answer never closed; see scoring.settle).
+CLOSING_NUMBER = "number closing the answer"
 _CUE_WINDOW = 60  # characters after a cue in which its number must start (same sentence)
 # Words that may follow a score; a bare integer followed by any other word is a count ("2 movies").
 _AFTER_SCORE = frozenset(
@@ -675,7 +678,7 @@ def _pick_number(text: str, cands: list[_Number], policy: ScorePolicy) -> tuple[
     if len({c.value for c in pool}) == 1:
         return pool[-1], "the only number" if len(pool) == 1 else "the only value (repeated)"
     if pool[-1] is cands[-1] and _closing(text, pool[-1]):
-        return pool[-1], "number closing the answer"
+        return pool[-1], CLOSING_NUMBER
     shown = ", ".join(f"{c.value:g}" for c in pool[:5])
     return Parsed(None, False, f"several numbers and no cue to choose: {shown}", "ambiguous")
 
