@@ -56,6 +56,13 @@ CASES = [
     (IEMOCAP6, "1. happy\n2. excited", "ambiguous"),
     (MELD_SENT, "Positive words, negative tone. Final answer: negative", "negative"),
     (MELD, "The speaker is not angry but sad.", "sadness"),
+    # --- a hedged mention is secondary
+    (MELD, "The speaker seems happy, though there may be a hint of surprise.", "joy"),
+    (MELD_SENT, "Mostly neutral, maybe slightly negative.", "neutral"),
+    (IEMOCAP6, "She is frustrated with a touch of sadness in her voice.", "frustrated"),
+    (MELD, "说话者很开心，略带一丝惊讶", "joy"),
+    (MELD, "Maybe sad, maybe angry.", "ambiguous"),
+    (MELD, "Sad and angry at the same time.", "ambiguous"),
     # --- MELD emotion, Chinese
     (MELD, "说话者很高兴。", "joy"),
     (MELD, "情绪：惊讶", "surprise"),

@@ -31,7 +31,8 @@ Labels (`parse_label`):
 7. The label right after the last final cue ("final answer", "overall", "in conclusion", 最终,
    总体, 综合); else a label opening the answer and ending its first phrase ("Anger. The voice…");
    else the label right after the last answer cue ("answer:", "emotion is", "I'd say", 答案, 情绪是);
-   else the one label all mentions agree on; two different labels with none of these cues →
+   else the one label all mentions agree on, or the one named without a hedge ("happy, though a hint
+   of surprise" → happy; "maybe", "slightly", 有点, 一丝 hedge); two different labels with none of these cues →
    `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. Only then a leading
    "yes"/"no" (是/否/不是) maps through `yes_no`, so "No doubt, the speaker is sarcastic." →
    sarcastic. Nothing → `no_label`.
@@ -106,6 +107,12 @@ _LABEL_CUE = re.compile(
     r"i(?:'d|\s+would)\s+(?:say|choose|pick|go\s+with|classify\s+(?:it|this)\s+as|label\s+(?:it|this)\s+as)|"
     r"most\s+likely|best\s+described\s+as)"
     r"|答案|标签|情绪(?:是|为|：|:)|情感(?:是|为|：|:)|判断为|归类为|属于"
+)
+# A hedged mention is secondary: "happy, though there may be a hint of surprise" names happy.
+_HEDGE = re.compile(
+    r"(?:(?<![a-z])(?:hints?|touch|tinge|trace|bit|little|note|undertones?|shade|element)\s+of\s+(?:some\s+)?"
+    r"|(?<![a-z])(?:maybe|perhaps|possibly|slightly|somewhat|mildly|a\s+bit|a\s+little)\s+(?:of\s+)?"
+    r"|一点|有点|有些|略带|略微|些许|一丝|稍微|可能有|也许有)$"
 )
 _CUE_LABEL_WINDOW = 40  # characters after a cue in which its label must start (same sentence)
 _YES_NO = re.compile(r"^[\W_]*(yes|no|是的|是|对|否|不是|不对)(?![a-z0-9])")
@@ -390,6 +397,9 @@ class LabelMatcher:
             first = usable[0]
             return Parsed(first.label, True, f"the only label named ({first.how})")
         if len(given) > 1:
+            firm = [m for m in usable if not _HEDGE.search(folded[max(0, m.start - 30) : m.start])]
+            if firm and len({m.label for m in firm}) == 1:
+                return Parsed(firm[0].label, True, f"the only label named without a hedge ({firm[0].how})")
             return Parsed(None, False, f"labels compete and no cue decides: {', '.join(given)}", "ambiguous")
         yn = self._yes_no(folded)
         if yn:
