@@ -92,6 +92,11 @@ CASES = [
     (MOSI, "I am 80% sure it is -1", -1.0),
     (SIMS, "他说了3个理由，情感得分是0.6", 0.6),
     (MOSI, "(1) smile (2) warm voice -> 2.0", 2.0),
+    # a number opening the answer (the asked format) beats numbers in the explanation after it
+    (MOSI, "-1.5\n\nThe speaker's tone is negative, somewhere around -1 to -2.", -1.5),
+    (MOSI, "1.0 (mildly positive): he mentions 3 things he liked and 1 he did not.", 1.0),
+    (SIMS, "0.4。说话者语气比较积极，但也有-0.2的消极成分", 0.4),
+    (MOSI, "2.0\n\nOn reflection the frown matters. Final answer: 0.5", 0.5),
     # with no cue, the number closing the answer
     (MOSI, "The speaker sounds disappointed, but not strongly.\n\n-1.0", -1.0),
     (MOSI, "Slightly negative: -0.5.", -0.5),

@@ -47,11 +47,13 @@ Scores (`parse_score`):
 4. Candidates are the numbers left, without list enumerators ("1. …", "2) …" at a line or
    sentence start), counts ("2 movies", "3个"), years, percentages, times and "#2".
 5. The first candidate in the sentence of the last final cue ("final", "overall", "in
-   conclusion", 最终/总体/综合); else of the last score cue ("score", "rating", "answer", "I'd
-   rate it", 得分/分数/评分/答案/情感得分); else the single value all candidates share; else the
-   number closing the answer (only punctuation or a parenthetical after it); else `ambiguous`.
-   "1 or 2", "1-2", "1到2" right at the chosen number are `ambiguous` too. The chosen number is
-   then checked against the dataset's range: `out_of_range` (or clipped with `out_of_range: clip`).
+   conclusion", 最终/总体/综合); else a number opening the answer and ending its first phrase
+   (the format the prompt asks for: "-1.5\n\nThe tone…"); else the first candidate after the
+   last score cue ("score", "rating", "answer", "I'd rate it", 得分/分数/评分/答案/情感得分);
+   else the single value all candidates share; else the number closing the answer (only
+   punctuation or a parenthetical after it); else `ambiguous`. "1 or 2", "1-2", "1到2" right at
+   the chosen number are `ambiguous` too. The chosen number is then checked against the
+   dataset's range: `out_of_range` (or clipped with `out_of_range: clip`).
 6. Words ("positive", "very negative") map to scores only when the template sets `allow_words` —
    as fractions of the range's positive or negative half, and only when no number is there.
 
@@ -533,6 +535,7 @@ _SCORE_ANSWER_CUE = re.compile(
 # max_new_tokens (the answer never closed; see scoring.settle).
 CLOSING_NUMBER = "number closing the answer"
 _CUE_WINDOW = 60  # characters after a cue in which its number must start (same sentence)
+_LEADING_OK = re.compile(r"\s*(?:$|\n|[.,;!)]\s|[。，；！）(（])")  # what may follow a number that opens the answer
 # Words that may follow a score; a bare integer followed by any other word is a count ("2 movies").
 _AFTER_SCORE = frozenset(
     "out on to and or for as is was would will seems seem since because given with from but so points point pts "
@@ -677,11 +680,16 @@ def _closing(text: str, c: _Number) -> bool:
 def _pick_number(text: str, cands: list[_Number], policy: ScorePolicy) -> tuple[_Number, str] | Parsed | None:
     """The policy's choice among candidates: last final cue, last score cue, the single value, the
     closing number — or an `ambiguous` refusal."""
-    for cue_re, where in ((_SCORE_FINAL_CUE, "final cue"), (_SCORE_ANSWER_CUE, "score cue")):
-        for cue in reversed(list(cue_re.finditer(text))):
-            hit = _after_cue(text, cue.end(), cands)
-            if hit is not None:
-                return hit, f"number after {where} {cue.group(0)!r}"
+    for cue in reversed(list(_SCORE_FINAL_CUE.finditer(text))):
+        hit = _after_cue(text, cue.end(), cands)
+        if hit is not None:
+            return hit, f"number after final cue {cue.group(0)!r}"
+    if cands and _LEADING_OK.match(text, cands[0].end) and not text[: cands[0].start].strip(" \t\n\"'“”:"):
+        return cands[0], "leading number"  # "-1.5\n\nThe tone is negative, around -1 to -2": the format asked for
+    for cue in reversed(list(_SCORE_ANSWER_CUE.finditer(text))):
+        hit = _after_cue(text, cue.end(), cands)
+        if hit is not None:
+            return hit, f"number after score cue {cue.group(0)!r}"
     pool = [c for c in cands if policy.out_of_range == "clip" or policy.inside(c.value)]
     if not pool:
         return None
