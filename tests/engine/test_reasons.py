@@ -203,3 +203,20 @@ def test_an_unknown_unread_reason_is_refused():
         Parsed(None, False, "x", "bogus")
     with pytest.raises(ValueError, match="read answer"):
         Parsed("joy", True, "x", "ambiguous")
+
+
+def test_a_crash_while_scoring_after_inference_fails_the_run(tmp_path, monkeypatch):
+    import affectbench.runner as runner_mod
+    from affectbench.metrics import MetricInputError
+
+    def broken(store, rid, info, prompt=None):
+        raise MetricInputError(f"run {rid}: sample 'a1' has target 'x'")
+
+    monkeypatch.setattr(runner_mod, "score_run", broken)
+    root = _manifest(tmp_path / "data", [("a1", "fine", "positive")])
+    store = Store(tmp_path / "ws" / "affectbench.sqlite")
+    with pytest.raises(MetricInputError):
+        run_spec(_spec(root, {"fine": "positive"}), store)
+    (rec,) = store.runs()
+    assert rec.status == "failed" and rec.error.startswith("scoring:") and "'a1'" in rec.error
+    assert store.count_predictions(rec.id) == 1  # the answers are kept
