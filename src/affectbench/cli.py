@@ -98,12 +98,16 @@ def run(
             )
             record = runner.run(spec)
             if record.kind == "eval" and record.metrics:
+                from .scoring import unread_summary
+
                 shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}
+                undefined = record.metrics.get("_undefined") or {}
                 console.print(
                     "   "
-                    + "  ".join(f"{k}={v}" for k, v in shown.items())
-                    + f"  parse_fail={record.metrics.get('_parse_failure_rate')}"
-                )
+                    + "  ".join(f"{k}={v}" if v is not None else f"{k}=n/a ({undefined.get(k, 'undefined')})"
+                                for k, v in shown.items())
+                )  # fmt: skip
+                console.print(f"   {unread_summary(record.metrics)}", markup=False)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stored predictions are kept; rerun the same command to continue[/]")
         raise typer.Exit(130) from None
@@ -195,12 +199,24 @@ def ls(
         for name in list_prompts():
             typer.echo(name)
     elif what == "runs":
+        from .scoring import unread_summary
+
         store = _store(workspace, read_only=True)
         for r in store.runs():
             spec = r.spec
             n = store.count_predictions(r.id)
             cells = [r.id, r.kind, r.status, f"{spec['dataset']['name']}:{spec['split']}"]
-            typer.echo("\t".join([*cells, f"{spec['model']['backend']}:{spec['model']['name']}", f"{n} predictions"]))
+            cells += [f"{spec['model']['backend']}:{spec['model']['name']}", f"{n} predictions"]
+            if r.kind == "eval" and r.metrics and "_unread" in r.metrics:
+                cells.append(unread_summary(r.metrics))
+            elif r.kind == "eval" and n:  # not scored yet: the reasons stored so far
+                counts = store.reason_counts(r.id)
+                total = sum(counts.values())
+                shown = ", ".join(f"{k} {v / n:.1%}" for k, v in sorted(counts.items()))
+                cells.append(f"unread {total / n:.1%}" + (f": {shown}" if shown else ""))
+            if r.status == "failed" and r.error:
+                cells.append(f"error: {r.error[:200]}")
+            typer.echo("\t".join(cells))
     else:
         raise AffectbenchError(f"ls: unknown kind {what!r}; choose datasets, models, prompts, metrics or runs")
 
@@ -243,7 +259,7 @@ def rescore(
     """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
     labels or samples changed since the predictions were made (stored targets would be stale)."""
     from .prompts import load_prompt
-    from .scoring import info_from_record, score_run
+    from .scoring import info_from_record, json_safe, score_run
 
     store = _store(workspace, read_only=dry_run)
     record = store.run(run_id)
@@ -253,8 +269,14 @@ def rescore(
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
     _check_data_unchanged(store, record)
-    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info), write=not dry_run)
-    typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
+    try:
+        metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info), write=not dry_run)
+    except AffectbenchError as e:
+        if not dry_run:
+            store.set_status(run_id, "failed", error=f"scoring: {e}")
+        raise
+    shown = json_safe({k: v for k, v in metrics.items() if k != "_info"})
+    typer.echo(json.dumps(shown, indent=1, ensure_ascii=False, allow_nan=False))
 
 
 def _check_data_unchanged(store, record) -> None:

@@ -87,6 +87,7 @@ class RunEntry(BaseModel):
     prompt: str | None = None
     knowledge: list[str] = Field(default_factory=list)
     generation: dict[str, Any] | None = None
+    parse: dict[str, Any] | None = None
     media: dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
     limit: int | None = None

@@ -23,10 +23,11 @@ from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
 from .prompts import load_prompt
 from .prompts.base import Prompt
-from .scoring import score_run
-from .specs import ExecSpec, ModelSpec, RunSpec
+from .prompts.extract import extractor_messages
+from .scoring import EXTRACTABLE, check_targets, score_run, settle, unread_reason
+from .specs import ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from .store import Prediction, RunRecord, Store
-from .types import DatasetInfo, Sample
+from .types import DatasetInfo, Generation, Sample
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,11 @@ class Runner:
         dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
         info = dataset.info
         prompt = load_prompt(spec.prompt, info)
+        samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+        if spec.kind == "eval":
+            check_targets(((s.id, s.target) for s in samples), info)  # before any run or model exists
         record = self.store.open_run(spec)
         rid = record.id
-        samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
         data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
         digests = data.pop("samples")
         data["split"] = dataset.describe_split(spec.split)  # which split/fold the number used, in words
@@ -192,12 +195,16 @@ class Runner:
             self.store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
             raise
         del samples, pending  # scoring reads the store; keep memory flat on large datasets
-        if spec.kind == "eval":
-            score_run(self.store, rid, info, prompt)
-        else:
-            from .knowledge import knowledge_quality
+        try:
+            if spec.kind == "eval":
+                score_run(self.store, rid, info, prompt)
+            else:
+                from .knowledge import knowledge_quality
 
-            self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
+                self.store.set_metrics(rid, knowledge_quality(self.store, rid, info))
+        except Exception as e:
+            self.store.set_status(rid, "failed", error=f"scoring: {e}")
+            raise
         self.store.set_status(rid, "done")
         return self.store.run(rid)
 
@@ -238,6 +245,8 @@ class Runner:
                 for p in preds:  # which version of the sample this answer saw (see provenance)
                     if digests and p.sample_id in digests:
                         p.meta["data"] = digests[p.sample_id]
+                if spec.parse.type == "extractor" and spec.kind == "eval":
+                    self._extract(spec, info, prompt, preds)
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
                 model_failed = [t for t in batch if t.generation is not None and t.generation.error]
@@ -251,21 +260,58 @@ class Runner:
                 else:
                     failed_batches = 0
 
+    def _extract(self, spec: RunSpec, info: DatasetInfo, prompt: Prompt, preds: list[Prediction]) -> None:
+        """The extractor policy: answers the rules found no label or number in (`no_label`) go to the
+        extractor model; its answer, read by the same rules, becomes the prediction when it is read.
+        The extractor's answer and how it was read are kept in meta["extractor"] either way."""
+        todo = [p for p in preds if not p.ok and p.reason in EXTRACTABLE and (p.raw or "").strip()]
+        if not todo:
+            return
+        mspec = spec.parse.model
+        assert mspec is not None  # ParsePolicySpec checks it
+        key = "extractor:" + mspec.model_dump_json()
+        if key not in self._models:
+            self._models[key] = build_model(mspec, None, self.store.workspace)
+        model = self._models[key]
+        gen = GenerationSpec(max_new_tokens=spec.parse.max_new_tokens)
+        try:
+            outs = model.generate([extractor_messages(p.raw or "", info) for p in todo], gen)
+        except Exception as e:  # the extractor failing must not lose the answers: they stay unread
+            outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in todo]
+        for p, g in zip(todo, outs, strict=True):
+            read = prompt.parse(g.text, info) if not g.error else None
+            p.meta["extractor"] = {
+                "model": f"{mspec.backend}:{mspec.name}",
+                "answer": g.text,
+                "parse": g.error if read is None else read.reason,
+            }
+            if read is not None and read.ok:
+                p.value, p.ok, p.reason = read.value, True, None
+                p.meta["read_by"] = "extractor"
+
     @staticmethod
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
         s, g = task.sample, task.generation
         if task.error or g is None:
-            return Prediction(s.id, None, None, False, s.target, s.group, None, task.error or "no output")
-        parsed = prompt.parse(g.text, info)
+            return Prediction(
+                s.id, None, None, False, s.target, s.group, None, task.error or "no output", reason="model_error"
+            )
+        parsed = settle(prompt.parse(g.text, info), g.finish_reason)
         meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
         if g.scores is not None:
             meta["scores"] = g.scores
         if parsed.reason:
             meta["parse"] = parsed.reason
+        if g.reasoning:
+            meta["reasoning"] = g.reasoning
         meta.update(g.meta)
-        return Prediction(
-            s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
+        reason = unread_reason(
+            parsed, error=None, raw=g.text, finish_reason=g.finish_reason, has_reasoning=bool(g.reasoning)
         )
+        return Prediction(
+            s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta,
+            reason=reason, finish_reason=g.finish_reason,
+        )  # fmt: skip
 
 
 class progress_bar:

@@ -12,7 +12,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .types import ALL_MODALITIES
 
@@ -114,6 +114,22 @@ class FinetuneSpec(Strict):
     train_limit: int | None = None
 
 
+class ParsePolicySpec(Strict):
+    """How answers are read: `rules` (the template's parser) or `extractor` — rules first, then a second
+    model maps the answers rules find no label or number in (unread reason `no_label`) to the answer
+    space (what AffectGPT/MER-UniBench do for free-form descriptions). Any backend."""
+
+    type: Literal["rules", "extractor"] = "rules"
+    model: ModelSpec | None = Field(default=None, description="the extractor model (type: extractor)")
+    max_new_tokens: int = 16
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> ParsePolicySpec:
+        if self.type == "extractor" and self.model is None:
+            raise ValueError("parse.type extractor needs parse.model: {backend: ..., name: ...}")
+        return self
+
+
 class RunSpec(Strict):
     kind: Literal["eval", "knowledge", "finetune"] = "eval"
     dataset: DatasetRef
@@ -129,12 +145,15 @@ class RunSpec(Strict):
     finetune: FinetuneSpec | None = None
     limit: int | None = None
     seed: int = 0
+    parse: ParsePolicySpec = ParsePolicySpec()
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
         data["model"] = self.model.identity()
+        if self.parse == ParsePolicySpec():
+            data.pop("parse")  # the default policy: run ids stay what they were before the field existed
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

@@ -20,7 +20,7 @@ from typing import Any
 from .errors import StoreError
 from .specs import RunSpec, canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -68,8 +68,19 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 """
 
+# v2: why a prediction is unread (one of types.UNREAD_REASONS, NULL when read) and why its
+# generation ended ("stop" | "length" | NULL when the backend cannot tell).
+_SCHEMA_V2 = """
+ALTER TABLE predictions ADD COLUMN reason TEXT;
+ALTER TABLE predictions ADD COLUMN finish_reason TEXT;
+"""
+
 # Migrations from version N-1 to N; index 0 creates the first schema.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+
+_PRED_COLUMNS = ", ".join(
+    "run_id sample_id raw value ok target grp latency error modalities meta created_at reason finish_reason".split()
+)
 
 
 @dataclass
@@ -86,6 +97,24 @@ class Prediction:
     error: str | None = None
     modalities: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # why it is unread: one of types.UNREAD_REASONS; None when read
+    finish_reason: str | None = None  # "stop" | "length" | None (the backend could not tell)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What scoring reads of one stored prediction (see `Store.outcomes`)."""
+
+    sample_id: str
+    raw: str | None
+    value: Any
+    ok: bool
+    target: Any
+    error: str | None
+    reason: str | None
+    finish_reason: str | None
+    has_reasoning: bool  # meta["reasoning"] holds a separate, non-empty reasoning text
+    extracted: str | None = None  # the extractor model's answer (parse policy `extractor`), if any
 
 
 @dataclass
@@ -290,11 +319,13 @@ class Store:
                 _dumps(list(p.modalities)),
                 _dumps(p.meta or None),
                 now,
+                p.reason,
+                p.finish_reason,
             )
             for p in preds
         ]
         with self._tx() as c:
-            c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            c.executemany(f"INSERT OR REPLACE INTO predictions ({_PRED_COLUMNS}) VALUES ({','.join('?' * 14)})", rows)
         return len(rows)
 
     def done_ids(self, run_id: str) -> set[str]:
@@ -304,34 +335,62 @@ class Store:
 
     def predictions(self, run_id: str) -> list[Prediction]:
         cur = self._conn().execute(
-            "SELECT sample_id, raw, value, ok, target, grp, latency, error, modalities, meta "
+            "SELECT sample_id, raw, value, ok, target, grp, latency, error, modalities, meta, reason, finish_reason "
             "FROM predictions WHERE run_id=? ORDER BY rowid",
             (run_id,),
         )
         return [
             Prediction(
-                sid, raw, _loads(v), bool(ok), _loads(t), g or "", lat, err, tuple(_loads(m) or ()), _loads(meta) or {}
+                sid,
+                raw,
+                _loads(v),
+                bool(ok),
+                _loads(t),
+                g or "",
+                lat,
+                err,
+                tuple(_loads(m) or ()),
+                _loads(meta) or {},
+                reason,
+                fin,
             )
-            for sid, raw, v, ok, t, g, lat, err, m, meta in cur
+            for sid, raw, v, ok, t, g, lat, err, m, meta, reason, fin in cur
         ]
 
-    def outcomes(self, run_id: str) -> Iterator[tuple[str, str | None, Any, bool, Any, str | None]]:
-        """(sample_id, raw, value, ok, target, error) per prediction, streamed: what scoring needs."""
+    def outcomes(self, run_id: str) -> Iterator[Outcome]:
+        """One `Outcome` per prediction, streamed: what scoring needs."""
         cur = self._conn().execute(
-            "SELECT sample_id, raw, value, ok, target, error FROM predictions WHERE run_id=? ORDER BY rowid", (run_id,)
+            "SELECT sample_id, raw, value, ok, target, error, reason, finish_reason, "
+            # meta is parsed only when it may hold a reasoning text or an extractor's answer
+            "CASE WHEN instr(meta, '\"reasoning\"') > 0 OR instr(meta, '\"extractor\"') > 0 THEN meta END "
+            "FROM predictions WHERE run_id=? ORDER BY rowid",
+            (run_id,),
         )
-        for sid, raw, v, ok, t, err in cur:
-            yield sid, raw, _loads(v), bool(ok), _loads(t), err
+        for sid, raw, v, ok, t, err, reason, fin, meta in cur:
+            m = (_loads(meta) or {}) if meta else {}
+            ext = m.get("extractor")
+            extracted = ext.get("answer") if isinstance(ext, dict) else None
+            yield Outcome(
+                sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, bool(m.get("reasoning")), extracted
+            )
+
+    def reason_counts(self, run_id: str) -> dict[str, int]:
+        """Number of unread predictions per reason (types.UNREAD_REASONS) of one run."""
+        cur = self._conn().execute(
+            "SELECT reason, COUNT(*) FROM predictions WHERE run_id=? AND reason IS NOT NULL GROUP BY reason", (run_id,)
+        )
+        return dict(cur.fetchall())
 
     def count_predictions(self, run_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM predictions WHERE run_id=?", (run_id,)).fetchone()[0]
 
-    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool]]) -> None:
-        """Replace parsed values (used by `rescore`), leaving raw outputs untouched."""
+    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool, str | None]]) -> None:
+        """Replace parsed values and unread reasons, (sample_id, value, ok, reason) each (used by
+        `rescore`), leaving raw outputs untouched."""
         with self._tx() as c:
             c.executemany(
-                "UPDATE predictions SET value=?, ok=? WHERE run_id=? AND sample_id=?",
-                [(_dumps(v), int(ok), run_id, sid) for sid, v, ok in values],
+                "UPDATE predictions SET value=?, ok=?, reason=? WHERE run_id=? AND sample_id=?",
+                [(_dumps(v), int(ok), reason, run_id, sid) for sid, v, ok, reason in values],
             )
 
     def knowledge(self, run_id: str) -> dict[str, str]:

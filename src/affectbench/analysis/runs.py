@@ -20,7 +20,7 @@ from .model_cards import ModelCard, card_for
 MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
 
 # Metrics where a smaller number is better; everything else is higher-is-better.
-_LOWER_BETTER = ("mae", "mse", "rmse", "loss", "error", "parse_failure", "latency")
+_LOWER_BETTER = ("mae", "mse", "rmse", "loss", "error", "parse_failure", "unread", "latency")
 
 
 def higher_is_better(metric_name: str) -> bool:
@@ -50,8 +50,13 @@ def primary_metric(info: DatasetInfo) -> tuple[str, MetricFn]:
 
 
 def metric_value(run: RunRecord, name: str) -> float | None:
-    """A stored metric as a float, None when absent or not a number."""
-    v = (run.metrics or {}).get(name)
+    """A stored metric as a float, None when absent or not a number; "_unread/<reason>" reads the
+    rate of one unread reason."""
+    metrics = run.metrics or {}
+    if name.startswith("_unread/"):
+        metrics = metrics.get("_unread") or {}
+        name = name.split("/", 1)[1]
+    v = metrics.get(name)
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     return float(v)

@@ -325,9 +325,19 @@ def _html(
         )
         pf = parse_failures(store, cards)
         s.add_rows(
-            ["model", "dataset", "answers", "unparsed", "rate"],
-            [[p.model, p.dataset, p.n, p.failures, p.rate] for p in pf],
-            heading="Parse failures",
+            ["model", "dataset", "answers", "unread", "rate", "reasons"],
+            [
+                [
+                    p.model,
+                    p.dataset,
+                    p.n,
+                    p.failures,
+                    p.rate,
+                    ", ".join(f"{k} {v}" for k, v in sorted(p.reasons.items())),
+                ]
+                for p in pf
+            ],
+            heading="Unread answers (model errors excluded)",
         )
         sections.append(s)
 

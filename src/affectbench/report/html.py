@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .tables import Table, cell_text, fmt
+from .tables import Table, cell, fmt
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -73,9 +73,9 @@ def table_html(t: Table, digits: int = 4, heading: str | None = None) -> str:
     body = []
     for i, row in enumerate(t.rows):
         cells = "".join(
-            f'<td class="best">{html.escape(cell_text(t, i, j, digits))}</td>'
+            f'<td class="best">{html.escape(cell(t, i, j, digits))}</td>'
             if i in best[j]
-            else f"<td>{html.escape(cell_text(t, i, j, digits))}</td>"
+            else f"<td>{html.escape(cell(t, i, j, digits))}</td>"
             for j in range(len(t.columns))
         )
         body.append(f"<tr><td>{html.escape(row)}</td>{cells}</tr>")

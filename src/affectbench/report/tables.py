@@ -42,6 +42,7 @@ class Table:
     caption: str = ""
     unranked: set[tuple[int, int]] = field(default_factory=set)  # cells never marked best (partial runs)
     sd: list[list[float | None]] | None = None  # a "mean ± sd" cell where set (fold means)
+    why: dict[tuple[int, int], str] = field(default_factory=dict)  # (i, j) -> why the value is undefined
 
     def higher(self, j: int) -> bool:
         return higher_is_better(self.metrics[j])
@@ -97,6 +98,10 @@ def system_labels(runs: Sequence[RunRecord], by: Sequence[str], cards: Iterable[
             if setting == "zero-shot" and labels[r.id] in ablated:
                 setting = "TAV"  # among modality-ablation siblings, name the full setting
             labels[r.id] = f"{labels[r.id]} ({setting})"
+    for r in runs:  # the parse view is part of what a number means: name it
+        view = (r.metrics or {}).get("_parse_view", "rules")
+        if view != "rules":
+            labels[r.id] = f"{labels[r.id]} [{view}]"
     for r in _clashes(runs, labels):
         labels[r.id] = f"{labels[r.id]} [{r.id.rsplit('-', 1)[-1][:6]}]"
     return labels
@@ -150,6 +155,12 @@ def leaderboard(
         values[i][j] = float(np.mean(vals))
         sd[i][j] = float(np.std(vals, ddof=1))
         unranked |= {(systems.index(labels[r.id]), j) for r in group}  # the fold mean is the ranked number
+    why = {
+        (i, j): _undefined(cell[(s, d)], metrics[d])
+        for i, s in enumerate(systems)
+        for j, d in enumerate(datasets)
+        if (s, d) in cell and _undefined(cell[(s, d)], metrics[d])
+    }
     return Table(
         title="Leaderboard",
         row_header=" / ".join(by),
@@ -166,6 +177,7 @@ def leaderboard(
         ),
         unranked=unranked,
         sd=sd if any(v is not None for row in sd for v in row) else None,
+        why=why,
     )
 
 
@@ -229,7 +241,11 @@ def dataset_tables(
             for k, v in (r.metrics or {}).items():
                 if not k.startswith("_") and isinstance(v, int | float) and k not in names:
                     names.append(k)
+            for k, v in (r.metrics or {}).items():
+                if not k.startswith("_") and v is None and k not in names:
+                    names.append(k)  # undefined on this run: shown with its reason
         names.append("_parse_failure_rate")
+        names += unread_columns(rs)
         out.append(
             Table(
                 title=f"{ds}",
@@ -239,24 +255,51 @@ def dataset_tables(
                 rows=[labels[r.id] for r in rs],
                 values=[[metric_value(r, n) for n in names] for r in rs],
                 run_ids=[[r.id] * len(names) for r in rs],
-                caption=f"All metrics on {ds}; best per column in bold; partial runs are never ranked.",
+                caption=f"All metrics on {ds}; best per column in bold; partial runs are never ranked. "
+                "unread/<reason>: share of samples unread for that reason (types.UNREAD_REASONS); unread "
+                "answers earn no credit in any metric.",
                 unranked={(i, j) for i, r in enumerate(rs) if is_partial(r) for j in range(len(names))},
+                why={(i, j): w for i, r in enumerate(rs) for j, n in enumerate(names) if (w := _undefined(r, n))},
             )
         )
     return out
+
+
+def unread_columns(runs: Sequence[RunRecord]) -> list[str]:
+    """`_unread_rate` and `_unread/<reason>` for every reason some run has (in UNREAD_REASONS order)."""
+    from ..types import UNREAD_REASONS
+
+    seen = {k for r in runs for k, v in ((r.metrics or {}).get("_unread") or {}).items() if v}
+    return ["_unread_rate", *(f"_unread/{k}" for k in UNREAD_REASONS if k in seen)]
+
+
+def _undefined(run: RunRecord, name: str) -> str | None:
+    """Why `name` has no number on `run` (stored under `_undefined`, or NaN from an older scorer)."""
+    metrics = run.metrics or {}
+    why = (metrics.get("_undefined") or {}).get(name)
+    if why:
+        return str(why)
+    v = metrics.get(name)
+    if isinstance(v, float) and math.isnan(v):
+        return "undefined (rescore the run for the reason)"
+    return None
+
+
+def cell(t: Table, i: int, j: int, digits: int = 4, pm: str = "±") -> str:
+    """The text of cell (i, j): the number ("mean ± sd" where the table holds an sd for it),
+    "n/a (why)" when undefined, "–" when absent."""
+    why = t.why.get((i, j))
+    if why:
+        return f"n/a ({why})"
+    s = fmt(t.values[i][j], digits)
+    sd = t.sd[i][j] if t.sd else None
+    return f"{s} {pm} {fmt(sd, digits)}" if sd is not None else s
 
 
 def fmt(v: float | None, digits: int = 4) -> str:
     if not _num(v):
         return "–" if v is None else "nan"
     return f"{v:.{digits}f}"
-
-
-def cell_text(t: Table, i: int, j: int, digits: int = 4, pm: str = "±") -> str:
-    """A cell's number, as "mean ± sd" where the table holds an sd for it."""
-    s = fmt(t.values[i][j], digits)
-    sd = t.sd[i][j] if t.sd else None
-    return f"{s} {pm} {fmt(sd, digits)}" if sd is not None else s
 
 
 def _header(t: Table, j: int) -> str:
@@ -276,7 +319,7 @@ def to_markdown(t: Table, digits: int = 4) -> str:
     ]
     for i, row in enumerate(t.rows):
         cells = [
-            f"**{cell_text(t, i, j, digits)}**" if i in best[j] else cell_text(t, i, j, digits)
+            f"**{cell(t, i, j, digits)}**" if i in best[j] else md_esc(cell(t, i, j, digits))
             for j in range(len(t.columns))
         ]
         lines.append("| " + " | ".join([md_esc(row)] + cells) + " |")
@@ -341,7 +384,7 @@ def to_latex(t: Table, digits: int = 4, label_key: str = "") -> str:
     for i, row in enumerate(t.rows):
         cells = []
         for j in range(len(t.columns)):
-            s = cell_text(t, i, j, digits, pm=r"$\pm$").replace("–", "--")
+            s = latex_escape(cell(t, i, j, digits)).replace("–", "--").replace("±", r"$\pm$")
             cells.append(r"\textbf{" + s + "}" if i in best[j] else s)
         lines.append(" & ".join([latex_escape(row)] + cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}"]
