@@ -175,3 +175,31 @@ def test_score_with_logprobs(server):
     assert all(v <= 0 or math.isinf(v) for v in g.scores.values())
     (g,) = model(server, name="nologprobs").score([text_conv("Sentiment?")], ["positive"], GEN)
     assert "no logprobs" in g.error
+
+
+def test_finish_reason_from_the_server(server):
+    (short,) = model(server).generate([text_conv("Hello?")], GenerationSpec(max_new_tokens=2))
+    assert short.finish_reason == "length" and short.n_output_tokens == 2 and short.meta["finish_reason_raw"] == "length"
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_null_content_answer_in_a_reasoning_field(server, field):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name=f"{field}- positive").generate([text_conv("Hello?")], GEN)
+    assert g.error is None
+    assert g.reasoning == plain.text + " positive"  # kept verbatim
+    assert g.text == (plain.text + " positive").strip()  # the only answer text there is
+    assert g.meta["answer_field"] == field
+
+
+def test_content_and_reasoning_kept_apart(server):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name="think-I weigh the cues").generate([text_conv("Hello?")], GEN)
+    assert g.text == plain.text and g.reasoning == "I weigh the cues" and g.meta["answer_field"] == "content"
+
+
+def test_literal_end_token_cuts_the_invented_turn(server):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name="runon").generate([text_conv("Hello?")], GEN)
+    assert "joy" not in g.text.replace(plain.text, "") and "user" not in g.text.replace(plain.text, "")
+    assert g.finish_reason == "stop" and g.meta["cut_at_end_token"]

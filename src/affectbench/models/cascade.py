@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import ModelError
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation, Message, Part
+from . import stops
 from .base import Conversation, Model
 
 CUE_PREFIX = "Automatic perception cues (may be wrong): "
@@ -184,7 +185,12 @@ class CascadeModel(Model):
         with self._lock, torch.inference_mode():
             tok.padding_side = "left"
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "pad_token_id": tok.pad_token_id}
+            ends = stops.end_token_ids(tok, getattr(model, "generation_config", None))
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": gen.max_new_tokens,
+                "pad_token_id": tok.pad_token_id,
+                "eos_token_id": ends,
+            }
             if gen.temperature > 0:
                 torch.manual_seed(0)
                 kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
@@ -194,15 +200,15 @@ class CascadeModel(Model):
         n_in = enc["input_ids"].shape[1]
         gens = []
         for i, conv in enumerate(batch):
-            new = out[i, n_in:]
-            new = new[new != tok.pad_token_id]
-            text = tok.decode(new, skip_special_tokens=True).strip()
+            new = out[i, n_in:].tolist()
+            n_out, finish = stops.cut_at_end(new, ends, gen.max_new_tokens)
             gens.append(
                 Generation(
-                    text=text,
+                    text=tok.decode(new[:n_out], skip_special_tokens=True).strip(),
                     modalities=self._modalities(conv),
                     n_input_tokens=int(enc["attention_mask"][i].sum()),
-                    n_output_tokens=int(len(new)),
+                    n_output_tokens=n_out,
+                    finish_reason=finish,
                 )
             )
         return gens

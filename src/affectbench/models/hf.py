@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media
+from . import _chat, _media, stops
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -153,6 +153,7 @@ class HFModel(Model):
             tok.pad_token = tok.eos_token
         self._proc, self._model, self.device = proc, model, device
         self._ids = self._placeholder_ids(proc)
+        self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
 
     @staticmethod
     def _placeholder_ids(proc) -> dict[str, set[int]]:
@@ -237,6 +238,7 @@ class HFModel(Model):
             "max_new_tokens": gen.max_new_tokens,
             "do_sample": sample,
             "pad_token_id": tok.pad_token_id,
+            "eos_token_id": list(self.end_ids),  # every end token of the checkpoint and its template
         }
         if sample:
             kw.update(temperature=gen.temperature, top_p=gen.top_p)
@@ -247,25 +249,21 @@ class HFModel(Model):
         if not torch.is_tensor(out):
             out = out.sequences if hasattr(out, "sequences") else out[0]
         n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        stop = {tok.pad_token_id, tok.eos_token_id}
+        new = out[:, n_in:].tolist()
         gens = []
         for i, conv in enumerate(batch):
-            row_in = inputs["input_ids"][i]
-            n_real = int(inputs["attention_mask"][i].sum())
-            n_out = 0
-            for t in new[i].tolist():
-                if t in stop:
-                    break
-                n_out += 1
+            # the answer ends at the first end token (counted, as vLLM and servers count it); what a
+            # model writes after it is an invented continuation, and a finished row's tail is padding
+            n_out, finish = stops.cut_at_end(new[i], self.end_ids, gen.max_new_tokens)
+            notes = _media.part_notes(conv)
             gens.append(
                 Generation(
-                    text=texts[i].strip(),
-                    modalities=self._modalities(conv, row_in),
-                    n_input_tokens=n_real,
+                    text=tok.decode(new[i][:n_out], skip_special_tokens=True).strip(),
+                    modalities=self._modalities(conv, inputs["input_ids"][i]),
+                    n_input_tokens=int(inputs["attention_mask"][i].sum()),
                     n_output_tokens=n_out,
-                    meta={"notes": _media.part_notes(conv)} if _media.part_notes(conv) else {},
+                    finish_reason=finish,
+                    meta={"notes": notes} if notes else {},
                 )
             )
         return gens

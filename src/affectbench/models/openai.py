@@ -31,7 +31,7 @@ from ..errors import ModelError, require
 from ..media import encode_mp4, get_cache, wav_bytes
 from ..specs import GenerationSpec, MediaSpec, ModelSpec
 from ..types import Generation
-from . import _media
+from . import _media, stops
 from .base import Conversation, Model
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -194,10 +194,16 @@ class OpenAIModel(Model):
             t0 = time.perf_counter()
             data = self.post(body)
             choice = (data.get("choices") or [{}])[0]
-            text = (choice.get("message") or {}).get("content") or ""
+            text, reasoning, field = answer_fields(choice.get("message") or {})
+            text, cut = stops.cut_text_at_end(text)
             usage = data.get("usage") or {}
             notes = _media.part_notes(conv)
             meta: dict[str, Any] = {"latency_s": round(time.perf_counter() - t0, 4), "modalities_source": "sent"}
+            meta["answer_field"] = field
+            if cut:
+                meta["cut_at_end_token"] = True
+            if choice.get("finish_reason") is not None:
+                meta["finish_reason_raw"] = choice["finish_reason"]
             if notes:
                 meta["notes"] = notes
             return Generation(
@@ -205,6 +211,8 @@ class OpenAIModel(Model):
                 modalities=mods,
                 n_input_tokens=usage.get("prompt_tokens"),
                 n_output_tokens=usage.get("completion_tokens"),
+                finish_reason="stop" if cut else stops.finish_reason(choice.get("finish_reason")),
+                reasoning=reasoning,
                 meta=meta,
             )
         except ModelError as e:
@@ -269,6 +277,32 @@ class OpenAIModel(Model):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def answer_fields(message: dict) -> tuple[str, str | None, str | None]:
+    """(answer text, reasoning text, the field the answer came from) of a chat-completion message.
+
+    The answer is `content`; a separate reasoning text (`reasoning_content`, vLLM's reasoning parsers
+    and DeepSeek; `reasoning`, other servers) is kept apart. When `content` is null or empty and only
+    a reasoning field holds text (a reasoning parser that swallowed the whole answer), that text is the
+    answer and its field is named, so parsing and reports can tell; the field is None when nothing came.
+    """
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    reasoning, rfield = None, None
+    for f in REASONING_FIELDS:
+        if isinstance(message.get(f), str) and message[f].strip():
+            reasoning, rfield = message[f], f
+            break
+    if content and content.strip():
+        return content, reasoning, "content"
+    if reasoning is not None:
+        return reasoning, reasoning, rfield
+    return "", None, None
 
 
 def _png_url(img) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media
+from . import _chat, _media, stops
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
 
@@ -101,6 +101,11 @@ class VLLMModel(Model):
         self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name)
         self._ids = HFModel._placeholder_ids(self._proc)
         try:
+            gencfg = transformers.GenerationConfig.from_pretrained(self.spec.name)
+        except Exception:  # a checkpoint without generation_config.json: the tokenizer and template still say
+            gencfg = None
+        self.end_ids = stops.end_token_ids(self._proc, gencfg)
+        try:
             self._llm = vllm.LLM(**self.engine_kwargs())
         except Exception as e:
             raise ModelError(f"vllm: cannot start the engine for {self.spec.name!r}: {e}") from e
@@ -138,6 +143,7 @@ class VLLMModel(Model):
             temperature=gen.temperature,
             top_p=gen.top_p,
             seed=int(self.opts.get("seed", 0)),
+            stop_token_ids=list(self.end_ids),  # every end token of the checkpoint and its template
         )
         outs = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
         gens = []
@@ -149,6 +155,7 @@ class VLLMModel(Model):
                     modalities=self._modalities(sent, out.prompt_token_ids),
                     n_input_tokens=len(out.prompt_token_ids or []),
                     n_output_tokens=len(out.outputs[0].token_ids),
+                    finish_reason=stops.finish_reason(out.outputs[0].finish_reason),
                     meta={"notes": notes} if notes else {},
                 )
             )
