@@ -237,6 +237,9 @@ def rm(
 def rescore(
     run_id: str = typer.Argument(...),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
+    decision: str | None = typer.Option(
+        None, help="score-mode runs: re-decide answers from the stored option scores (auto|argmax|expected)"
+    ),
 ) -> None:
     """Re-parse and re-score a stored run without calling any model."""
     from .prompts import load_prompt
@@ -249,7 +252,12 @@ def rescore(
     if not record.metrics or "_info" not in record.metrics:
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
-    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info))
+    spec = record.run_spec
+    if decision is None and spec.generation.mode == "score":
+        decision = (record.metrics or {}).get("_decision", spec.generation.decision)
+    if decision is not None and decision not in ("auto", "argmax", "expected"):
+        raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use auto, argmax or expected")
+    metrics = score_run(store, run_id, info, load_prompt(spec.prompt, info), decision=decision)
     typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
 
 

@@ -20,6 +20,7 @@ from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
+from .models.options import CONTENT_FREE, apply_decision, check_rule, content_free_prior
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .scoring import score_run
@@ -121,6 +122,10 @@ class Runner:
         done = self.store.done_ids(rid)
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
+            if score_mode(spec) and (record.metrics or {}).get("_decision") != spec.generation.decision:
+                # the decision rule is applied at parse time: a spec asking for another one rescores, no model call
+                score_run(self.store, rid, info, prompt, decision=spec.generation.decision)
+                return self.store.run(rid)
             return record
         knowledge = knowledge_texts(spec, self.store, info)
         self.store.set_status(rid, "running")
@@ -145,7 +150,7 @@ class Runner:
             raise
         del samples, pending  # scoring reads the store; keep memory flat on large datasets
         if spec.kind == "eval":
-            score_run(self.store, rid, info, prompt)
+            score_run(self.store, rid, info, prompt, decision=spec.generation.decision if score_mode(spec) else None)
         else:
             from .knowledge import knowledge_quality
 
@@ -179,11 +184,20 @@ class Runner:
 
     def _stream(self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total) -> None:
         render = self._render(spec, info, prompt, knowledge)
-        score = spec.generation.mode == "score" and spec.kind == "eval"
+        score = score_mode(spec)
         call = Call(spec.generation, tuple(prompt.options(info)) if score else None)
+        gen = spec.generation
+        prior = None
+        if score:
+            check_rule(gen.decision, call.options)
+        if score and gen.calibration == "contextual":
+            prior = self._content_free_prior(spec, info, prompt, executor, call, bool(knowledge))
         failed_batches = 0
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
             for batch in executor.answer((render(s) for s in pending), call):
+                if score:
+                    for t in batch:
+                        apply_decision(t.generation, gen.decision, gen.calibration, prior)
                 preds = [self._prediction(info, prompt, t) for t in batch]
                 self.store.add_predictions(rid, preds)
                 advance(len(preds))
@@ -197,6 +211,25 @@ class Runner:
                         )
                 else:
                     failed_batches = 0
+
+    def _content_free_prior(self, spec, info, prompt: Prompt, executor: Executor, call: Call, knowledge: bool) -> dict:
+        """log p_cf of the options: the run's template scored on content-free inputs (Zhao et al. 2021):
+        the transcript (and the knowledge slot, when the run uses knowledge) holds "N/A", "" or "[MASK]";
+        no media."""
+        samples = [Sample(id=f"__content_free_{i}__", transcript=t, target=None) for i, t in enumerate(CONTENT_FREE)]
+        texts = {s.id: (s.transcript or "N/A") for s in samples} if knowledge else {}
+        render = self._render(spec, info, prompt, texts)
+        runs = []
+        for batch in executor.answer((render(s) for s in samples), call):
+            for t in batch:
+                g = t.generation
+                if t.error or g is None or g.scores is None:
+                    why = t.error or (g.meta.get("scoring_error") if g else None) or "no output"
+                    raise AffectbenchError(
+                        f"contextual calibration: scoring the content-free input {t.sample.transcript!r} failed: {why}"
+                    )
+                runs.append(g.scores)
+        return content_free_prior(runs)
 
     @staticmethod
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
@@ -213,6 +246,11 @@ class Runner:
         return Prediction(
             s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
         )
+
+
+def score_mode(spec: RunSpec) -> bool:
+    """Whether a run scores candidate options (eval runs with generation.mode: score)."""
+    return spec.generation.mode == "score" and spec.kind == "eval"
 
 
 class progress_bar:

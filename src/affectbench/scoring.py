@@ -24,15 +24,20 @@ def info_record(info: DatasetInfo) -> dict[str, Any]:
     }
 
 
-def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | None = None) -> dict[str, Any]:
+def score_run(
+    store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | None = None, decision: str | None = None
+) -> dict[str, Any]:
     """Re-parse (when a prompt is given) and score every stored prediction of `run_id`.
 
     Samples that failed (media or model error) and unparseable answers count as wrong; their
-    rates are reported as `_error_rate` and `_parse_failure_rate`.
+    rates are reported as `_error_rate` and `_parse_failure_rate`. `decision` (score-mode runs:
+    auto | argmax | expected): re-decide every answer from its stored option scores with this rule and
+    the run's stored calibration (`models.options`) before parsing; recorded as `_decision`.
     """
     values, targets, updates = [], [], []
     n_err = n_unparsed = 0
-    for sid, raw, value, ok, target, error in store.outcomes(run_id):
+    rows = store.outcomes(run_id) if decision is None or prompt is None else _decided(store, run_id, decision)
+    for sid, raw, value, ok, target, error in rows:
         if error is not None:
             n_err += 1
             value, ok = None, False
@@ -55,8 +60,29 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
         _parse_failure_rate=round(n_unparsed / max(n - n_err, 1), 4) if n else math.nan,
         _info=info_record(info),
     )
+    if decision is not None:
+        metrics["_decision"] = decision
     store.set_metrics(run_id, metrics)
     return metrics
+
+
+def _decided(store: Store, run_id: str, decision: str):
+    """store.outcomes rows whose raw text is re-decided from the stored option scores with `decision`."""
+    from .models.options import apply_decision, check_rule
+    from .types import Generation
+
+    preds = store.predictions(run_id)
+    for p in preds[:1]:
+        if p.meta.get("scores"):
+            check_rule(decision, list(p.meta["scores"]))
+    for p in preds:
+        raw = p.raw
+        scores = (p.meta or {}).get("scores")
+        if p.error is None and scores:
+            g = Generation(text="", scores=scores)
+            apply_decision(g, decision, p.meta.get("calibration", "none"), p.meta.get("score_prior"))
+            raw = g.text
+        yield p.sample_id, raw, p.value, p.ok, p.target, p.error
 
 
 def info_from_record(record: dict[str, Any]) -> DatasetInfo:

@@ -11,15 +11,13 @@ ModelSpec.adapter: a LoRA folder (peft). Options:
 - `score_batch` (8): sequences per forward pass when scoring options.
 - `cache_dir`: perception cache folder (default `<workspace>/cache/perception`, else ~/.cache/affectbench).
 
-Score mode returns each option's summed token log-probability after the prompt. When every option is
-a number (a regression grid), `meta["expected"]` = Σ softmax(scores)·value and `text` is that expected
-value with 2 decimals, so a regression parser reads the expected score; otherwise `text` is the best option.
+Score mode returns each option's summed token log-probability after the prompt; the answer follows from
+the run's decision rule and calibration (`models.options`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from typing import Any
 from ..errors import ModelError
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation, Message, Part
+from . import options as options_
 from . import stops
 from .base import Conversation, Model
 
@@ -235,22 +234,15 @@ class CascadeModel(Model):
         with self._lock, torch.inference_mode():
             for start in range(0, len(prompts), step):
                 scores += _option_logprobs(model, prompts[start : start + step], opt_ids, tok.pad_token_id)
-        gens = []
-        for b, conv in enumerate(batch):
-            s = dict(zip(options, scores[b], strict=True))
-            g = Generation(text="", modalities=self._modalities(conv), n_input_tokens=len(prompts[b]), scores=s)
-            values = _numbers(options)
-            if values is not None:
-                top = max(scores[b])
-                w = [math.exp(x - top) for x in scores[b]]
-                z = sum(w)
-                expected = sum(wi / z * v for wi, v in zip(w, values, strict=True))
-                g.meta["expected"] = expected
-                g.text = f"{expected:.2f}"
-            else:
-                g.text = options[max(range(len(options)), key=lambda j: scores[b][j])]
-            gens.append(g)
-        return gens
+        return [
+            options_.scored(
+                dict(zip(options, scores[b], strict=True)),
+                gen.decision,
+                modalities=self._modalities(conv),
+                n_input_tokens=len(prompts[b]),
+            )
+            for b, conv in enumerate(batch)
+        ]
 
 
 def _option_logprobs(model: Any, prompts: list[list[int]], options: list[list[int]], pad: int) -> list[list[float]]:
@@ -291,14 +283,6 @@ def _option_logprobs(model: Any, prompts: list[list[int]], options: list[list[in
             row.append(float(first[b, o[0]]) + float(rest))
         result.append(row)
     return result
-
-
-def _numbers(options: list[str]) -> list[float] | None:
-    try:
-        values = [float(o) for o in options]
-    except ValueError:
-        return None
-    return values if all(math.isfinite(v) for v in values) else None
 
 
 class ExpertsModel(Model):

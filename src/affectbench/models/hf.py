@@ -23,6 +23,7 @@ from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
 from . import _chat, _media, stops
+from . import options as options_
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -293,12 +294,12 @@ class HFModel(Model):
                 scores[opt] = float(lp)
             notes = _media.part_notes(conv)
             out.append(
-                Generation(
-                    text=max(scores, key=scores.get),
+                options_.scored(
+                    scores,
+                    gen.decision,
                     modalities=self._modalities(conv, ids[0]),
                     n_input_tokens=int(inputs["attention_mask"][0].sum())
                     - len(tok(options[0], add_special_tokens=False)["input_ids"]),
-                    scores=scores,
                     meta={"notes": notes} if notes else {},
                 )
             )

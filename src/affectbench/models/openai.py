@@ -32,6 +32,7 @@ from ..media import encode_mp4, get_cache, wav_bytes
 from ..specs import GenerationSpec, MediaSpec, ModelSpec
 from ..types import Generation
 from . import _media, stops
+from . import options as options_
 from .base import Conversation, Model
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -240,21 +241,12 @@ class OpenAIModel(Model):
                     f"openai: the server at {self.base_url} returned no logprobs, so it cannot score options; "
                     "use generation mode: generate"
                 )
-            top = content[0]["top_logprobs"]
-            scores = {}
-            for opt in options:
-                best = float("-inf")
-                for t in top:
-                    tok = (t.get("token") or "").strip().lower()
-                    if tok and opt.strip().lower().startswith(tok):
-                        best = max(best, float(t["logprob"]))
-                scores[opt] = best
-            return Generation(
-                text=max(scores, key=scores.get),
-                modalities=mods,
-                scores=scores,
-                meta={"score_method": "first-token top_logprobs"},
-            )
+            scores, failure = first_token_scores(content[0]["top_logprobs"], options)
+            meta: dict[str, Any] = {"score_method": "first-token top_logprobs"}
+            if failure:
+                meta.update(unread_reason="scoring_failed", scoring_error=failure)
+                return Generation(text="", modalities=mods, meta=meta)
+            return options_.scored(scores, gen.decision, modalities=mods, meta=meta)
         except ModelError as e:
             return Generation(text="", error=str(e))
 
@@ -277,6 +269,39 @@ class OpenAIModel(Model):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def first_token_scores(top: list[dict], options: list[str]) -> tuple[dict[str, float], str | None]:
+    """Per-option first-token log-probs from a server's top_logprobs, and why they cannot be used.
+
+    A top token matches an option when its text (stripped, case-folded) is a prefix of the option; an
+    option's score is its best matching token's log-prob, -inf when none of the top tokens matches.
+    Refused (second value set; scores then mean nothing): no option matched any top token, or two
+    options take their score from the same token (they share a first token, so the server's answer
+    cannot tell them apart: "-3.0" and "-2.0" both start with "-").
+    """
+    scores: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for opt in options:
+        key = opt.strip().lower()
+        best, src = float("-inf"), None
+        for t in top:
+            tok = (t.get("token") or "").strip().lower()
+            if tok and key.startswith(tok) and float(t["logprob"]) > best:
+                best, src = float(t["logprob"]), tok
+        scores[opt] = best
+        if src is not None:
+            source[opt] = src
+    if not source:
+        return scores, f"none of the options {options} matches the server's top {len(top)} first tokens"
+    by_token: dict[str, list[str]] = {}
+    for opt, tok in source.items():
+        by_token.setdefault(tok, []).append(opt)
+    shared = {t: o for t, o in by_token.items() if len(o) > 1}
+    if shared:
+        tok, opts = next(iter(shared.items()))
+        return scores, f"options {opts} share the first token {tok!r}; first-token scores cannot tell them apart"
+    return scores, None
 
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")

@@ -24,6 +24,7 @@ from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
 from . import _chat, _media, stops
+from . import options as options_
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
 
@@ -179,10 +180,12 @@ class VLLMModel(Model):
                 ids, lps = r.prompt_token_ids, r.prompt_logprobs
                 scores[opt] = float(sum(lps[i][ids[i]].logprob for i in range(len(ids) - n, len(ids))))
             out.append(
-                Generation(
-                    text=max(scores, key=scores.get),
+                options_.scored(
+                    scores,
+                    gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
-                    scores=scores,
+                    n_input_tokens=len(res[0].prompt_token_ids or [])
+                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
                 )
             )
         return out
