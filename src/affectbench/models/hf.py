@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media, stops
+from . import _chat, _media, _score, stops
 from . import options as options_
 from .base import Conversation, Model
 
@@ -270,36 +270,37 @@ class HFModel(Model):
         return gens
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Sum of log p(option tokens | prompt) per option; one forward pass per conversation."""
+        """Sum of log p(option tokens | prompt) per option: one forward of each prompt (with its media),
+        then all options from its KV cache (`models._score`; exact, see the tokenisation boundary there)."""
         import torch
 
         if not options:
             raise ModelError("hf: score mode needs at least one candidate option")
         self.load()
-        self._seed()
         batch = [self.prepare(c) for c in batch]
         tok = getattr(self._proc, "tokenizer", self._proc)
         out = []
         for conv in batch:
-            inputs = self._encode([conv] * len(options), gen, suffixes=list(options))
+            msgs = self._chat(conv, gen)[0]
+            text = self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            try:
+                back, conts = _score.continuations(tok, text, list(options))
+            except ValueError as e:
+                raise ModelError(f"hf: {e}") from e
+            inputs = self._encode([conv], gen)
+            n_prompt = int(inputs["attention_mask"][0].sum())
+            if back:  # the last prompt tokens merge with the options: score them with each option
+                inputs["input_ids"] = inputs["input_ids"][:, :-back]
+                inputs["attention_mask"] = inputs["attention_mask"][:, :-back]
             with torch.inference_mode():
-                logits = self._model(**inputs).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            ids = inputs["input_ids"]
-            scores = {}
-            for j, opt in enumerate(options):
-                n = len(tok(opt, add_special_tokens=False)["input_ids"])
-                target = ids[j, -n:]
-                lp = logp[j, -n:].gather(-1, target[:, None]).sum()  # left padding: option is the row's tail
-                scores[opt] = float(lp)
+                lps = _score.option_logprobs(self._model, inputs, conts, tok.pad_token_id)
             notes = _media.part_notes(conv)
             out.append(
                 options_.scored(
-                    scores,
+                    dict(zip(options, lps, strict=True)),
                     gen.decision,
-                    modalities=self._modalities(conv, ids[0]),
-                    n_input_tokens=int(inputs["attention_mask"][0].sum())
-                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
+                    modalities=self._modalities(conv, inputs["input_ids"][0]),
+                    n_input_tokens=n_prompt,
                     meta={"notes": notes} if notes else {},
                 )
             )
