@@ -185,7 +185,7 @@ class Runner:
     def _stream(self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total) -> None:
         render = self._render(spec, info, prompt, knowledge)
         score = score_mode(spec)
-        call = Call(spec.generation, tuple(prompt.options(info)) if score else None)
+        call = Call(spec.generation, tuple(prompt.options(info)) if score else None, seed=spec.seed)
         gen = spec.generation
         prior = None
         if score:

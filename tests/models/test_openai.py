@@ -235,3 +235,15 @@ def test_score_refuses_unmatched_and_shared_first_tokens(server):
     first = next(t["token"].strip() for t in top["top_logprobs"] if t["token"].strip())
     (g,) = m.score([text_conv("Sentiment?")], [first + "\u2603a", first + "\u2603b"], GEN)
     assert g.text == "" and "share the first token" in g.meta["scoring_error"]
+
+
+def test_per_sample_seeds_reach_the_requests(server):
+    from affectbench.execution import Call, Task, call_model
+    from affectbench.models.base import sample_seed
+    from affectbench.types import Sample
+
+    m = model(server, name="seeded", concurrency=2)
+    tasks = [Task(Sample(id=f"clip{i}", transcript="", target=None), text_conv(f"Seed me {i}")) for i in range(3)]
+    call_model(m, tasks, Call(GenerationSpec(max_new_tokens=2, temperature=1.0), seed=11))
+    sent = {r["body"]["messages"][0]["content"][0]["text"]: r["body"]["seed"] for r in requests(server) if r["body"]["model"] == "seeded"}
+    assert sent == {f"Seed me {i}": sample_seed(11, f"clip{i}") for i in range(3)}

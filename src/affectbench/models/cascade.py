@@ -175,9 +175,17 @@ class CascadeModel(Model):
         return [self.prepare(c) for c in batch]
 
     # ---- generate -------------------------------------------------------------------------
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """Greedy or sampled answers; sampling with `seeds` (one per conversation) runs each conversation
+        alone after torch.manual_seed(its seed), so batch size never changes a sampled answer."""
         import torch
 
+        if gen.temperature > 0 and seeds is not None and len(batch) > 1:
+            return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         batch = self._ready(batch)
         tok, model = self.lm()
         prompts = [self.chat_text(c, gen) for c in batch]
@@ -191,7 +199,7 @@ class CascadeModel(Model):
                 "eos_token_id": ends,
             }
             if gen.temperature > 0:
-                torch.manual_seed(0)
+                torch.manual_seed(seeds[0] if seeds else 0)
                 kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)

@@ -7,7 +7,8 @@ records which modalities reached the model, counted from the placeholder tokens 
 
 Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
 device_map, attn_implementation, model_class (a transformers class name; default from the
-config's architectures; a full Omni model loads its thinker), seed (0), merge_adapter (true),
+config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
+no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
 trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
 """
 
@@ -220,21 +221,26 @@ class HFModel(Model):
                 mods.append(mod)
         return tuple(mods)
 
-    def _seed(self) -> None:
-        import torch
-
-        torch.manual_seed(int(self.opts.get("seed", 0)))
-
     # ---- generate / score -----------------------------------------------------------------
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """Greedy or sampled answers. Sampling with `seeds` (one per conversation) runs each conversation
+        alone after torch.manual_seed(its seed), so batch size never changes a sampled answer; without
+        seeds a sampled batch is seeded once with options.seed."""
         import torch
 
+        sample = gen.temperature > 0
+        if sample and seeds is not None and len(batch) > 1:
+            return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         self.load()
-        self._seed()
+        if sample:
+            torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs = self._encode(batch, gen)
         tok = getattr(self._proc, "tokenizer", self._proc)
-        sample = gen.temperature > 0
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
             "do_sample": sample,

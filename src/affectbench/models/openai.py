@@ -11,7 +11,7 @@ WAV and sent as its own part, since servers have silently dropped audio-in-video
 
 Options: base_url (http://127.0.0.1:8000/v1), api_key_env (name of the env var holding the
 key; the key itself is never stored), concurrency (4), timeout (60 s), max_retries (4),
-backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0), extra_body ({}),
+backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0; runs send each sample's own seed), extra_body ({}),
 top_logprobs (20, score mode). Modalities on a Generation are those sent (a server cannot
 report which reached the model).
 """
@@ -188,10 +188,12 @@ class OpenAIModel(Model):
         return body, mods
 
     # ---- generate / score -----------------------------------------------------------------
-    def _one(self, conv: Conversation, gen: GenerationSpec) -> Generation:
+    def _one(self, conv: Conversation, gen: GenerationSpec, seed: int | None = None) -> Generation:
         try:
             conv = self.prepare(conv)
             body, mods = self.build_request(conv, gen)
+            if seed is not None:
+                body["seed"] = int(seed)
             t0 = time.perf_counter()
             data = self.post(body)
             choice = (data.get("choices") or [{}])[0]
@@ -219,11 +221,18 @@ class OpenAIModel(Model):
         except ModelError as e:
             return Generation(text="", error=str(e))
 
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """One request per conversation; `seeds` (one per conversation) replace options.seed as each
+        request's `seed` (servers that honour it then sample each answer independently of batching)."""
+        seeds = list(seeds) if seeds is not None else [None] * len(batch)
         if len(batch) == 1 or self.concurrency == 1:
-            return [self._one(c, gen) for c in batch]
+            return [self._one(c, gen, s) for c, s in zip(batch, seeds, strict=True)]
         with ThreadPoolExecutor(min(self.concurrency, len(batch))) as pool:
-            return list(pool.map(lambda c: self._one(c, gen), batch))
+            return list(pool.map(lambda cs: self._one(cs[0], gen, cs[1]), zip(batch, seeds, strict=True)))
 
     def _score_one(self, conv: Conversation, options: list[str], gen: GenerationSpec) -> Generation:
         """First-token log-probs of each option from the server's top_logprobs (-inf when absent)."""

@@ -7,7 +7,8 @@ media part; `multi_modal_data` carries the decoded frames as "video" (T,H,W,3 ui
 prompt vLLM returns.
 
 Options: tensor_parallel_size (1), limit_mm_per_prompt ({"audio": 1, "video": 1, "image": 1}),
-dtype (auto), max_model_len, gpu_memory_utilization, seed (0), trust_remote_code (false),
+dtype (auto), max_model_len, gpu_memory_utilization, seed (0: the engine's seed, and the sampling
+seed when no per-sample seeds come with a batch), trust_remote_code (false),
 max_lora_rank (64), engine_kwargs ({}: anything else LLM() takes). ModelSpec.adapter: a LoRA
 folder served through LoRARequest. vLLM is imported lazily: `pip install 'affectbench[vllm]'`.
 """
@@ -133,19 +134,29 @@ class VLLMModel(Model):
         present = set(prompt_ids)
         return tuple(m for m in sent if m == "T" or self._ids.get(m, set()) & present)
 
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """One request per conversation; `seeds` (one per conversation, else options.seed for all) become
+        each request's SamplingParams.seed, so batching does not change sampled answers."""
         self._load()
         from vllm import SamplingParams
 
         batch = [self.prepare(c) for c in batch]
         reqs = [build_request(c, gen, self._render, self._accepts()) for c in batch]
-        params = SamplingParams(
-            max_tokens=gen.max_new_tokens,
-            temperature=gen.temperature,
-            top_p=gen.top_p,
-            seed=int(self.opts.get("seed", 0)),
-            stop_token_ids=list(self.end_ids),  # every end token of the checkpoint and its template
-        )
+        seeds = seeds if seeds is not None else [int(self.opts.get("seed", 0))] * len(batch)
+        params = [
+            SamplingParams(
+                max_tokens=gen.max_new_tokens,
+                temperature=gen.temperature,
+                top_p=gen.top_p,
+                seed=int(s),
+                stop_token_ids=list(self.end_ids),  # every end token of the checkpoint and its template
+            )
+            for s in seeds
+        ]
         outs = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
         gens = []
         for conv, (_, sent), out in zip(batch, reqs, outs, strict=True):
