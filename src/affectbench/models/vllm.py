@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media, stops
+from . import _chat, _media, _score, stops
 from . import options as options_
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
@@ -174,7 +174,8 @@ class VLLMModel(Model):
         return gens
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Sum of prompt log-probs of each option's tokens appended after the generation prompt."""
+        """Sum of prompt log-probs of each option's tokens appended after the generation prompt (the option's
+        tokens as tokenize(prompt + option) splits them; see `models._score.continuations`)."""
         self._load()
         from vllm import SamplingParams
 
@@ -184,19 +185,22 @@ class VLLMModel(Model):
         for conv in batch:
             conv = self.prepare(conv)
             reqs = [build_request(conv, gen, self._render, self._accepts(), suffix=o) for o in options]
+            prompt = reqs[0][0]["prompt"][: len(reqs[0][0]["prompt"]) - len(options[0])]
+            try:  # each option's tokens in prompt+option, at the lm-eval-harness boundary (models._score)
+                _, conts = _score.continuations(tok, prompt, list(options))
+            except ValueError as e:
+                raise ModelError(f"vllm: {e}") from e
             res = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
             scores = {}
-            for opt, r in zip(options, res, strict=True):
-                n = len(tok(opt, add_special_tokens=False)["input_ids"])
+            for opt, cont, r in zip(options, conts, res, strict=True):
                 ids, lps = r.prompt_token_ids, r.prompt_logprobs
-                scores[opt] = float(sum(lps[i][ids[i]].logprob for i in range(len(ids) - n, len(ids))))
+                scores[opt] = float(sum(lps[i][ids[i]].logprob for i in range(len(ids) - len(cont), len(ids))))
             out.append(
                 options_.scored(
                     scores,
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
-                    n_input_tokens=len(res[0].prompt_token_ids or [])
-                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
+                    n_input_tokens=len(res[0].prompt_token_ids or []) - len(conts[0]),
                 )
             )
         return out
