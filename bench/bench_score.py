@@ -57,7 +57,6 @@ def main() -> None:
     args = ap.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import torch
-
     from tests._tiny import tiny_qwen_omni
 
     torch.set_num_threads(args.threads)
@@ -94,13 +93,20 @@ def main() -> None:
                 times[name].append(t.s)
         best = {k: min(v) for k, v in times.items()}
         med = {k: statistics.median(v) for k, v in times.items()}
-        print(f"hf score mode, tiny Qwen2.5-Omni thinker, {args.seconds:g} s {w}x{h} clip (video + audio), "
-              f"{n_prompt} prompt tokens, 7 options, torch threads {args.threads}, best/median of {args.repeat}")
+        print(
+            f"hf score mode, tiny Qwen2.5-Omni thinker, {args.seconds:g} s {w}x{h} clip (video + audio), "
+            f"{n_prompt} prompt tokens, 7 options, torch threads {args.threads}, best/median of {args.repeat}"
+        )
         print(f"  max |cached - full-sequence reference| = {err:.2e} (limit 1e-4)")
-        for k, label in (("prompt", "one prompt forward"), ("cached", "score, options from the KV cache"),
-                         ("full", "score, 7 full sequences (old)")):
-            print(f"  {label:<36} {best[k] * 1e3:8.1f} ms  (median {med[k] * 1e3:8.1f} ms)  "
-                  f"{best[k] / best['prompt']:.2f}x prompt forward")
+        for k, label in (
+            ("prompt", "one prompt forward"),
+            ("cached", "score, options from the KV cache"),
+            ("full", "score, 7 full sequences (old)"),
+        ):
+            print(
+                f"  {label:<36} {best[k] * 1e3:8.1f} ms  (median {med[k] * 1e3:8.1f} ms)  "
+                f"{best[k] / best['prompt']:.2f}x prompt forward"
+            )
         verdict = "pass" if best["cached"] / best["prompt"] <= 1.3 else "FAIL"
         print(f"  target cached <= 1.3x prompt forward: {verdict}")
 

@@ -78,7 +78,11 @@ def reference(m, c, options, gen):
 def test_scores_equal_full_sequence_loglikelihood(omni_dir, clips, tmp_path, options):
     m = load(omni_dir, tmp_path)
     gen = GenerationSpec(mode="score")
-    convs = [m.prepare(conv("How does the speaker feel?", clips[0])), m.prepare(conv("And this one? Rate it.", clips[1])), conv("Text only.")]
+    convs = [
+        m.prepare(conv("How does the speaker feel?", clips[0])),
+        m.prepare(conv("And this one? Rate it.", clips[1])),
+        conv("Text only."),
+    ]
     gens = m.score(convs, options, gen)  # different prompt lengths in one batch
     for c, g in zip(convs, gens, strict=True):
         want = reference(m, c, options, gen)
@@ -93,6 +97,9 @@ def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips,
     c = m.prepare(conv("How does the speaker feel?", clips[0]))
     text = m._proc.apply_chat_template(m._chat(c, gen)[0], add_generation_prompt=True, tokenize=False)
     # the boundary really merges here: the prompt's trailing space joins the option's first word
-    assert text.endswith(" ")  # whose tokens may merge with the option's (GRID, LABELS) or not (["positive"])
+    assert text.endswith(" ")
+    p = tok(text, add_special_tokens=False)["input_ids"]
+    merges = any(tok(text + o, add_special_tokens=False)["input_ids"][: len(p)] != p for o in options)
+    assert merges == (options != ["positive"])  # the prompt's last token merges with an option's first, or not
     (g,) = m.score([c], options, gen)
     assert g.scores == pytest.approx(reference(m, c, options, gen), abs=1e-4)

@@ -2,7 +2,6 @@
 
 import base64
 import io
-import math
 import subprocess
 import sys
 import time
@@ -197,7 +196,9 @@ def test_score_with_logprobs(server):
 
 def test_finish_reason_from_the_server(server):
     (short,) = model(server).generate([text_conv("Hello?")], GenerationSpec(max_new_tokens=2))
-    assert short.finish_reason == "length" and short.n_output_tokens == 2 and short.meta["finish_reason_raw"] == "length"
+    assert (
+        short.finish_reason == "length" and short.n_output_tokens == 2 and short.meta["finish_reason_raw"] == "length"
+    )
 
 
 @pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
@@ -245,5 +246,9 @@ def test_per_sample_seeds_reach_the_requests(server):
     m = model(server, name="seeded", concurrency=2)
     tasks = [Task(Sample(id=f"clip{i}", transcript="", target=None), text_conv(f"Seed me {i}")) for i in range(3)]
     call_model(m, tasks, Call(GenerationSpec(max_new_tokens=2, temperature=1.0), seed=11))
-    sent = {r["body"]["messages"][0]["content"][0]["text"]: r["body"]["seed"] for r in requests(server) if r["body"]["model"] == "seeded"}
+    sent = {
+        r["body"]["messages"][0]["content"][0]["text"]: r["body"]["seed"]
+        for r in requests(server)
+        if r["body"]["model"] == "seeded"
+    }
     assert sent == {f"Seed me {i}": sample_seed(11, f"clip{i}") for i in range(3)}

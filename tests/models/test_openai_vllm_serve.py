@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -81,7 +80,9 @@ def hf(served):
 
 
 def client(url, **opts) -> OpenAIModel:
-    return OpenAIModel(ModelSpec(backend="openai", name=NAME, options={"base_url": url, "max_retries": 0, **opts}), MediaSpec())
+    return OpenAIModel(
+        ModelSpec(backend="openai", name=NAME, options={"base_url": url, "max_retries": 0, **opts}), MediaSpec()
+    )
 
 
 def conv(text):
@@ -95,9 +96,13 @@ def test_generate_equals_transformers_and_finish_reason(served, hf):
     for text, max_new in (("What is the sentiment of this clip?", 12), ("The speaker sounds happy and smiles.", 3)):
         (g,) = client(url).generate([conv(text)], GenerationSpec(max_new_tokens=max_new))
         assert g.error is None, g.error
-        prompt = tok.apply_chat_template([{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False)
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": text}], add_generation_prompt=True, tokenize=False
+        )
         enc = tok(prompt, return_tensors="pt")
-        ref = model.generate(**enc, max_new_tokens=max_new, do_sample=False, eos_token_id=ends)[0, enc.input_ids.shape[1] :]
+        ref = model.generate(**enc, max_new_tokens=max_new, do_sample=False, eos_token_id=ends)[
+            0, enc.input_ids.shape[1] :
+        ]
         ref = ref.tolist()
         # vLLM's incremental detokenizer holds back an unfinished UTF-8 sequence at the end (shown as U+FFFD)
         assert g.text.rstrip("\ufffd") == tok.decode(ref, skip_special_tokens=True).strip().rstrip("\ufffd")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from affectbench.errors import ConfigError
+from affectbench.models.openai import first_token_scores
 from affectbench.models.options import (
     ScoringFailed,
     apply_decision,
@@ -15,7 +16,6 @@ from affectbench.models.options import (
     content_free_prior,
     decide,
 )
-from affectbench.models.openai import first_token_scores
 from affectbench.types import Generation
 
 GRID = {"-3.0": -5.0, "-2.0": -4.2, "-1.0": -3.1, "0.0": -1.2, "1.0": -1.0, "2.0": -2.5, "3.0": -1.5}

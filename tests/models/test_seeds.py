@@ -20,7 +20,10 @@ TEXTS = ["How does the speaker feel?", "The speaker sounds happy and smiles.", "
 
 
 def tasks():
-    return [Task(Sample(id=f"s{i}", transcript=t, target=None), [Message(role="user", parts=[Part.of_text(t)])]) for i, t in enumerate(TEXTS)]
+    return [
+        Task(Sample(id=f"s{i}", transcript=t, target=None), [Message(role="user", parts=[Part.of_text(t)])])
+        for i, t in enumerate(TEXTS)
+    ]
 
 
 def answers(model, run_seed, batch_size):
@@ -62,7 +65,12 @@ def reference_hf(model, conv, seed):
     tok = model._proc.tokenizer
     torch.manual_seed(seed)
     out = model._model.generate(
-        **inputs, max_new_tokens=8, do_sample=True, temperature=1.5, top_p=1.0, pad_token_id=tok.pad_token_id,
+        **inputs,
+        max_new_tokens=8,
+        do_sample=True,
+        temperature=1.5,
+        top_p=1.0,
+        pad_token_id=tok.pad_token_id,
         eos_token_id=model.end_ids,
     )
     new = out[0, inputs["input_ids"].shape[1] :].tolist()

@@ -198,4 +198,3 @@ def test_per_sample_seeds_make_sampling_batch_independent(run):
     out, _ = run
     assert out["together"] == out["alone"]
     assert out["reseeded"] != out["together"]
-

@@ -71,6 +71,10 @@ def option_logprobs(model: Any, inputs: dict, conts: list[list[int]], pad_id: in
     logp = torch.log_softmax(out.logits.float(), dim=-1)  # row t predicts option token t + 1
     scores = []
     for j, c in enumerate(conts):
-        rest = logp[j, : len(c) - 1].gather(1, torch.tensor(c[1:], device=ids.device)[:, None]).sum() if len(c) > 1 else 0.0
+        rest = (
+            logp[j, : len(c) - 1].gather(1, torch.tensor(c[1:], device=ids.device)[:, None]).sum()
+            if len(c) > 1
+            else 0.0
+        )
         scores.append(float(first[c[0]]) + float(rest))
     return scores

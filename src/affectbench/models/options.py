@@ -77,7 +77,9 @@ def content_free_prior(runs: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return {k: math.log(v) if v > 0 else -math.inf for k, v in mean.items()}
 
 
-def calibrate(scores: Mapping[str, float], calibration: str, prior: Mapping[str, float] | None = None) -> dict[str, float]:
+def calibrate(
+    scores: Mapping[str, float], calibration: str, prior: Mapping[str, float] | None = None
+) -> dict[str, float]:
     """Calibrated option scores (see the module doc). `prior`: `content_free_prior` output, for `contextual`."""
     if calibration == "none":
         return dict(scores)
@@ -150,7 +152,7 @@ def apply_decision(generation, decision: str, calibration: str, prior: Mapping[s
         meta["expected"] = detail["expected"]
 
 
-def scored(scores: dict[str, float], decision: str = "auto", **fields) -> "Generation":  # noqa: F821
+def scored(scores: dict[str, float], decision: str = "auto", **fields) -> Generation:  # noqa: F821
     """A backend's score-mode Generation: the raw per-option scores and the uncalibrated decision's
     text (the runner re-decides with the run's calibration). `fields`: other Generation fields."""
     from ..types import Generation
