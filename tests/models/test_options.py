@@ -77,6 +77,10 @@ def test_undecidable_scores_fail_and_never_fall_back_to_the_first_option():
     g = Generation(text="a", scores={"a": -math.inf, "b": -math.inf})
     apply_decision(g, "auto", "none")
     assert g.text == "" and g.meta["unread_reason"] == "scoring_failed"
+    g = Generation(text="", scores=dict(GRID))
+    apply_decision(g, "expected", "none")
+    apply_decision(g, "argmax", "none")  # a second decision leaves nothing of the first behind
+    assert g.text == "1.0" and "expected" not in g.meta and g.meta["decision_rule"] == "argmax"
 
 
 def test_openai_first_token_matching_refuses_shared_and_missing_first_tokens():

@@ -137,6 +137,8 @@ def apply_decision(generation, decision: str, calibration: str, prior: Mapping[s
     if generation is None or generation.error or generation.scores is None:
         return
     meta = generation.meta
+    for stale in ("decision_rule", "expected", "unread_reason", "scoring_error", "score_prior"):
+        meta.pop(stale, None)  # from an earlier decision on the same scores
     meta.update(decision=decision, calibration=calibration)
     if prior is not None:
         meta["score_prior"] = dict(prior)
