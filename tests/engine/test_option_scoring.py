@@ -19,6 +19,7 @@ from tests.engine.test_runner import LABELS, manifest_spec, write_manifest
 pytest.importorskip("transformers")
 
 CORPUS = ["utterance sounds negative neutral positive Answer with one word N/A [MASK]"] * 5
+GRID_CORPUS = ["utterance sounds negative neutral positive rate it -3.0 -2.0 -1.0 0.0 1.0 2.0 3.0"] * 5
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +79,53 @@ def _info(rec):
     from affectbench.scoring import info_from_record
 
     return info_from_record(rec.metrics["_info"])
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    from tests._tiny import tiny_gemma3_checkpoint
+
+    return str(tiny_gemma3_checkpoint(tmp_path_factory.mktemp("gemma-grid"), GRID_CORPUS))
+
+
+def test_cli_rescore_switches_the_decision_on_a_score_grid(tiny_grid, tmp_path):
+    """A MOSI-scale regression run in score mode: `rescore --decision argmax` turns the stored expected
+    values into grid points, from the stored scores, and back with `--decision expected`."""
+    import csv
+    import json
+
+    from typer.testing import CliRunner
+
+    from affectbench.cli import app
+    from affectbench.models.options import decide
+    from affectbench.specs import DatasetRef, RunSpec
+
+    root = tmp_path / "reg"
+    root.mkdir()
+    with (root / "manifest.csv").open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "transcript", "label", "split"])
+        for i in range(6):
+            w.writerow([f"r{i}", f"utterance {i} sounds {LABELS[i % 3]}", (i % 7) - 3.0, "test"])
+    spec = RunSpec(
+        dataset=DatasetRef(name="manifest", root=str(root), options={"score_range": [-3, 3], "task_name": "sentiment"}),
+        model=ModelSpec(backend="cascade", name=tiny_grid, options={"experts": []}),
+        media={"modalities": "T"},
+        generation=GenerationSpec(mode="score", calibration="none"),
+    )
+    store = Store(tmp_path / "ws" / "affectbench.sqlite")
+    rec = run_spec(spec, store)
+    preds = {p.sample_id: p for p in store.predictions(rec.id)}
+    for p in preds.values():  # expected value over the grid, 2 decimals, parsed as the score
+        assert p.value == pytest.approx(float(decide(p.meta["scores"], "expected")[0]))
+    cli = CliRunner()
+    r = cli.invoke(app, ["rescore", rec.id, "--workspace", str(tmp_path / "ws"), "--decision", "argmax"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output.replace("NaN", "null"))["_decision"] == "argmax"
+    for p in store.predictions(rec.id):
+        best = max(p.meta["scores"].values())
+        top = [o for o, v in p.meta["scores"].items() if v == best]
+        assert p.value == (float(top[0]) if len(top) == 1 else None)  # a tie is a scoring failure, not a pick
+    assert sum(p.value is not None for p in store.predictions(rec.id)) >= 3
+    r = cli.invoke(app, ["rescore", rec.id, "--workspace", str(tmp_path / "ws"), "--decision", "median"])
+    assert r.exit_code != 0 and "median" in str(r.exception or r.output)
