@@ -255,6 +255,9 @@ def rescore(
     run_id: str = typer.Argument(...),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the new metrics without storing them"),
+    decision: str | None = typer.Option(
+        None, help="score-mode runs: re-decide answers from the stored option scores (auto|argmax|expected)"
+    ),
 ) -> None:
     """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
     labels or samples changed since the predictions were made (stored targets would be stale)."""
@@ -269,8 +272,13 @@ def rescore(
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
     _check_data_unchanged(store, record)
+    spec = record.run_spec
+    if decision is None and spec.generation.mode == "score":
+        decision = (record.metrics or {}).get("_decision", spec.generation.decision)
+    if decision is not None and decision not in ("auto", "argmax", "expected"):
+        raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use auto, argmax or expected")
     try:
-        metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info), write=not dry_run)
+        metrics = score_run(store, run_id, info, load_prompt(spec.prompt, info), write=not dry_run, decision=decision)
     except AffectbenchError as e:
         if not dry_run:
             store.set_status(run_id, "failed", error=f"scoring: {e}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import AffectbenchError
-from .models.base import Conversation, Model
+from .models.base import Conversation, Model, sample_seed
 from .specs import ExecSpec, GenerationSpec
 from .types import Generation, Sample
 
@@ -36,6 +36,7 @@ class Call:
 
     generation: GenerationSpec
     options: tuple[str, ...] | None = None  # set → score mode
+    seed: int | None = None  # the run's seed: per-sample sampling seeds derive from it and the sample id
 
 
 class Executor(Protocol):
@@ -67,7 +68,10 @@ def call_model(model: Model, batch: list[Task], call: Call) -> list[Task]:
         if call.options is not None:
             outs = model.score(convs, list(call.options), call.generation)
         else:
-            outs = model.generate(convs, call.generation)
+            kw = {}
+            if call.seed is not None and getattr(model, "accepts_seeds", False):
+                kw["seeds"] = [sample_seed(call.seed, t.sample.id) for t in ready]
+            outs = model.generate(convs, call.generation, **kw)
         if len(outs) != len(ready):
             raise AffectbenchError(f"backend returned {len(outs)} answers for {len(ready)} conversations")
     except AffectbenchError as e:

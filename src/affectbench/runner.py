@@ -21,6 +21,7 @@ from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
 from .models import Model, build_model
+from .models.options import CONTENT_FREE, apply_decision, check_rule, content_free_prior
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .prompts.extract import extractor_messages
@@ -163,6 +164,10 @@ class Runner:
         done = self.store.done_ids(rid)
         pending = [s for s in samples if s.id not in done]
         if not pending and record.status == "done":
+            if score_mode(spec) and (record.metrics or {}).get("_decision") != spec.generation.decision:
+                # the decision rule is applied at parse time: a spec asking for another one rescores, no model call
+                score_run(self.store, rid, info, prompt, decision=spec.generation.decision)
+                return self.store.run(rid)
             return record
         self.store.set_status(rid, "running")
         try:
@@ -197,7 +202,8 @@ class Runner:
         del samples, pending  # scoring reads the store; keep memory flat on large datasets
         try:
             if spec.kind == "eval":
-                score_run(self.store, rid, info, prompt)
+                decision = spec.generation.decision if score_mode(spec) else None
+                score_run(self.store, rid, info, prompt, decision=decision)
             else:
                 from .knowledge import knowledge_quality
 
@@ -236,11 +242,20 @@ class Runner:
         self, spec, info, prompt, executor: Executor, pending, knowledge, rid, n_done, n_total, digests=None
     ) -> None:
         render = self._render(spec, info, prompt, knowledge)
-        score = spec.generation.mode == "score" and spec.kind == "eval"
-        call = Call(spec.generation, tuple(prompt.options(info)) if score else None)
+        score = score_mode(spec)
+        call = Call(spec.generation, tuple(prompt.options(info)) if score else None, seed=spec.seed)
+        gen = spec.generation
+        prior = None
+        if score:
+            check_rule(gen.decision, call.options)
+        if score and gen.calibration == "contextual":
+            prior = self._content_free_prior(spec, info, prompt, executor, call, bool(knowledge))
         failed_batches = 0
         with progress_bar(self.progress, f"{rid}", n_total, n_done) as advance:
             for batch in executor.answer((render(s) for s in pending), call):
+                if score:
+                    for t in batch:
+                        apply_decision(t.generation, gen.decision, gen.calibration, prior)
                 preds = [self._prediction(info, prompt, t) for t in batch]
                 for p in preds:  # which version of the sample this answer saw (see provenance)
                     if digests and p.sample_id in digests:
@@ -289,6 +304,25 @@ class Runner:
                 p.value, p.ok, p.reason = read.value, True, None
                 p.meta["read_by"] = "extractor"
 
+    def _content_free_prior(self, spec, info, prompt: Prompt, executor: Executor, call: Call, knowledge: bool) -> dict:
+        """log p_cf of the options: the run's template scored on content-free inputs (Zhao et al. 2021):
+        the transcript (and the knowledge slot, when the run uses knowledge) holds "N/A", "" or "[MASK]";
+        no media."""
+        samples = [Sample(id=f"__content_free_{i}__", transcript=t, target=None) for i, t in enumerate(CONTENT_FREE)]
+        texts = {s.id: (s.transcript or "N/A") for s in samples} if knowledge else {}
+        render = self._render(spec, info, prompt, texts)
+        runs = []
+        for batch in executor.answer((render(s) for s in samples), call):
+            for t in batch:
+                g = t.generation
+                if t.error or g is None or g.scores is None:
+                    why = t.error or (g.meta.get("scoring_error") if g else None) or "no output"
+                    raise AffectbenchError(
+                        f"contextual calibration: scoring the content-free input {t.sample.transcript!r} failed: {why}"
+                    )
+                runs.append(g.scores)
+        return content_free_prior(runs)
+
     @staticmethod
     def _prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
         s, g = task.sample, task.generation
@@ -305,13 +339,18 @@ class Runner:
         if g.reasoning:
             meta["reasoning"] = g.reasoning
         meta.update(g.meta)
-        reason = unread_reason(
+        reason = meta.get("unread_reason") or unread_reason(  # option scoring that could not decide
             parsed, error=None, raw=g.text, finish_reason=g.finish_reason, has_reasoning=bool(g.reasoning)
         )
         return Prediction(
             s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta,
             reason=reason, finish_reason=g.finish_reason,
         )  # fmt: skip
+
+
+def score_mode(spec: RunSpec) -> bool:
+    """Whether a run scores candidate options (eval runs with generation.mode: score)."""
+    return spec.generation.mode == "score" and spec.kind == "eval"
 
 
 class progress_bar:

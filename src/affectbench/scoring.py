@@ -17,14 +17,15 @@ samples without a model error), `_unread_rate` (every unread, errors included) a
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from .errors import DatasetError
 from .metrics import MetricInputError, score
 from .prompts.base import Prompt
 from .prompts.parsing import CLOSING_NUMBER
-from .store import Store
+from .store import Outcome, Store
 from .types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
 
 # Unread reasons the `extractor` parse policy hands to a second model: free text with no label or
@@ -135,10 +136,19 @@ def json_safe(x: Any) -> Any:
 
 
 def score_run(
-    store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | None = None, *, write: bool = True
+    store: Store,
+    run_id: str,
+    info: DatasetInfo,
+    prompt: Prompt | None = None,
+    *,
+    write: bool = True,
+    decision: str | None = None,
 ) -> dict[str, Any]:
     """Re-parse (when a prompt is given), recompute unread reasons and score every stored prediction;
-    `write=False` (rescore --dry-run) computes the metrics without storing anything.
+    `write=False` (rescore --dry-run) computes the metrics without storing anything. `decision`
+    (score-mode runs: auto | argmax | expected): re-decide every answer from its stored option scores
+    with this rule and the run's stored calibration (`models.options`) before parsing; recorded as
+    `_decision`.
 
     Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`).
     Raises MetricInputError naming the sample id when a stored target cannot be scored.
@@ -146,7 +156,8 @@ def score_run(
     values, targets, updates = [], [], []
     n_err = n_unread = 0
     reasons = dict.fromkeys(UNREAD_REASONS, 0)
-    for o in store.outcomes(run_id):
+    rows = _decided(store, run_id, decision) if decision is not None and prompt is not None else store.outcomes(run_id)
+    for o in rows:
         why = target_problem(o.target, info)
         if why:
             raise MetricInputError(f"run {run_id}: sample {o.sample_id!r} {why}; fix the dataset's label and rescore")
@@ -154,6 +165,8 @@ def score_run(
         if o.error is not None:
             n_err += 1
             value, ok, reason = None, False, "model_error"
+        elif reason == "scoring_failed" and not o.raw:
+            value, ok = None, False  # option scoring could not decide: no text to re-read
         else:
             parsed = prompt.parse(o.raw, info) if prompt is not None and o.raw is not None else None
             if parsed is not None and not parsed.ok and parsed.unread in EXTRACTABLE and o.extracted is not None:
@@ -199,6 +212,8 @@ def score_run(
     )
     if undefined:
         metrics["_undefined"] = undefined
+    if decision is not None:
+        metrics["_decision"] = decision
     if write:
         store.set_metrics(run_id, metrics)
     return metrics
@@ -222,6 +237,27 @@ def unread_summary(metrics: dict[str, Any] | None) -> str:
     if not rates:
         return f"unread {total:.1%}"
     return f"unread {total:.1%}: " + ", ".join(f"{r} {v:.1%}" for r, v in rates.items())
+def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
+    """`store.outcomes` of a score-mode run, each answer re-decided from its stored option scores with
+    `decision` (a failed decision carries the reason "scoring_failed" and no text)."""
+    from .models.options import apply_decision, check_rule
+    from .types import Generation
+
+    preds = store.predictions(run_id)
+    for p in preds[:1]:
+        if p.meta.get("scores"):
+            check_rule(decision, list(p.meta["scores"]))
+    for p in preds:
+        o = Outcome(
+            p.sample_id, p.raw, p.value, p.ok, p.target, p.error, p.reason, p.finish_reason,
+            bool(p.meta.get("reasoning")),
+        )
+        scores = (p.meta or {}).get("scores")
+        if p.error is None and scores:
+            g = Generation(text="", scores=scores)
+            apply_decision(g, decision, p.meta.get("calibration", "none"), p.meta.get("score_prior"))
+            o = replace(o, raw=g.text, reason=g.meta.get("unread_reason"))
+        yield o
 
 
 def info_from_record(record: dict[str, Any]) -> DatasetInfo:

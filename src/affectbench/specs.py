@@ -78,6 +78,16 @@ class GenerationSpec(Strict):
     temperature: float = 0.0
     top_p: float = 1.0
     system_prompt: str | None = None
+    decision: Literal["auto", "argmax", "expected"] = Field(
+        default="auto",
+        description="score mode: how stored option scores become the answer (argmax; expected value over a "
+        "numeric grid; auto = expected for numbers, argmax for labels). Applied at parse time; not in the run id",
+    )
+    calibration: Literal["none", "length", "contextual"] = Field(
+        default="contextual",
+        description="score mode: none; length (log-likelihood per character, lm-eval-harness acc_norm); "
+        "contextual (divide out the options' prior on content-free input, Zhao et al. 2021)",
+    )
 
 
 class MediaSpec(Strict):
@@ -154,6 +164,10 @@ class RunSpec(Strict):
         data["model"] = self.model.identity()
         if self.parse == ParsePolicySpec():
             data.pop("parse")  # the default policy: run ids stay what they were before the field existed
+        gen = data["generation"]
+        gen.pop("decision", None)  # applied at parse time from stored scores; `rescore --decision` switches it
+        if gen.get("mode") != "score" or self.kind != "eval":
+            gen.pop("calibration", None)  # only option scoring in eval runs reads it
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

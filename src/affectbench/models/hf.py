@@ -7,7 +7,8 @@ records which modalities reached the model, counted from the placeholder tokens 
 
 Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
 device_map, attn_implementation, model_class (a transformers class name; default from the
-config's architectures; a full Omni model loads its thinker), seed (0), merge_adapter (true),
+config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
+no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
 trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
 """
 
@@ -22,7 +23,8 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media
+from . import _chat, _media, _score, stops
+from . import options as options_
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -159,6 +161,7 @@ class HFModel(Model):
             tok.pad_token = tok.eos_token
         self._proc, self._model, self.device = proc, model, device
         self._ids = self._placeholder_ids(proc)
+        self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
 
     @staticmethod
     def _placeholder_ids(proc) -> dict[str, set[int]]:
@@ -224,25 +227,31 @@ class HFModel(Model):
                 mods.append(mod)
         return tuple(mods)
 
-    def _seed(self) -> None:
-        import torch
-
-        torch.manual_seed(int(self.opts.get("seed", 0)))
-
     # ---- generate / score -----------------------------------------------------------------
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """Greedy or sampled answers. Sampling with `seeds` (one per conversation) runs each conversation
+        alone after torch.manual_seed(its seed), so batch size never changes a sampled answer; without
+        seeds a sampled batch is seeded once with options.seed."""
         import torch
 
+        sample = gen.temperature > 0
+        if sample and seeds is not None and len(batch) > 1:
+            return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         self.load()
-        self._seed()
+        if sample:
+            torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs = self._encode(batch, gen)
         tok = getattr(self._proc, "tokenizer", self._proc)
-        sample = gen.temperature > 0
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
             "do_sample": sample,
             "pad_token_id": tok.pad_token_id,
+            "eos_token_id": list(self.end_ids),  # every end token of the checkpoint and its template
         }
         if sample:
             kw.update(temperature=gen.temperature, top_p=gen.top_p)
@@ -253,60 +262,57 @@ class HFModel(Model):
         if not torch.is_tensor(out):
             out = out.sequences if hasattr(out, "sequences") else out[0]
         n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        stop = {tok.pad_token_id, tok.eos_token_id}
+        new = out[:, n_in:].tolist()
         gens = []
         for i, conv in enumerate(batch):
-            row_in = inputs["input_ids"][i]
-            n_real = int(inputs["attention_mask"][i].sum())
-            n_out = 0
-            for t in new[i].tolist():
-                if t in stop:
-                    break
-                n_out += 1
+            # the answer ends at the first end token (counted, as vLLM and servers count it); what a
+            # model writes after it is an invented continuation, and a finished row's tail is padding
+            n_out, finish = stops.cut_at_end(new[i], self.end_ids, gen.max_new_tokens)
+            notes = _media.part_notes(conv)
             gens.append(
                 Generation(
-                    text=texts[i].strip(),
-                    modalities=self._modalities(conv, row_in),
-                    n_input_tokens=n_real,
+                    text=tok.decode(new[i][:n_out], skip_special_tokens=True).strip(),
+                    modalities=self._modalities(conv, inputs["input_ids"][i]),
+                    n_input_tokens=int(inputs["attention_mask"][i].sum()),
                     n_output_tokens=n_out,
-                    meta={"notes": _media.part_notes(conv)} if _media.part_notes(conv) else {},
+                    finish_reason=finish,
+                    meta={"notes": notes} if notes else {},
                 )
             )
         return gens
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Sum of log p(option tokens | prompt) per option; one forward pass per conversation."""
+        """Sum of log p(option tokens | prompt) per option: one forward of each prompt (with its media),
+        then all options from its KV cache (`models._score`; exact, see the tokenisation boundary there)."""
         import torch
 
         if not options:
             raise ModelError("hf: score mode needs at least one candidate option")
         self.load()
-        self._seed()
         batch = [self.prepare(c) for c in batch]
         tok = getattr(self._proc, "tokenizer", self._proc)
         out = []
         for conv in batch:
-            inputs = self._encode([conv] * len(options), gen, suffixes=list(options))
+            msgs = self._chat(conv, gen)[0]
+            text = self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            try:
+                back, conts = _score.continuations(tok, text, list(options))
+            except ValueError as e:
+                raise ModelError(f"hf: {e}") from e
+            inputs = self._encode([conv], gen)
+            n_prompt = int(inputs["attention_mask"][0].sum())
+            if back:  # the last prompt tokens merge with the options: score them with each option
+                inputs["input_ids"] = inputs["input_ids"][:, :-back]
+                inputs["attention_mask"] = inputs["attention_mask"][:, :-back]
             with torch.inference_mode():
-                logits = self._model(**inputs).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            ids = inputs["input_ids"]
-            scores = {}
-            for j, opt in enumerate(options):
-                n = len(tok(opt, add_special_tokens=False)["input_ids"])
-                target = ids[j, -n:]
-                lp = logp[j, -n:].gather(-1, target[:, None]).sum()  # left padding: option is the row's tail
-                scores[opt] = float(lp)
+                lps = _score.option_logprobs(self._model, inputs, conts, tok.pad_token_id)
             notes = _media.part_notes(conv)
             out.append(
-                Generation(
-                    text=max(scores, key=scores.get),
-                    modalities=self._modalities(conv, ids[0]),
-                    n_input_tokens=int(inputs["attention_mask"][0].sum())
-                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
-                    scores=scores,
+                options_.scored(
+                    dict(zip(options, lps, strict=True)),
+                    gen.decision,
+                    modalities=self._modalities(conv, inputs["input_ids"][0]),
+                    n_input_tokens=n_prompt,
                     meta={"notes": notes} if notes else {},
                 )
             )
