@@ -8,10 +8,11 @@ Results come back in completion order; the runner stores per batch, so order doe
 The driver stays the single writer to the store.
 
 Failures: an exception from the backend never leaves an actor: `call_model` (shared with the local
-executor) retries a failing batch sample by sample and stores each culprit's error with its id. An actor that dies has its in-flight batches retried once on another live actor; a
-batch whose retry also dies is yielded with every task marked as an error (a rerun retries
-them). When no actor is left the run aborts with an `AffectbenchError`; everything already
-yielded is stored, so a rerun resumes.
+executor) retries a failing batch sample by sample and stores each culprit's error with its id. An
+actor that dies has its in-flight batches retried once on another live actor; a batch whose retry
+also dies is yielded with every task marked as an error (a rerun retries them). When no actor is
+left the run aborts with an `AffectbenchError`; everything already yielded is stored, so a rerun
+resumes.
 
 `ray.init(address=exec.ray_address)` joins an existing cluster (every node needs affectbench
 installed and the media paths readable); without an address a local cluster is started on

@@ -48,6 +48,7 @@ class GenerationSpec(Strict):
 class MediaSpec(Strict):
     modalities: str = Field(default="TAV", description="which of T (text), A (audio), V (video) reach the model")
     fps: float = 2.0
+    min_frames: int = Field(default=4, description="fewest frames sampled from a clip (Qwen's reference uses 4)")
     max_frames: int = 32
     max_pixels: int = 256 * 256
     sample_rate: int = 16000
