@@ -141,7 +141,7 @@ class MediaCache:
                 return clip
             with self._lock:
                 self.stats.misses += 1
-            clip = decode(path, media, span, video=video, audio=audio)
+            clip = load_clip(path, media, span, video=video, audio=audio)
             added = self._store(file, clip)
         self._evict(added)
         return clip
@@ -162,6 +162,7 @@ class MediaCache:
                     has_audio=meta["has_audio"],
                     notes=list(meta["notes"]),
                     rotation=int(meta.get("rotation", 0)),
+                    fps=meta.get("fps"),
                 )
         except FileNotFoundError:
             return None
@@ -184,6 +185,7 @@ class MediaCache:
             "has_audio": clip.has_audio,
             "notes": clip.notes,
             "rotation": clip.rotation,
+            "fps": clip.fps,
         }
         empty = np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
@@ -283,6 +285,17 @@ class MediaCache:
             raise MediaError(f"no audio track to extract in {path}")
         out = self._wav_path(path, media, span)
         return out if out.exists() else write_wav(out, clip.audio, clip.sample_rate)
+
+
+def load_clip(
+    path: str | Path, media: MediaSpec, span: tuple[float, float] | None = None, *, video: bool = True, audio: bool = True
+) -> DecodedClip:
+    """Decode `path` under `media`: its `preset`'s pipeline when one is set, else `decode`."""
+    if media.preset == "qwen-omni-utils":
+        from .reference import decode_reference
+
+        return decode_reference(path, media, span, video=video, audio=audio)
+    return decode(path, media, span, video=video, audio=audio)
 
 
 def write_wav(out: Path, audio: np.ndarray, sample_rate: int) -> Path:

@@ -67,6 +67,7 @@ class DecodedClip:
     has_audio: bool
     notes: list[str] = field(default_factory=list)
     rotation: int = 0  # degrees counter-clockwise applied from the container's display matrix
+    fps: float | None = None  # the frames' effective sampling rate: frames used / seconds covered
 
     @property
     def truncated(self) -> bool:
@@ -358,6 +359,7 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
         has_audio=audio is not None,
         notes=notes,
         rotation=to_rgb.rotation if arr is not None else 0,
+        fps=(len(arr) / seg if seg > 0 else float(media.fps)) if arr is not None else None,
     )
 
 

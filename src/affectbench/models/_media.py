@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..media import DecodedClip, MediaCache, decode, file_identity, get_cache
+from ..media import DecodedClip, MediaCache, file_identity, get_cache, load_clip
 from ..specs import MediaSpec
 from ..types import Message, Part
 from .base import Conversation
@@ -77,7 +77,7 @@ def _decode_part(p: Part, media: MediaSpec, cache: MediaCache | None, video: boo
         return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, ["empty file"])
     if cache is not None:
         return cache.get(path, media, p.span, video=video, audio=audio)
-    return decode(path, media, p.span, video=video, audio=audio)
+    return load_clip(path, media, p.span, video=video, audio=audio)
 
 
 def usable(part: Part) -> bool:
