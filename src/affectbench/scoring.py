@@ -28,7 +28,8 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
     """Re-parse (when a prompt is given) and score every stored prediction of `run_id`.
 
     Samples that failed (media or model error) and unparseable answers count as wrong; their
-    rates are reported as `_error_rate` and `_parse_failure_rate`.
+    rates are reported as `_error_rate` and `_parse_failure_rate`; `_audio_truncated` counts samples
+    whose audio was cut to the model's audio window (only when there are any).
     """
     values, targets, updates = [], [], []
     n_err = n_unparsed = 0
@@ -55,6 +56,9 @@ def score_run(store: Store, run_id: str, info: DatasetInfo, prompt: Prompt | Non
         _parse_failure_rate=round(n_unparsed / max(n - n_err, 1), 4) if n else math.nan,
         _info=info_record(info),
     )
+    n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
+    if n_cut:
+        metrics["_audio_truncated"] = n_cut
     store.set_metrics(run_id, metrics)
     return metrics
 

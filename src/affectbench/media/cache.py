@@ -288,7 +288,12 @@ class MediaCache:
 
 
 def load_clip(
-    path: str | Path, media: MediaSpec, span: tuple[float, float] | None = None, *, video: bool = True, audio: bool = True
+    path: str | Path,
+    media: MediaSpec,
+    span: tuple[float, float] | None = None,
+    *,
+    video: bool = True,
+    audio: bool = True,
 ) -> DecodedClip:
     """Decode `path` under `media`: its `preset`'s pipeline when one is set, else `decode`."""
     if media.preset == "qwen-omni-utils":

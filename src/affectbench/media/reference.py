@@ -149,7 +149,12 @@ def resize_frames(frames: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def decode_reference(
-    path: str | Path, media: MediaSpec, span: tuple[float, float] | None = None, *, video: bool = True, audio: bool = True
+    path: str | Path,
+    media: MediaSpec,
+    span: tuple[float, float] | None = None,
+    *,
+    video: bool = True,
+    audio: bool = True,
 ) -> DecodedClip:
     """Decode `path` as qwen-omni-utils would (module rules); `frame_times` are the sampled frames' times.
 

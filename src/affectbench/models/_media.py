@@ -114,3 +114,86 @@ def folder_identity(path: str | Path, patterns: tuple[str, ...]) -> str:
                 h.update(f.name.encode())
                 h.update(file_identity(f).encode())
     return h.hexdigest()[:16]
+
+
+# ---- what the processor gets and what it did (hf) -----------------------------------------------
+
+
+def clip_rate(clip: DecodedClip, default: float) -> float:
+    """A video's effective sampling rate (frames used / seconds covered), for its time axis."""
+    return float(clip.fps) if clip.fps else float(default)
+
+
+def takes_cap_pixels_per_frame(proc) -> bool:
+    """Whether the processor's video processor has the `cap_pixels_per_frame` switch (Qwen2-VL family)."""
+    vp = getattr(proc, "video_processor", None)
+    kinds = getattr(getattr(vp, "valid_kwargs", None), "__annotations__", {})
+    return "cap_pixels_per_frame" in kinds
+
+
+def audio_window(proc) -> int | None:
+    """Samples the processor's audio feature extractor keeps (Whisper-style: chunk_length x rate), or None."""
+    fe = getattr(proc, "feature_extractor", None)
+    n = getattr(fe, "n_samples", None)
+    return int(n) if n else None
+
+
+def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndarray, dict | None]:
+    """`audio` cut to the feature extractor's `window` (samples), and a record of the cut (None when whole).
+
+    The extractor cuts longer audio itself without a trace; cutting here makes the cut visible:
+    `{"seconds": original, "seconds_sent": kept}` goes to the prediction's meta as `audio_truncated`.
+    """
+    if window is None or len(audio) <= window:
+        return audio, None
+    return audio[:window], {"seconds": round(len(audio) / rate, 3), "seconds_sent": round(window / rate, 3)}
+
+
+def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
+    """For interleaving audio with video frames by time (Qwen2.5-Omni's TMRoPE): the conversation without
+    the audio parts that are the audio track of one of its video parts (same file and span), and the ids
+    (`id(part)`) of the video parts whose audio goes with them. Such a video part's clip holds that audio
+    (`prepare_media` decodes a file and span once for both parts)."""
+    videos: dict[tuple[str, tuple | None], Part] = {}
+    for msg in conv:
+        for p in msg.parts:
+            if p.kind == "video" and usable(p):
+                videos.setdefault((str(p.path), tuple(p.span) if p.span else None), p)
+    with_audio: set[int] = set()
+    out: list[Message] = []
+    for msg in conv:
+        parts = []
+        for p in msg.parts:
+            v = videos.get((str(p.path), tuple(p.span) if p.span else None)) if p.kind == "audio" else None
+            if v is not None and usable(p) and v.data is p.data:
+                with_audio.add(id(v))
+                continue
+            parts.append(p)
+        out.append(Message(role=msg.role, parts=parts))
+    return out, with_audio
+
+
+def collate(features: list, pad_id: int):
+    """Join per-conversation processor outputs into one batch: input_ids / attention_mask left-padded,
+    every other tensor concatenated along dim 0 (per-item or per-patch rows), lists joined."""
+    import torch
+
+    keys = list(features[0].keys())
+    out = {}
+    width = max(int(f["input_ids"].shape[1]) for f in features)
+    for k in keys:
+        vals = [f[k] for f in features]
+        if k in ("input_ids", "attention_mask"):
+            fill = pad_id if k == "input_ids" else 0
+            rows = []
+            for v in vals:
+                pad = torch.full((v.shape[0], width - v.shape[1]), fill, dtype=v.dtype)
+                rows.append(torch.cat([pad, v], dim=1))
+            out[k] = torch.cat(rows, dim=0)
+        elif torch.is_tensor(vals[0]):
+            out[k] = torch.cat(vals, dim=0)
+        elif isinstance(vals[0], list):
+            out[k] = [x for v in vals for x in v]
+        else:
+            out[k] = vals[0]
+    return out
