@@ -287,10 +287,9 @@ class Store:
 
     def count_meta(self, run_id: str, key: str) -> int:
         """How many of the run's predictions carry `key` in their meta (e.g. "audio_truncated")."""
-        sql = (
-            "SELECT COUNT(*) FROM predictions WHERE run_id=? AND meta IS NOT NULL AND json_extract(meta, ?) IS NOT NULL"
-        )
-        return self._conn().execute(sql, (run_id, f'$."{key}"')).fetchone()[0]
+        # a text match, not json_extract: meta may hold -Infinity scores, which SQLite's JSON rejects
+        sql = "SELECT COUNT(*) FROM predictions WHERE run_id=? AND meta LIKE ?"
+        return self._conn().execute(sql, (run_id, f'%"{key}":%')).fetchone()[0]
 
     def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool]]) -> None:
         """Replace parsed values (used by `rescore`), leaving raw outputs untouched."""
