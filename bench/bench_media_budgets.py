@@ -20,11 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from affectbench.datasets.check import _truncation, probe_media  # noqa: E402
+from tests._clips import ffmpeg_clip  # noqa: E402
+
+from affectbench.datasets.check import packet_truncation, probe_media  # noqa: E402
 from affectbench.media import decode  # noqa: E402
 from affectbench.media.reference import decode_reference  # noqa: E402
 from affectbench.specs import MediaSpec  # noqa: E402
-from tests._clips import ffmpeg_clip  # noqa: E402
 
 
 def best_ms(fn, repeat: int) -> float:
@@ -73,7 +74,7 @@ def main() -> None:
                 f"frames {r.frames.shape}, {video_tokens(r.frames)} video tokens"
             )
             ms_probe = best_ms(lambda: probe_media(str(clip)), args.repeat)  # noqa: B023
-            ms_trunc = best_ms(lambda: _truncation(clip, None), args.repeat)  # noqa: B023
+            ms_trunc = best_ms(lambda: packet_truncation(clip, None), args.repeat)  # noqa: B023
             print(
                 f"data check probe {name}: {ms_probe:.1f} ms/file, of which the packet scan {ms_trunc:.1f} ms "
                 f"(before: {ms_probe - ms_trunc:.1f} ms)"

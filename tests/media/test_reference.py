@@ -93,6 +93,8 @@ def test_interleaved_run_reports_audio_and_video_reached(model, clips):
     conv = [Message("user", [Part("video", path=str(path)), Part("audio", path=str(path)), Part.of_text(PROMPT)])]
     (g,) = model.generate([model.prepare(conv)], GEN)
     assert g.modalities == ("T", "A", "V")
+    (scored,) = model.score([model.prepare(conv)], ["positive", "negative"], GEN)  # rows processed one by one
+    assert scored.modalities == ("T", "A", "V") and all(np.isfinite(v) for v in scored.scores.values())
     assert model.info()["audio_in_video"] == "interleaved" and model.info()["cap_pixels_per_frame"] is True
 
 

@@ -194,13 +194,13 @@ def probe_media(path: str) -> Probe:
             if decoded is None:
                 return Probe(path, True, False, duration, has_video, has_audio, error="no frame could be decoded")
             rotation = frame_rotation(decoded) if has_video else 0
-        truncated = _truncation(p, duration)
+        truncated = packet_truncation(p, duration)
         return Probe(path, True, True, duration, has_video, has_audio, truncated=truncated, rotation=rotation)
     except Exception as e:  # PyAV raises many FFmpegError subclasses, OSError, ValueError...
         return Probe(path, True, False, error=f"{type(e).__name__}: {e}")
 
 
-def _truncation(path: Path, duration: float | None) -> str:
+def packet_truncation(path: Path, duration: float | None) -> str:
     """Read every packet (no decoding): '' when each stream reaches its promised end, else where it stops."""
     import av
 
