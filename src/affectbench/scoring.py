@@ -150,7 +150,8 @@ def score_run(
     with this rule and the run's stored calibration (`models.options`) before parsing; recorded as
     `_decision`.
 
-    Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`).
+    Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`);
+    `_audio_truncated` counts samples whose audio was cut to the model's audio window (when any).
     Raises MetricInputError naming the sample id when a stored target cannot be scored.
     """
     values, targets, updates = [], [], []
@@ -214,6 +215,9 @@ def score_run(
         metrics["_undefined"] = undefined
     if decision is not None:
         metrics["_decision"] = decision
+    n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
+    if n_cut:
+        metrics["_audio_truncated"] = n_cut
     if write:
         store.set_metrics(run_id, metrics)
     return metrics

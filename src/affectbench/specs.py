@@ -91,10 +91,22 @@ class GenerationSpec(Strict):
 
 
 class MediaSpec(Strict):
+    """How clips become model input. `preset` names a reference pipeline that replaces the frame and
+    audio settings below (`qwen-omni-utils`: Qwen's own preprocessing, see `affectbench.media.reference`).
+
+    The default frame budget (`max_pixels` = 768 x 28 x 28 = 602,112 px) is Qwen's per-frame cap: a
+    decoded frame is never below what a Qwen processor then enlarges it to unless the source is smaller
+    (the processor's 128-token minimum, 100,352 px, then applies; the hf backend records the grid).
+    """
+
     modalities: str = Field(default="TAV", description="which of T (text), A (audio), V (video) reach the model")
+    preset: Literal["qwen-omni-utils"] | None = Field(
+        default=None, description="a reference preprocessing pipeline; replaces fps/frames/pixels/seconds below"
+    )
     fps: float = 2.0
+    min_frames: int = Field(default=4, description="fewest frames sampled from a clip (Qwen's reference uses 4)")
     max_frames: int = 32
-    max_pixels: int = 256 * 256
+    max_pixels: int = Field(default=768 * 28 * 28, description="frame area cap (px); Qwen's per-frame cap")
     sample_rate: int = 16000
     max_seconds: float = 60.0
 

@@ -85,7 +85,9 @@ def test_omni_batch_of_two_lengths_and_missing_audio(omni, clips):
 
 
 def test_omni_media_settings_and_span(omni_dir, clips, tmp_path):
-    model = HFModel(ModelSpec(backend="hf", name=str(omni_dir)), MediaSpec(modalities="TV", fps=1), tmp_path)
+    model = HFModel(
+        ModelSpec(backend="hf", name=str(omni_dir)), MediaSpec(modalities="TV", fps=1, min_frames=1), tmp_path
+    )
     c = model.prepare(conv("x", clips["av_long"], clips["av_long"], span=(0.5, 2.5)))
     assert [p.kind for p in c[0].parts] == ["video", "text"]  # A excluded by modalities
     assert c[0].parts[0].data.frames.shape[0] == 2

@@ -32,6 +32,9 @@ THINKER_OF = {
     "Qwen2_5OmniForConditionalGeneration": "Qwen2_5OmniThinkerForConditionalGeneration",
     "Qwen3OmniMoeForConditionalGeneration": "Qwen3OmniMoeThinkerForConditionalGeneration",
 }
+# Qwen2-VL video processing: bound each frame by an even share of the total video budget, as the
+# reference (qwen-vl-utils / qwen-omni-utils) does; transformers' default will switch to this in v5.22
+CAP_PIXELS_PER_FRAME = True
 WEIGHT_FILES = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.bin")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
@@ -102,6 +105,10 @@ class HFModel(Model):
                 processor_class=type(self._proc).__name__,
                 attn_implementation=getattr(self._model.config, "_attn_implementation", None),
             )
+            if _media.takes_cap_pixels_per_frame(self._proc):
+                info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
+            info["audio_window_s"] = (_media.audio_window(self._proc) or 0) / self.media.sample_rate or None
+            info["audio_in_video"] = "interleaved" if self._interleaves() else "separate part"
         return info
 
     # ---- loading --------------------------------------------------------------------------
@@ -195,29 +202,124 @@ class HFModel(Model):
         return msgs, videos, audios, images
 
     def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        """Processor inputs for `batch` (a dict of tensors on the model's device); see `_encode_sent`."""
+        return self._encode_sent(batch, gen, suffixes)[0]
+
+    def _interleaves(self) -> bool:
+        """Whether a video's audio goes interleaved with its frames (the qwen-omni-utils preset, Omni processors)."""
+        return self.media.preset == "qwen-omni-utils" and hasattr(self._proc, "replace_video_with_audio_token")
+
+    def _encode_sent(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        """Processor inputs for `batch` and, per conversation, what was sent (`meta`: the video grids the
+        processor made and each video's rate; `audio_truncated` where audio exceeded the extractor's window).
+
+        Each video's own sampling rate (`DecodedClip.fps`) sets its time axis (`video_second_per_grid`), so a
+        clip sampled sparser than `media.fps` is not squeezed. With the qwen-omni-utils preset the audio of
+        a video is interleaved with its frames by time (`load_audio_from_video` with the decoded audio, and
+        `use_audio_in_video` for the model's position ids); each conversation is then processed on its own
+        (the processor takes one rate per call) and the outputs are joined.
+        """
         proc = self._proc
-        texts, videos, audios, images = [], [], [], []
+        interleave = self._interleaves()
+        window = _media.audio_window(proc)
+        rows, metas = [], []
         for i, conv in enumerate(batch):
-            msgs, v, a, im = self._chat(conv, gen)
+            sent, with_audio = _media.audio_of_videos(conv) if interleave else (conv, set())
+            msgs, media = _chat.chat_messages(sent, gen, self.accepts)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-            texts.append(text + (suffixes[i] if suffixes else ""))
-            videos += v
-            audios += a
-            images += im
-        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+            row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
+            row.update(images=[], rates=[], slots=[])
+            meta: dict[str, Any] = {}
+            for p in media:
+                clip = p.data
+                if p.kind == "video":
+                    row["videos"].append(clip.frames)
+                    row["rates"].append(_media.clip_rate(clip, self.media.fps))
+                    if id(p) in with_audio:
+                        audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                        row["audio"].append(audio)
+                        row["slots"].append(len(row["videos"]) - 1)
+                        if cut:
+                            meta.setdefault("audio_truncated", []).append(cut)
+                elif p.kind == "audio":
+                    audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                    row["audio"].append(audio)
+                    row["slots"].append(None)
+                    if cut:
+                        meta.setdefault("audio_truncated", []).append(cut)
+                else:
+                    row["images"].append(clip.frames[0])
+            rows.append(row)
+            metas.append(meta)
+        if interleave:
+            pad = getattr(proc, "tokenizer", proc).pad_token_id
+            inputs = _media.collate([self._process([r], interleave) for r in rows], pad)
+            inputs["use_audio_in_video"] = True
+        else:
+            inputs = self._process(rows, interleave)
+        self._record_grids(inputs, rows, metas)
+        return _to_device(inputs, self.device), metas
+
+    def _process(self, rows: list[dict], interleave: bool):
+        """One processor call over `rows`; every video gets its own rate on the time axis."""
+        import torch
+
+        proc = self._proc
+        videos = [v for r in rows for v in r["videos"]]
+        audios = [a for r in rows for a in r["audio"]]
+        images = [im for r in rows for im in r["images"]]
+        rates = [x for r in rows for x in r["rates"]]
+        kwargs: dict[str, Any] = {"text": [r["text"] for r in rows], "padding": True, "return_tensors": "pt"}
         if videos:
             kwargs["videos"] = videos
-            kwargs["videos_kwargs"] = {"fps": float(self.media.fps)}
+            kwargs["videos_kwargs"] = {"fps": rates[0] if len(set(rates)) == 1 else float(self.media.fps)}
+            if _media.takes_cap_pixels_per_frame(proc):
+                kwargs["videos_kwargs"]["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
         if audios:
             kwargs["audio"] = audios
             kwargs["sampling_rate"] = self.media.sample_rate
+        if interleave and videos:
+            kwargs["load_audio_from_video"] = True
+            kwargs["audio_from_video_indices"] = [x for r in rows for x in r["slots"]]
         if images:
             kwargs["images"] = images
         try:
             inputs = proc(**kwargs)
         except Exception as e:
             raise ModelError(f"hf: the processor of {self.spec.name!r} rejected the inputs: {e}") from e
-        return inputs.to(self.device)
+        inputs = dict(inputs)
+        tps = getattr(getattr(proc, "video_processor", None), "temporal_patch_size", None)
+        for key in ("video_second_per_grid", "second_per_grid_ts"):
+            if key in inputs and tps and videos:
+                if len(set(rates)) > 1 and interleave:
+                    raise ModelError("hf: videos of one conversation sampled at different rates cannot be interleaved")
+                inputs[key] = torch.tensor([tps / r for r in rates], dtype=torch.float32)
+        return inputs
+
+    def _record_grids(self, inputs, rows: list[dict], metas: list[dict]) -> None:
+        """Per video: frames and size decoded, the grid (t, h, w) the processor made of them, the size it
+        resized each frame to, and the rate and seconds per temporal grid step sent."""
+        grid = inputs.get("video_grid_thw")
+        if grid is None:
+            return
+        vp = getattr(self._proc, "video_processor", None)
+        patch = getattr(vp, "patch_size", None) or 14
+        tps = getattr(vp, "temporal_patch_size", None) or 1
+        k = 0
+        for row, meta in zip(rows, metas, strict=True):
+            for frames, rate in zip(row["videos"], row["rates"], strict=True):
+                t, h, w = (int(x) for x in grid[k].tolist())
+                meta.setdefault("video", []).append(
+                    {
+                        "frames": int(frames.shape[0]),
+                        "decoded_hw": [int(frames.shape[1]), int(frames.shape[2])],
+                        "grid_thw": [t, h, w],
+                        "processed_hw": [h * patch, w * patch],
+                        "fps": round(rate, 6),
+                        "second_per_grid": round(tps / rate, 6),
+                    }
+                )
+                k += 1
 
     def _modalities(self, conv: Conversation, ids_row) -> tuple[str, ...]:
         mods = ["T"] if _media.text_modality(conv) else []
@@ -245,7 +347,7 @@ class HFModel(Model):
         if sample:
             torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
-        inputs = self._encode(batch, gen)
+        inputs, metas = self._encode_sent(batch, gen)
         tok = getattr(self._proc, "tokenizer", self._proc)
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
@@ -268,7 +370,6 @@ class HFModel(Model):
             # the answer ends at the first end token (counted, as vLLM and servers count it); what a
             # model writes after it is an invented continuation, and a finished row's tail is padding
             n_out, finish = stops.cut_at_end(new[i], self.end_ids, gen.max_new_tokens)
-            notes = _media.part_notes(conv)
             gens.append(
                 Generation(
                     text=tok.decode(new[i][:n_out], skip_special_tokens=True).strip(),
@@ -276,7 +377,7 @@ class HFModel(Model):
                     n_input_tokens=int(inputs["attention_mask"][i].sum()),
                     n_output_tokens=n_out,
                     finish_reason=finish,
-                    meta={"notes": notes} if notes else {},
+                    meta=_meta(conv, metas[i]),
                 )
             )
         return gens
@@ -299,21 +400,20 @@ class HFModel(Model):
                 back, conts = _score.continuations(tok, text, list(options))
             except ValueError as e:
                 raise ModelError(f"hf: {e}") from e
-            inputs = self._encode([conv], gen)
+            inputs, metas = self._encode_sent([conv], gen)
             n_prompt = int(inputs["attention_mask"][0].sum())
             if back:  # the last prompt tokens merge with the options: score them with each option
                 inputs["input_ids"] = inputs["input_ids"][:, :-back]
                 inputs["attention_mask"] = inputs["attention_mask"][:, :-back]
             with torch.inference_mode():
                 lps = _score.option_logprobs(self._model, inputs, conts, tok.pad_token_id)
-            notes = _media.part_notes(conv)
             out.append(
                 options_.scored(
                     dict(zip(options, lps, strict=True)),
                     gen.decision,
                     modalities=self._modalities(conv, inputs["input_ids"][0]),
                     n_input_tokens=n_prompt,
-                    meta={"notes": notes} if notes else {},
+                    meta=_meta(conv, metas[0]),
                 )
             )
         return out
@@ -321,3 +421,13 @@ class HFModel(Model):
     def close(self) -> None:
         self._model = None
         self._proc = None
+
+
+def _meta(conv: Conversation, sent: dict) -> dict:
+    """Generation.meta: notes on missing/trimmed media plus what the processor was sent (`_encode`)."""
+    notes = _media.part_notes(conv)
+    return {**({"notes": notes} if notes else {}), **sent}
+
+
+def _to_device(inputs: dict, device):
+    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in inputs.items()}

@@ -3,7 +3,9 @@
 The prompt is the model's own chat template (from its HF processor) with one placeholder per
 media part; `multi_modal_data` carries the decoded frames as "video" (T,H,W,3 uint8) and the
 16 kHz waveform as "audio" ((array, sample_rate)); the audio of a video is its own audio part and
-`use_audio_in_video` stays off. Modalities are counted from the placeholder ids in the expanded
+`use_audio_in_video` stays off. `mm_processor_kwargs.fps` is the videos' own sampling rate
+(`DecodedClip.fps`: frames used / seconds covered), so the time axis of a clip sampled sparser than
+`media.fps` is right. Modalities are counted from the placeholder ids in the expanded
 prompt vLLM returns.
 
 Options: tensor_parallel_size (1), limit_mm_per_prompt ({"audio": 1, "video": 1, "image": 1}),
@@ -44,18 +46,22 @@ def build_request(
     """
     msgs, media = _chat.chat_messages(conv, gen, accepts)
     mm: dict[str, list] = {}
+    rates: list[float] = []
     for p in media:
         clip = p.data
         if p.kind == "audio":
             mm.setdefault("audio", []).append((clip.audio, clip.sample_rate))
         elif p.kind == "video":
             mm.setdefault("video", []).append(clip.frames)
+            rates.append(_media.clip_rate(clip, 2.0))
         else:
             mm.setdefault("image", []).append(clip.frames[0])
     request: dict[str, Any] = {"prompt": render(msgs) + suffix}
     if mm:
         request["multi_modal_data"] = {k: (v[0] if len(v) == 1 else v) for k, v in mm.items()}
         request["mm_processor_kwargs"] = {"use_audio_in_video": False}
+        if rates:  # each video's own sampling rate sets its time axis (a long clip is sampled sparser)
+            request["mm_processor_kwargs"]["fps"] = rates[0] if len(set(rates)) == 1 else rates
     return request, _chat.sent_modalities(conv, media)
 
 
