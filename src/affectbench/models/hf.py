@@ -8,7 +8,11 @@ records which modalities reached the model, counted from the placeholder tokens 
 Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
 device_map, attn_implementation, model_class (a transformers class name; default from the
 config's architectures; a full Omni model loads its thinker), seed (0), merge_adapter (true),
-trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
+trust_remote_code (false), media_cache (true), recipe (a mapping overriding the family's media recipe:
+video, fps, max_frames, max_pixels, sample_rate, max_seconds, system_prompt; see `families`).
+ModelSpec.adapter: a LoRA folder applied with peft.
+
+Per-family behaviour (recipe, video as frames, BOS, batching, capability discovery) lives in `families`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media
+from . import _chat, _media, families
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -62,6 +66,10 @@ class HFModel(Model):
         self._model = None
         self._proc = None
         self._fingerprint: str | None = None
+        self.family = families.family_of(families.local_config(spec.name))
+        self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
+        self.media = families.effective_media(self.media, self.recipe)
+        self.caps: dict[str, str] = {}
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
 
@@ -69,6 +77,7 @@ class HFModel(Model):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.model_dump()}).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             if self.spec.adapter:
@@ -81,6 +90,7 @@ class HFModel(Model):
         import transformers
 
         info = {"torch": torch.__version__, "transformers": transformers.__version__}
+        info.update(family=self.family.key, recipe=self.recipe.as_dict(), media=self.media.model_dump())
         try:
             import peft
 
@@ -94,6 +104,7 @@ class HFModel(Model):
                 model_class=type(self._model).__name__,
                 processor_class=type(self._proc).__name__,
                 attn_implementation=getattr(self._model.config, "_attn_implementation", None),
+                capabilities=dict(self.caps),
             )
         return info
 
@@ -119,6 +130,13 @@ class HFModel(Model):
             proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust)
         except Exception as e:
             raise ModelError(f"hf: cannot load config/processor of {name!r}: {e}") from e
+        families.ensure_chat_template(proc, name)
+        if self.family is families.GENERIC and families.family_of(config.to_dict()) is not families.GENERIC:
+            self.family = families.family_of(config.to_dict())  # a hub id outside the local cache
+            self.recipe = families.recipe_for(self.family, o.get("recipe"))
+            self.media = families.effective_media(self.media, self.recipe)
+        self.caps = families.capabilities(proc)
+        families.check_modalities(name, self.caps, self.recipe, self.media.modalities)
         cls_name = o.get("model_class") or (config.architectures or ["AutoModelForImageTextToText"])[0]
         full = cls_name in THINKER_OF and not o.get("model_class")
         cls = getattr(transformers, cls_name, None)
@@ -169,9 +187,9 @@ class HFModel(Model):
 
     @property
     def accepts(self) -> set[str]:
-        """Which media part kinds the processor can take."""
+        """Which media part kinds the model can be sent (video also when the family sends frames as images)."""
         self.load()
-        return _chat.processor_kinds(self._proc)
+        return families.sendable(self.caps, self.recipe)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
@@ -179,6 +197,10 @@ class HFModel(Model):
 
     def _chat(self, conv: Conversation, gen: GenerationSpec):
         """Chat-template messages + the media arrays (videos, audios, images), in order, for one conversation."""
+        self.load()
+        conv = families.as_sent(conv, self.caps, self.recipe)
+        if gen.system_prompt is None and self.recipe.system_prompt:
+            gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
         msgs, media = _chat.chat_messages(conv, gen, self.accepts)
         videos = [p.data.frames for p in media if p.kind == "video"]
         audios = [p.data.audio for p in media if p.kind == "audio"]
@@ -186,6 +208,7 @@ class HFModel(Model):
         return msgs, videos, audios, images
 
     def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        self.load()
         proc = self._proc
         texts, videos, audios, images = [], [], [], []
         for i, conv in enumerate(batch):
@@ -195,7 +218,9 @@ class HFModel(Model):
             videos += v
             audios += a
             images += im
+        tok = getattr(proc, "tokenizer", proc)
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        kwargs["add_special_tokens"] = families.add_special_tokens(tok, texts)  # exactly one BOS
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": float(self.media.fps)}
@@ -228,6 +253,8 @@ class HFModel(Model):
         import torch
 
         self.load()
+        if len(batch) > 1 and self.family.batch == "single":  # batch-mates would change a sample's output
+            return [g for c in batch for g in self.generate([c], gen)]
         self._seed()
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs = self._encode(batch, gen)
