@@ -61,7 +61,16 @@ def _gemma3n_tokenizer():
     from tokenizers import processors
     from transformers import PreTrainedTokenizerFast
 
-    special = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<start_of_audio>"]
+    special = [
+        "<pad>",
+        "<eos>",
+        "<bos>",
+        "<unk>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<start_of_image>",
+        "<start_of_audio>",
+    ]
     tok = _byte_bpe(CORPUS * 4, 300, special, unk="<unk>", alphabet=True)
     v = GEMMA3N_TEXT_VOCAB
     tok.add_special_tokens([f"<unused{i}>" for i in range(v - tok.get_vocab_size())])
@@ -240,3 +249,41 @@ def tiny_phi4_multimodal(out_dir: str | Path, seed: int = 0) -> Path:
 
 
 BUILDERS = {"gemma3n": tiny_gemma3n, "phi4_multimodal": tiny_phi4_multimodal}
+
+
+def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
+    """Save a tiny Qwen2.5-VL (window-attention ViT, vision + text) with Qwen2_5_VLProcessor to `out_dir`."""
+    from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
+
+    from tests._tiny import VISION_PATCHES, _text_config, _vision_processors, chat_template, tiny_tokenizer
+
+    tok = tiny_tokenizer("vl")
+    config = Qwen2_5_VLConfig(
+        vision_config={
+            "depth": 1,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_heads": 2,
+            "out_hidden_size": 32,
+            "fullatt_block_indexes": [0],
+            "window_size": 56,
+            **VISION_PATCHES,
+        },
+        text_config=_text_config(tok, 32),
+        image_token_id=tok.image_token_id,
+        video_token_id=tok.video_token_id,
+        vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+        vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"),
+    )
+    model = _random_model(Qwen2_5_VLForConditionalGeneration, config, tok, seed)
+    image, video = _vision_processors()
+    proc = Qwen2_5_VLProcessor(
+        image_processor=image, video_processor=video, tokenizer=tok, chat_template=chat_template("vl")
+    )
+    out = Path(out_dir)
+    model.save_pretrained(out)
+    proc.save_pretrained(out)
+    return out
+
+
+BUILDERS["qwen2_5_vl"] = tiny_qwen2_5_vl

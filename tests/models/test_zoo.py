@@ -24,12 +24,13 @@ pytest.importorskip("transformers")
 pytest.importorskip("torchvision")
 
 GEN = GenerationSpec(max_new_tokens=3)
-# family → (builder, the modalities it takes)
+# family → the modalities it takes
 FAMILY_MODALITIES = {
     "qwen2_5_omni": "TAV",
     "gemma3n": "TAV",
     "phi4_multimodal": "TAV",
     "qwen2_vl": "TV",
+    "qwen2_5_vl": "TV",
     "qwen2_audio": "TA",
 }
 
@@ -99,7 +100,7 @@ def test_family_end_to_end(key, built, clips, tmp_path):
     mods = FAMILY_MODALITIES[key]
     path = built(key)
     model = _model(path, mods, tmp_path)
-    assert model.family.key == key if key != "qwen2_vl" else model.family.key == "qwen2_vl"
+    assert model.family.key == key
     c = model.prepare(conv("Sentiment?", clips["av"]))
     enc = model._encode([c], GEN)
     counts = _placeholder_counts(model, enc)
@@ -281,7 +282,11 @@ def test_nan_lora_gradients_stop_training_loudly(clips, tmp_path):
     store = Store(tmp_path / "ws" / "affectbench.sqlite")
     ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None)
     spec = RunSpec(
-        kind="finetune", dataset=dataset_ref(root), model={"backend": "hf", "name": str(path)}, media={"modalities": "T"}, finetune=ft
+        kind="finetune",
+        dataset=dataset_ref(root),
+        model={"backend": "hf", "name": str(path)},
+        media={"modalities": "T"},
+        finetune=ft,
     )
     with pytest.raises(AffectbenchError, match="non-finite"):
         Runner(store, progress=False).run(spec)

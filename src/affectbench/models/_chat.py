@@ -12,6 +12,7 @@ from ..types import Part
 from . import _media
 from .base import Conversation
 
+
 def processor_kinds(proc) -> set[str]:
     """Which media part kinds an HF processor can take, found from its sub-processors' classes
     (`families.capabilities`: Phi-4's audio sub-processor is `audio_processor`, not `feature_extractor`)."""

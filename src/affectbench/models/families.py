@@ -78,6 +78,11 @@ _QWEN_VL_SRC = "qwen-vl-utils (FPS=2.0, VIDEO_MAX_PIXELS=768*28*28, FPS_MAX_FRAM
 _QWEN_VIDEO = {"fps": 2.0, "max_pixels": 768 * 28 * 28, "sample_rate": 16000}
 PROJECT = "project choice (the family's docs give no video recipe)"
 
+
+def _each(fields: tuple[str, ...], source: str) -> dict[str, str]:
+    return dict.fromkeys(fields, source)
+
+
 FAMILIES: tuple[Family, ...] = (
     Family(
         "qwen2_5_omni",
@@ -90,7 +95,10 @@ FAMILIES: tuple[Family, ...] = (
                 "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
                 "auditory and visual inputs, as well as generating text and speech."
             ),
-            sources={"video": _QWEN_OMNI_SRC, "system_prompt": "Qwen/Qwen2.5-Omni-7B model card (default system prompt)"},
+            sources={
+                **_each(("fps", "max_pixels", "sample_rate"), _QWEN_OMNI_SRC),
+                "system_prompt": "Qwen/Qwen2.5-Omni-7B model card (default system prompt)",
+            },
         ),
         tested="tests/models/test_zoo.py::test_family_end_to_end[qwen2_5_omni]",
     ),
@@ -99,7 +107,7 @@ FAMILIES: tuple[Family, ...] = (
         "Qwen3-Omni",
         ("qwen3_omni_moe", "qwen3_omni_moe_thinker"),
         ("Qwen3OmniMoeThinkerForConditionalGeneration",),
-        Recipe(**_QWEN_VIDEO, sources={"video": _QWEN_OMNI_SRC}),
+        Recipe(**_QWEN_VIDEO, sources=_each(("fps", "max_pixels", "sample_rate"), _QWEN_OMNI_SRC)),
         tested="tests/models/test_hf_qwen3_omni.py",
     ),
     Family(
@@ -114,10 +122,11 @@ FAMILIES: tuple[Family, ...] = (
             sample_rate=16000,
             max_seconds=30.0,
             sources={
-                "video": "no video processor in transformers: frames as images; 8 frames is a " + PROJECT,
+                "video": "no video processor in transformers: frames as images",
+                "max_frames": "8 frames: " + PROJECT,
                 "max_pixels": "Gemma 3n docs: images at 256, 512 or 768 px square (processor default 768)",
                 "sample_rate": "Gemma3nAudioFeatureExtractor (16 kHz)",
-                "max_seconds": "Gemma 3n docs: audio clips up to 30 s",
+                "max_seconds": "Gemma3nProcessor audio_seq_length 188 soft tokens = 30 s at one token per 160 ms",
             },
         ),
         bos_in_template=True,
@@ -135,7 +144,8 @@ FAMILIES: tuple[Family, ...] = (
             max_pixels=448 * 448,
             sample_rate=16000,
             sources={
-                "video": "no video processor in transformers: frames as images; 8 frames is a " + PROJECT,
+                "video": "no video processor in transformers: frames as images",
+                "max_frames": "8 frames: " + PROJECT,
                 "max_pixels": "Phi4MultimodalImageProcessor crop size 448",
                 "sample_rate": "Phi4MultimodalFeatureExtractor (16 kHz)",
             },
@@ -146,11 +156,19 @@ FAMILIES: tuple[Family, ...] = (
         "audio changes encoder states: one sample per forward",
     ),
     Family(
+        "qwen2_5_vl",
+        "Qwen2.5-VL",
+        ("qwen2_5_vl",),
+        ("Qwen2_5_VLForConditionalGeneration",),
+        Recipe(video="video", fps=2.0, max_pixels=768 * 28 * 28, sources=_each(("fps", "max_pixels"), _QWEN_VL_SRC)),
+        tested="tests/models/test_zoo.py::test_family_end_to_end[qwen2_5_vl]",
+    ),
+    Family(
         "qwen2_vl",
-        "Qwen2-VL / Qwen2.5-VL",
-        ("qwen2_vl", "qwen2_5_vl"),
-        ("Qwen2VLForConditionalGeneration", "Qwen2_5_VLForConditionalGeneration"),
-        Recipe(fps=2.0, max_pixels=768 * 28 * 28, sources={"video": _QWEN_VL_SRC}),
+        "Qwen2-VL",
+        ("qwen2_vl",),
+        ("Qwen2VLForConditionalGeneration",),
+        Recipe(video="video", fps=2.0, max_pixels=768 * 28 * 28, sources=_each(("fps", "max_pixels"), _QWEN_VL_SRC)),
         tested="tests/models/test_zoo.py::test_family_end_to_end[qwen2_vl]",
     ),
     Family(
@@ -169,7 +187,7 @@ FAMILIES: tuple[Family, ...] = (
             video="none",
             sample_rate=16000,
             max_seconds=30.0,
-            sources={"sample_rate": "WhisperFeatureExtractor (16 kHz, 30 s windows)"},
+            sources=_each(("sample_rate", "max_seconds"), "WhisperFeatureExtractor (16 kHz, 30 s windows)"),
         ),
         tested="tests/models/test_zoo.py::test_family_end_to_end[qwen2_audio]",
     ),
