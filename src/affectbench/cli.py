@@ -191,9 +191,7 @@ def ls(
         if what == "models":
             from .models.families import table
 
-            typer.echo(
-                "\nmodel families (hf unless noted; tested = a tiny model of the real architecture runs in CI):"
-            )
+            typer.echo("\nmodel families (hf unless noted; tested = a tiny model of the real architecture runs in CI):")
             for row in table():
                 typer.echo(f"  {row['family']:24s} video: {row['video']:6s} batch: {row['batch']:6s} {row['status']}")
     elif what == "prompts":
