@@ -77,3 +77,23 @@ def test_add_special_tokens_only_when_the_template_did_not_write_bos():
 def test_batch_policy():
     assert families.batches(families.family_of({"model_type": "phi4_multimodal"}), 3) == [[0], [1], [2]]
     assert families.batches(families.family_of({"model_type": "gemma3n"}), 3) == [[0, 1, 2]]
+
+
+def test_zoo_experiment_plans_every_family_with_its_card_and_ablation():
+    import affectbench
+    from affectbench.analysis.model_cards import card_for
+    from affectbench.config import load_experiment
+
+    plan = load_experiment(Path(affectbench.__file__).parent / "experiments" / "zoo-meld.yaml")
+    titles = {f.title: f for f in families.FAMILIES}
+    seen = set()
+    for r in plan.runs:
+        assert r.kind == "eval" and r.dataset.name == "meld"
+        card = card_for(r.model)
+        assert card is not None, r.model.name
+        fam = titles[card.family]
+        seen.add(fam.key)
+        assert set(r.media.modalities) <= set(card.modalities)
+        assert (r.model.backend == "hf") == (fam.runs_on == "hf")  # remote code never in-process
+    tested = {f.key for f in families.FAMILIES if f.tested} - {"qwen2_vl"}  # Qwen2-VL: superseded by 2.5
+    assert tested <= seen and "minicpmo" in seen
