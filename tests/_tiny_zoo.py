@@ -100,8 +100,13 @@ def _gemma3n_tokenizer():
     return fast
 
 
-def tiny_gemma3n(out_dir: str | Path, seed: int = 0, zero_pad_row: bool = False) -> Path:
+def tiny_gemma3n(
+    out_dir: str | Path, seed: int = 0, zero_pad_row: bool = False, image_size: int = 96, image_tokens: int = 4
+) -> Path:
     """Save a tiny Gemma3nForConditionalGeneration + Gemma3nProcessor to `out_dir`; return it.
+
+    `image_size` (px square) and `image_tokens` (a square number: soft tokens per image) size the vision
+    path; the released processor uses 768 and 256 (bench/bench_zoo.py builds that).
 
     `zero_pad_row`: keep the pad token's all-zero embedding row of the random init (NaN LoRA gradients)."""
     import torch
@@ -116,7 +121,9 @@ def tiny_gemma3n(out_dir: str | Path, seed: int = 0, zero_pad_row: bool = False)
 
     tok = _gemma3n_tokenizer()
     v = GEMMA3N_TEXT_VOCAB
-    model_args = {"block_args": decode_arch_def(MOBILENETV5_TINY), "stem_size": 8, "msfa_output_resolution": 2}
+    side = int(round(image_tokens**0.5))
+    assert side * side == image_tokens, "image_tokens must be a square number"
+    model_args = {"block_args": decode_arch_def(MOBILENETV5_TINY), "stem_size": 8, "msfa_output_resolution": side}
     config = Gemma3nConfig(
         text_config={
             "vocab_size": v + 256,
@@ -146,7 +153,7 @@ def tiny_gemma3n(out_dir: str | Path, seed: int = 0, zero_pad_row: bool = False)
             "sscp_conv_channel_size": [8, 8],
             "vocab_offset": v + 128,
         },
-        vision_soft_tokens_per_image=4,
+        vision_soft_tokens_per_image=image_tokens,
         audio_soft_tokens_per_image=188,
         boi_token_id=tok.boi_token_id,
         eoi_token_id=tok.eoi_token_id,
@@ -165,10 +172,10 @@ def tiny_gemma3n(out_dir: str | Path, seed: int = 0, zero_pad_row: bool = False)
             emb.weight[tok.pad_token_id].normal_(0, 0.02)
     proc = Gemma3nProcessor(
         feature_extractor=Gemma3nAudioFeatureExtractor(),
-        image_processor=SiglipImageProcessor(size={"height": 96, "width": 96}),
+        image_processor=SiglipImageProcessor(size={"height": image_size, "width": image_size}),
         tokenizer=tok,
         chat_template=GEMMA3N_TEMPLATE,
-        image_seq_length=4,
+        image_seq_length=image_tokens,
         audio_seq_length=188,
     )
     out = Path(out_dir)
@@ -269,7 +276,8 @@ def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
             "window_size": 56,
             **VISION_PATCHES,
         },
-        text_config=_text_config(tok, 32),
+        text_config={**_text_config(tok, 32), "bos_token_id": None},
+        bos_token_id=None,  # the tiny vocabulary has no Qwen <|endoftext|> at id 151643
         image_token_id=tok.image_token_id,
         video_token_id=tok.video_token_id,
         vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
