@@ -27,6 +27,7 @@ GEN = GenerationSpec(max_new_tokens=3)
 # family → the modalities it takes
 FAMILY_MODALITIES = {
     "qwen2_5_omni": "TAV",
+    "qwen3_omni_moe": "TAV",
     "gemma3n": "TAV",
     "phi4_multimodal": "TAV",
     "qwen2_vl": "TV",
@@ -40,6 +41,7 @@ def _build(key, out):
 
     builders = {
         "qwen2_5_omni": _tiny.tiny_qwen_omni,
+        "qwen3_omni_moe": _tiny.tiny_qwen3_omni,
         "qwen2_vl": _tiny.tiny_qwen2_vl,
         "qwen2_audio": _tiny.tiny_qwen2_audio,
         **_tiny_zoo.BUILDERS,

@@ -108,7 +108,7 @@ FAMILIES: tuple[Family, ...] = (
         ("qwen3_omni_moe", "qwen3_omni_moe_thinker"),
         ("Qwen3OmniMoeThinkerForConditionalGeneration",),
         Recipe(**_QWEN_VIDEO, sources=_each(("fps", "max_pixels", "sample_rate"), _QWEN_OMNI_SRC)),
-        tested="tests/models/test_hf_qwen3_omni.py",
+        tested="tests/models/test_zoo.py::test_family_end_to_end[qwen3_omni_moe]",
     ),
     Family(
         "gemma3n",
