@@ -66,7 +66,6 @@ class Family:
     classes: tuple[str, ...] = ()  # transformers classes that run it
     recipe: Recipe = Recipe()
     batch: str = "any"  # "any": batch freely; "single": one sample per forward (outputs depend on batch-mates)
-    bos_in_template: bool = False  # the chat template writes BOS itself (the tokenizer must not add another)
     runs_on: str = "hf"  # "hf", or "vllm / openai" for remote-code families
     remote_code: bool = False
     tested: str | None = None  # the test that drives a tiny real architecture of it through the runner
@@ -129,7 +128,6 @@ FAMILIES: tuple[Family, ...] = (
                 "max_seconds": "Gemma3nProcessor audio_seq_length 188 soft tokens = 30 s at one token per 160 ms",
             },
         ),
-        bos_in_template=True,
         tested="tests/models/test_zoo.py::test_family_end_to_end[gemma3n]",
         notes="chat template writes <bos>; vision: MobileNet-V5 (timm); audio: USM-based encoder",
     ),

@@ -253,8 +253,9 @@ class HFModel(Model):
         import torch
 
         self.load()
-        if len(batch) > 1 and self.family.batch == "single":  # batch-mates would change a sample's output
-            return [g for c in batch for g in self.generate([c], gen)]
+        groups = families.batches(self.family, len(batch))
+        if len(groups) > 1:  # the family's outputs would depend on batch-mates: one forward per group
+            return [g for idx in groups for g in self.generate([batch[i] for i in idx], gen)]
         self._seed()
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs = self._encode(batch, gen)
