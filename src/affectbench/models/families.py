@@ -195,16 +195,33 @@ FAMILIES: tuple[Family, ...] = (
         ("voxtral",),
         ("VoxtralForConditionalGeneration",),
         Recipe(video="none", sample_rate=16000, sources={"sample_rate": "WhisperFeatureExtractor (16 kHz)"}),
-        notes="documented only: its processor needs mistral-common",
+        notes="not built here: transformers VoxtralProcessor needs mistral-common (its Tekken tokenizer)",
     ),
     *(
         Family(key, title, (key,), runs_on="vllm / openai", remote_code=True, recipe=Recipe(), notes=note)
         for key, title, note in (
-            ("minicpmo", "MiniCPM-o", "vllm serves MiniCPM-o 2.6 natively (audio + video); hf needs remote code"),
-            ("baichuan_omni", "Baichuan-Omni", "remote code only; serve it behind an OpenAI-compatible server"),
-            ("ola", "Ola", "remote code only; serve it behind an OpenAI-compatible server"),
-            ("videollama2", "VideoLLaMA2-AV", "remote code only; serve it behind an OpenAI-compatible server"),
-            ("humanomni", "HumanOmni", "remote code only; serve it behind an OpenAI-compatible server"),
+            (
+                "minicpmo",
+                "MiniCPM-o",
+                "vLLM 0.32 implements it (architecture MiniCPMO); its config/processor are remote code: backend "
+                "vllm with options.trust_remote_code: true (your opt-in), or `vllm serve --trust-remote-code` + openai",
+            ),
+            (
+                "baichuan_omni",
+                "Baichuan-Omni",
+                "not in vLLM 0.32's registry; serve the authors' code behind an OpenAI-compatible server (openai)",
+            ),
+            ("ola", "Ola", "not in vLLM 0.32's registry; serve the authors' code behind an OpenAI-compatible server"),
+            (
+                "videollama2",
+                "VideoLLaMA2-AV",
+                "not in vLLM 0.32's registry; serve the authors' code behind an OpenAI-compatible server",
+            ),
+            (
+                "humanomni",
+                "HumanOmni",
+                "not in vLLM 0.32's registry; serve the authors' code behind an OpenAI-compatible server",
+            ),
         )
     ),
 )
