@@ -194,6 +194,8 @@ def ls(
             typer.echo("\nmodel families (hf unless noted; tested = a tiny model of the real architecture runs in CI):")
             for row in table():
                 typer.echo(f"  {row['family']:24s} video: {row['video']:6s} batch: {row['batch']:6s} {row['status']}")
+                if row["runs_on"] != "hf" and row["notes"]:
+                    typer.echo(f"    how: {row['notes']}")
     elif what == "prompts":
         from .prompts import list_prompts
 

@@ -42,6 +42,7 @@ def test_ls_models_shows_tested_and_documented():
     assert re.search(r"Phi-4-multimodal\s+video: frames batch: single tested", out)
     assert re.search(r"MiniCPM-o .*documented \(vllm / openai; remote code\)", out)
     assert re.search(r"Voxtral .*documented \(hf\)", out)
+    assert "how: vLLM 0.32 implements it" in out  # MiniCPM-o: how to run it
 
 
 def test_family_of_config_and_recipe_application():
