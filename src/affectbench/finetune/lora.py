@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AffectbenchError
 from ..specs import FinetuneSpec
 from .backends import Trainable, lm_linear_modules
+from .guard import check_finite_step
 from .pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -258,13 +258,8 @@ def train_lora(
                 loss = forward(chunk, 1.0 / len(chunks))
                 loss.backward()
                 loss_sum += float(loss.detach())
-            norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            if not (math.isfinite(loss_sum) and bool(torch.isfinite(norm))):
-                raise AffectbenchError(
-                    f"LoRA step {step + 1}: non-finite loss ({loss_sum}) or gradient norm ({float(norm)}); the step "
-                    "was not applied. A zero embedding row for the pad token gives NaN gradients on left-padded "
-                    "batches (seen on a tiny Gemma 3n): give that row non-zero weights or use batch_size 1"
-                )
+            check_finite_step(step + 1, loss_sum, params)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
