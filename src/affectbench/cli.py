@@ -193,6 +193,14 @@ def ls(
             e = reg.entry(name)
             extra = f"  [needs affectbench[{e.extra}]]" if e.extra else ""
             typer.echo(f"{name:16s} {e.summary}{extra}")
+        if what == "models":
+            from .models.families import table
+
+            typer.echo("\nmodel families (hf unless noted; tested = a tiny model of the real architecture runs in CI):")
+            for row in table():
+                typer.echo(f"  {row['family']:24s} video: {row['video']:6s} batch: {row['batch']:6s} {row['status']}")
+                if row["runs_on"] != "hf" and row["notes"]:
+                    typer.echo(f"    how: {row['notes']}")
     elif what == "prompts":
         from .prompts import list_prompts
 

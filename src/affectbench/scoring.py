@@ -241,6 +241,8 @@ def unread_summary(metrics: dict[str, Any] | None) -> str:
     if not rates:
         return f"unread {total:.1%}"
     return f"unread {total:.1%}: " + ", ".join(f"{r} {v:.1%}" for r, v in rates.items())
+
+
 def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
     """`store.outcomes` of a score-mode run, each answer re-decided from its stored option scores with
     `decision` (a failed decision carries the reason "scoring_failed" and no text)."""
@@ -253,7 +255,14 @@ def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
             check_rule(decision, list(p.meta["scores"]))
     for p in preds:
         o = Outcome(
-            p.sample_id, p.raw, p.value, p.ok, p.target, p.error, p.reason, p.finish_reason,
+            p.sample_id,
+            p.raw,
+            p.value,
+            p.ok,
+            p.target,
+            p.error,
+            p.reason,
+            p.finish_reason,
             bool(p.meta.get("reasoning")),
         )
         scores = (p.meta or {}).get("scores")

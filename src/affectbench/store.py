@@ -384,15 +384,15 @@ class Store:
     def count_predictions(self, run_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM predictions WHERE run_id=?", (run_id,)).fetchone()[0]
 
-    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool, str | None]]) -> None:
-        """Replace parsed values and unread reasons, (sample_id, value, ok, reason) each (used by
-        `rescore`), leaving raw outputs untouched."""
     def count_meta(self, run_id: str, key: str) -> int:
         """How many of the run's predictions carry `key` in their meta (e.g. "audio_truncated")."""
         # a text match, not json_extract: meta may hold -Infinity scores, which SQLite's JSON rejects
         sql = "SELECT COUNT(*) FROM predictions WHERE run_id=? AND meta LIKE ?"
         return self._conn().execute(sql, (run_id, f'%"{key}":%')).fetchone()[0]
 
+    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool, str | None]]) -> None:
+        """Replace parsed values and unread reasons, (sample_id, value, ok, reason) each (used by
+        `rescore`), leaving raw outputs untouched."""
         with self._tx() as c:
             c.executemany(
                 "UPDATE predictions SET value=?, ok=?, reason=? WHERE run_id=? AND sample_id=?",

@@ -9,7 +9,11 @@ Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto
 device_map, attn_implementation, model_class (a transformers class name; default from the
 config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
 no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
-trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
+trust_remote_code (false), media_cache (true), recipe (a mapping overriding the family's media recipe:
+video, fps, max_frames, max_pixels, sample_rate, max_seconds, system_prompt; see `families`).
+ModelSpec.adapter: a LoRA folder applied with peft.
+
+Per-family behaviour (recipe, video as frames, BOS, batching, capability discovery) lives in `families`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media, _score, stops
+from . import _chat, _media, _score, families, stops
 from . import options as options_
 from .base import Conversation, Model
 
@@ -67,6 +71,10 @@ class HFModel(Model):
         self._model = None
         self._proc = None
         self._fingerprint: str | None = None
+        self.family = families.family_of(families.local_config(spec.name))
+        self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
+        self.media = families.effective_media(self.media, self.recipe)
+        self.caps: dict[str, str] = {}
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
 
@@ -74,6 +82,7 @@ class HFModel(Model):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
+            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.model_dump()}).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             if self.spec.adapter:
@@ -91,6 +100,7 @@ class HFModel(Model):
         import transformers
 
         info = {"torch": torch.__version__, "transformers": transformers.__version__}
+        info.update(family=self.family.key, recipe=self.recipe.as_dict(), media=self.media.model_dump())
         try:
             import peft
 
@@ -104,6 +114,7 @@ class HFModel(Model):
                 model_class=type(self._model).__name__,
                 processor_class=type(self._proc).__name__,
                 attn_implementation=getattr(self._model.config, "_attn_implementation", None),
+                capabilities=dict(self.caps),
             )
             if _media.takes_cap_pixels_per_frame(self._proc):
                 info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
@@ -134,6 +145,13 @@ class HFModel(Model):
             proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust, **rev)
         except Exception as e:
             raise ModelError(f"hf: cannot load config/processor of {name!r}: {e}") from e
+        families.ensure_chat_template(proc, name)
+        if self.family is families.GENERIC and families.family_of(config.to_dict()) is not families.GENERIC:
+            self.family = families.family_of(config.to_dict())  # a hub id outside the local cache
+            self.recipe = families.recipe_for(self.family, o.get("recipe"))
+            self.media = families.effective_media(self.media, self.recipe)
+        self.caps = families.capabilities(proc)
+        families.check_modalities(name, self.caps, self.recipe, self.media.modalities)
         cls_name = o.get("model_class") or (config.architectures or ["AutoModelForImageTextToText"])[0]
         full = cls_name in THINKER_OF and not o.get("model_class")
         cls = getattr(transformers, cls_name, None)
@@ -185,21 +203,26 @@ class HFModel(Model):
 
     @property
     def accepts(self) -> set[str]:
-        """Which media part kinds the processor can take."""
+        """Which media part kinds the model can be sent (video also when the family sends frames as images)."""
         self.load()
-        return _chat.processor_kinds(self._proc)
+        return families.sendable(self.caps, self.recipe)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
 
-    def _chat(self, conv: Conversation, gen: GenerationSpec):
-        """Chat-template messages + the media arrays (videos, audios, images), in order, for one conversation."""
-        msgs, media = _chat.chat_messages(conv, gen, self.accepts)
-        videos = [p.data.frames for p in media if p.kind == "video"]
-        audios = [p.data.audio for p in media if p.kind == "audio"]
-        images = [p.data.frames[0] for p in media if p.kind == "image"]
-        return msgs, videos, audios, images
+    def _chat(self, conv: Conversation, gen: GenerationSpec, interleave: bool = False):
+        """Chat-template messages and the media parts to send, in order, for one conversation, as the
+        family sends them (`families.as_sent`: e.g. frames as images), with the recipe's system prompt
+        when the run sets none. With `interleave` each video's audio rides with it: the third item holds
+        the ids of the video parts that carry their audio (`_media.audio_of_videos`)."""
+        self.load()
+        conv = families.as_sent(conv, self.caps, self.recipe)
+        if gen.system_prompt is None and self.recipe.system_prompt:
+            gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
+        sent, with_audio = _media.audio_of_videos(conv) if interleave else (conv, set())
+        msgs, media = _chat.chat_messages(sent, gen, self.accepts)
+        return msgs, media, with_audio
 
     def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
         """Processor inputs for `batch` (a dict of tensors on the model's device); see `_encode_sent`."""
@@ -219,13 +242,13 @@ class HFModel(Model):
         `use_audio_in_video` for the model's position ids); each conversation is then processed on its own
         (the processor takes one rate per call) and the outputs are joined.
         """
+        self.load()
         proc = self._proc
         interleave = self._interleaves()
         window = _media.audio_window(proc)
         rows, metas = [], []
         for i, conv in enumerate(batch):
-            sent, with_audio = _media.audio_of_videos(conv) if interleave else (conv, set())
-            msgs, media = _chat.chat_messages(sent, gen, self.accepts)
+            msgs, media, with_audio = self._chat(conv, gen, interleave)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
@@ -269,7 +292,9 @@ class HFModel(Model):
         audios = [a for r in rows for a in r["audio"]]
         images = [im for r in rows for im in r["images"]]
         rates = [x for r in rows for x in r["rates"]]
-        kwargs: dict[str, Any] = {"text": [r["text"] for r in rows], "padding": True, "return_tensors": "pt"}
+        texts = [r["text"] for r in rows]
+        kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        kwargs["add_special_tokens"] = families.add_special_tokens(getattr(proc, "tokenizer", proc), texts)  # one BOS
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {"fps": rates[0] if len(set(rates)) == 1 else float(self.media.fps)}
@@ -340,6 +365,14 @@ class HFModel(Model):
         seeds a sampled batch is seeded once with options.seed."""
         import torch
 
+        self.load()
+        groups = families.batches(self.family, len(batch))
+        if len(groups) > 1:  # the family's outputs would depend on batch-mates: one forward per group
+            return [
+                g
+                for idx in groups
+                for g in self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
+            ]
         sample = gen.temperature > 0
         if sample and seeds is not None and len(batch) > 1:
             return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]

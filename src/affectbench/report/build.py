@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..analysis.ablation import modality_ablation
+from ..analysis.architecture import ablation_by_family, architecture_study
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
@@ -249,32 +250,51 @@ def _html(
             "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
         )
         s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
-        s.add_rows(
-            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
-            [
-                [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
-                for m in marginals
-            ],
-        )
+        for family, rows in ablation_by_family(marginals).items():
+            s.add_rows(
+                ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
+                [
+                    [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
+                    for m in rows
+                ],
+                heading=f"family: {family}",
+            )
         sections.append(s)
 
     perf = performance_rows(store, cards, props)
     corr = correlations(perf, n_boot=n_boot) if len(perf) >= MIN_RUNS_FOR_DRIVERS else []
-    if perf and len(perf) < MIN_RUNS_FOR_DRIVERS:
+    study = architecture_study(perf, n_boot=n_boot)
+    if perf and len(perf) < MIN_RUNS_FOR_DRIVERS and not study.models:
         s = H.Section("drivers", "What drives performance")
         s.parts.append(
             f"<p>Only {len(perf)} scored run(s); a rank correlation over fewer than {MIN_RUNS_FOR_DRIVERS} runs "
             "says nothing about what drives performance, so none is shown. Add models or settings.</p>"
         )
         sections.append(s)
-    if corr:
+    if corr or study.models:
         s = H.Section(
             "drivers",
             "What drives performance",
-            "Spearman ρ between run attributes and the within-dataset relative score, 95% bootstrap CI.",
+            "Architecture (model cards), one unit per model: each model's mean within-dataset relative score "
+            "over its zero-shot full-modality runs; 0/1 attributes as the difference with − without, numeric "
+            "ones as Spearman ρ over models; 95% bootstrap intervals resampling models. Then Spearman ρ of every "
+            "run attribute with the run's relative score.",
         )
+        if study.too_few:
+            s.add_text(f"Architecture: {study.too_few}.")
+        else:
+            s.add_rows(
+                ["attribute", "effect", "kind", "CI low", "CI high", "models", "levels"],
+                [[e.attribute, e.effect, e.kind, e.lo, e.hi, e.n_models, e.levels] for e in study.effects],
+                heading="architecture attributes (per model)",
+            )
+            if study.skipped:
+                s.add_rows(["attribute", "not estimated because"], sorted(study.skipped.items()), text=True)
+        s.add_rows(["model", "mean relative score"], sorted(study.models.items(), key=lambda kv: -kv[1]))
         s.add_rows(
-            ["attribute", "ρ", "CI low", "CI high", "runs"], [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr]
+            ["attribute", "ρ", "CI low", "CI high", "runs"],
+            [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr],
+            heading="run attributes (per run)",
         )
         s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
         sections.append(s)

@@ -43,6 +43,9 @@ class Section:
     def add_table(self, t: Table, digits: int = 4, heading: str | None = None) -> None:
         self.parts.append(table_html(t, digits, heading))
 
+    def add_text(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
     def add_img(self, png: bytes, alt: str) -> None:
         self.parts.append(img_html(png, alt))
 
