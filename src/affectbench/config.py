@@ -93,6 +93,7 @@ class RunEntry(BaseModel):
     knowledge_policy: Literal["keep", "mask", "drop"] | None = None
     prompt_language: Literal["auto", "en", "zh"] | None = None
     generation: dict[str, Any] | None = None
+    parse: dict[str, Any] | None = None
     media: dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
     limit: int | None = None

@@ -27,8 +27,9 @@ __all__ = ["run_finetune"]
 
 def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None = None) -> RunRecord:
     """Train (or resume, or return the finished) LoRA adapter of a finetune run."""
-    from ..environment import environment
-    from ..runner import knowledge_texts, progress_bar
+    from .. import provenance
+    from ..prompts import load_prompt
+    from ..runner import check_same_inputs, knowledge_texts, model_provenance, progress_bar, segment_env, select_samples
     from .backends import trainable_for
     from .lora import _dist, _steps, train_lora
     from .pairs import pairs_for_spec, summary
@@ -39,7 +40,7 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
     store = runner.store
     rank, _, _ = _dist()
     is_main = rank == 0
-    record = store.open_run(spec, env=environment() if is_main else None)
+    record = store.open_run(spec)
     rid = record.id
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
@@ -64,7 +65,18 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
             spec.knowledge,
             what=f"finetune run {rid} (split {ft.train_split!r})",
         )
-    if is_main:
+    if is_main:  # provenance of this segment: prompt text, model and data fingerprints (see provenance)
+        splits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
+        read = [s for split in splits for s in select_samples(dataset.load(split), spec.limit, spec.seed)]
+        files = sorted({f for split in splits for f in dataset.label_files(split)})
+        data = provenance.data_record(read, files, dataset.root)
+        ids = data.pop("samples")
+        kfp = provenance.knowledge_record(spec.knowledge, knowledge, ids) if spec.knowledge else None
+        env = segment_env(spec, load_prompt(spec.prompt, dataset.info), data, kfp)
+        env.update(model_provenance(spec.model))
+        if store.train_logs(rid, "train"):  # resuming from a checkpoint: same inputs only
+            check_same_inputs(store.run(rid), env)
+        store.open_run(spec, env=env)
         store.set_status(rid, "running")
     try:
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)

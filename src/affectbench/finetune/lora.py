@@ -22,6 +22,7 @@ from typing import Any
 
 from ..specs import FinetuneSpec
 from .backends import Trainable, lm_linear_modules
+from .guard import check_finite_step
 from .pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -257,6 +258,7 @@ def train_lora(
                 loss = forward(chunk, 1.0 / len(chunks))
                 loss.backward()
                 loss_sum += float(loss.detach())
+            check_finite_step(step + 1, loss_sum, params)
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)

@@ -93,7 +93,11 @@ class TemplateSpec(_Strict):
     knowledge_budget: int = Field(default=1500, ge=50)
     max_context_turns: int = Field(default=12, ge=0)
     shots: list[Shot] = Field(default_factory=list)
-    language: str = Field(default="en", description="the language the template's text is written in")
+    language: str = Field(
+        default="en",
+        exclude=True,  # not in dumps: English templates keep their fingerprints; others add it (see fingerprint)
+        description="the language the template's text is written in",
+    )
 
 
 # ------------------------------------------------------------------------------------ loading
@@ -229,9 +233,9 @@ class TemplatePrompt(Prompt):
     @cached_property
     def fingerprint(self) -> str:
         """name@version + a hash of the resolved template: changes when any wording or policy changes."""
-        data = self.spec.model_dump(mode="json")
-        if data.get("language") == "en":
-            data.pop("language")  # the default: English templates keep the fingerprints they had
+        data = self.spec.model_dump(mode="json")  # `language` is excluded from dumps
+        if self.spec.language != "en":
+            data["language"] = self.spec.language
         content = json.dumps(data, sort_keys=True, ensure_ascii=False)
         return f"{self.name}@{self.version}+{hashlib.sha256(content.encode()).hexdigest()[:10]}"
 
