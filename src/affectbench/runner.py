@@ -304,7 +304,7 @@ class Runner:
         the transcript (and the knowledge slot, when the run uses knowledge) holds "N/A", "" or "[MASK]";
         no media."""
         samples = [Sample(id=f"__content_free_{i}__", transcript=t, target=None) for i, t in enumerate(CONTENT_FREE)]
-        texts = {s.id: (s.transcript or "N/A") for s in samples} if knowledge else {}
+        texts = {s.id: SampleKnowledge(s.transcript or "N/A") for s in samples} if knowledge else {}
         render = self._render(spec, info, prompt, texts)
         runs = []
         for batch in executor.answer((render(s) for s in samples), call):

@@ -208,3 +208,31 @@ runs:
     assert k.media.modalities == "A"  # intersected with the eval's TA
     with pytest.raises(ConfigError, match="brings in|would bring in"):
         plan_experiment(base.replace("MEDIA", "media: {modalities: V}"), base_dir=tmp_path)
+
+
+def test_score_mode_with_contextual_calibration_renders_content_free_knowledge(tmp_path):
+    """The content-free prior (Zhao et al. 2021) renders knowledge slots too; regression for a crash."""
+    root = write_corpus(tmp_path / "data", {"test": 4})
+    text = """
+workspace: ws
+defaults: {dataset: DATASET, split: test, prompt: sentiment_polarity, media: {modalities: T}}
+runs:
+  - name: short
+    kind: knowledge
+    model: {backend: scripted, options: {rule: constant, default: "cue: calm"}}
+    prompt: describe
+  - name: gkp
+    model: {backend: scripted, options: {rule: constant, default: negative}}
+    generation: {mode: score, calibration: contextual}
+    knowledge: [short]
+""".replace("DATASET", json.dumps(dataset_ref(root)))
+    plan = plan_experiment(text, base_dir=tmp_path)
+    store = Store(plan.workspace / "affectbench.sqlite")
+    runner = Runner(store, plan.exec, progress=False)
+    try:
+        for spec in plan.runs:
+            runner.run(spec)
+    finally:
+        runner.close()
+    run = store.run(plan.names["gkp"][0])
+    assert run.status == "done" and run.metrics["_knowledge"][run.run_spec.knowledge[0]]["coverage"] == 1.0
