@@ -26,6 +26,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .errors import AffectbenchError
+from .specs import RunSpec
 from .store import Prediction, Store
 from .types import DatasetInfo, TaskType
 
@@ -191,7 +193,6 @@ def source_table(
     """
     from .analysis.gains import compare_runs
     from .analysis.runs import info_from_run
-    from .errors import AffectbenchError
 
     if baseline not in names:
         raise AffectbenchError(f"no experiment entry named {baseline!r}; entries: {', '.join(names)}")
@@ -226,3 +227,19 @@ def source_markdown(rows, digits: int = 4) -> str:
     from .analysis.gains import gains_markdown
 
     return gains_markdown(rows, digits)
+
+
+def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str, str]:
+    """Merge the knowledge of every referenced knowledge run, per sample, in the given order,
+    under the run's leak policy."""
+    merged: dict[str, list[str]] = {}
+    for kid in spec.knowledge:
+        if not store.has_run(kid):
+            raise AffectbenchError(f"knowledge run {kid} is not in {store.path}; run it first")
+        for sid, text in store.knowledge(kid).items():
+            if text.strip():
+                merged.setdefault(sid, []).append(text.strip())
+    texts = {sid: "\n".join(parts) for sid, parts in merged.items()}
+    if spec.knowledge_policy == "mask":
+        texts = {sid: mask_labels(t, info) for sid, t in texts.items()}
+    return texts

@@ -9,17 +9,16 @@ samples already stored without error.
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .datasets import load_dataset
+from .datasets import load_dataset, select_samples
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
+from .knowledge import knowledge_texts
 from .models import Model, build_model
+from .progress import progress_bar
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .scoring import score_run
@@ -32,14 +31,6 @@ log = logging.getLogger(__name__)
 MAX_FAILED_BATCHES = 5  # consecutive batches that fail entirely before the run is aborted
 
 
-def select_samples(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
-    """A seeded random subset of `limit` samples, kept in dataset order (first-N would be biased)."""
-    if limit is None or limit >= len(samples):
-        return samples
-    keep = set(random.Random(seed).sample(range(len(samples)), limit))
-    return [s for i, s in enumerate(samples) if i in keep]
-
-
 def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
     """Turn an adapter given as a finetune run id into its folder in the workspace."""
     if not spec.adapter or Path(spec.adapter).exists():
@@ -50,24 +41,6 @@ def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
     if path is None or not path.exists():
         raise AffectbenchError(f"finetune run {spec.adapter} has no adapter yet; run it first")
     return spec.model_copy(update={"adapter": str(path)})
-
-
-def knowledge_texts(spec: RunSpec, store: Store, info: DatasetInfo) -> dict[str, str]:
-    """Merge the knowledge of every referenced knowledge run, per sample, in the given order,
-    under the run's leak policy."""
-    merged: dict[str, list[str]] = {}
-    for kid in spec.knowledge:
-        if not store.has_run(kid):
-            raise AffectbenchError(f"knowledge run {kid} is not in {store.path}; run it first")
-        for sid, text in store.knowledge(kid).items():
-            if text.strip():
-                merged.setdefault(sid, []).append(text.strip())
-    texts = {sid: "\n".join(parts) for sid, parts in merged.items()}
-    if spec.knowledge_policy == "mask":
-        from .knowledge import mask_labels
-
-        texts = {sid: mask_labels(t, info) for sid, t in texts.items()}
-    return texts
 
 
 def check_same_inputs(record: RunRecord, env: dict[str, Any]) -> None:
@@ -107,7 +80,7 @@ class Runner:
         if spec.kind == "finetune":
             from .finetune import run_finetune
 
-            return run_finetune(self, spec)
+            return run_finetune(self.store, spec, progress=self.progress)
         return self.infer(spec)
 
     # --- eval and knowledge runs ------------------------------------------------------------
@@ -213,41 +186,6 @@ class Runner:
         return Prediction(
             s.id, g.text, parsed.value, parsed.ok, s.target, s.group, task.latency, None, g.modalities, meta
         )
-
-
-class progress_bar:
-    """A rich progress bar with rate and ETA; a no-op when disabled."""
-
-    def __init__(self, enabled: bool, label: str, total: int, completed: int) -> None:
-        self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-        )
-        self._progress.start()
-        task = self._progress.add_task(self.label, total=self.total, completed=self.completed, rate="")
-        start, count = time.perf_counter(), [0]
-
-        def advance(n: int) -> None:
-            count[0] += n
-            rate = count[0] / max(time.perf_counter() - start, 1e-9)
-            self._progress.update(task, advance=n, rate=f"{rate:.1f} samples/s")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def run_spec(spec: RunSpec, store: Store, exec_spec: ExecSpec | None = None, progress: bool = False) -> RunRecord:

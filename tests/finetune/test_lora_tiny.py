@@ -58,10 +58,10 @@ def test_training_resumes_from_its_checkpoint_after_a_kill(setup, tmp_path, monk
     runner = Runner(store, progress=False)
     spec = _ft_spec(model, ds, seed=1)
     with pytest.raises(Interrupt):
-        run_finetune(runner, spec, stop_after_steps=5)
+        run_finetune(runner.store, spec, stop_after_steps=5)
     assert store.run(spec.run_id).status == "interrupted" or store.run(spec.run_id).status == "failed"
     logged = [r["step"] for r in store.train_logs(spec.run_id, "train")]
     assert logged == [1, 2, 3, 4, 5]
-    rec = run_finetune(runner, spec)
+    rec = run_finetune(runner.store, spec)
     assert rec.status == "done" and rec.metrics["resumed_from_step"] == 4  # last checkpoint: epoch end at step 4
     assert [r["step"] for r in store.train_logs(spec.run_id, "train")] == list(range(1, 10))

@@ -1,6 +1,6 @@
 """Runs of kind `finetune`: LoRA SFT on the prompts that `eval` renders (with or without knowledge).
 
-`run_finetune(runner, spec)` builds training pairs with `Prompt.render` + `Prompt.answer`
+`run_finetune(store, spec)` builds training pairs with `Prompt.render` + `Prompt.answer`
 (`pairs`), trains a peft LoRA adapter (`lora`) on the backend's model (`backends`), logs train
 and validation losses to the store, and registers the best epoch's adapter as the run's
 artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune run id>`).
@@ -11,24 +11,25 @@ artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
-
 from ..errors import AffectbenchError
 from ..specs import FinetuneSpec, RunSpec
-from ..store import RunRecord
-
-if TYPE_CHECKING:
-    from ..runner import Runner
+from ..store import RunRecord, Store
 
 log = logging.getLogger(__name__)
 
 __all__ = ["run_finetune"]
 
 
-def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None = None) -> RunRecord:
-    """Train (or resume, or return the finished) LoRA adapter of a finetune run."""
+def run_finetune(
+    store: Store, spec: RunSpec, *, progress: bool = False, stop_after_steps: int | None = None
+) -> RunRecord:
+    """Train (or resume, or return the finished) LoRA adapter of a finetune run into `store`.
+
+    `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
+    simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
     from ..environment import environment
-    from ..runner import knowledge_texts, progress_bar
+    from ..knowledge import knowledge_texts
+    from ..progress import progress_bar
     from .backends import trainable_for
     from .lora import _dist, _steps, train_lora
     from .pairs import pairs_for_spec, summary
@@ -36,7 +37,6 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
     if spec.kind != "finetune":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
     ft = spec.finetune or FinetuneSpec()
-    store = runner.store
     rank, _, _ = _dist()
     is_main = rank == 0
     record = store.open_run(spec, env=environment() if is_main else None)
@@ -66,7 +66,7 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
         total = _steps(len(train.pairs), ft.batch_size * ft.grad_accum) * ft.epochs
         done = len(store.train_logs(rid, "train"))
-        with progress_bar(runner.progress and is_main, f"{rid} (steps)", total, min(done, total)) as advance:
+        with progress_bar(progress and is_main, f"{rid}", total, min(done, total), unit="steps") as advance:
 
             def log_fn(step: int, split: str, loss: float, epoch: float, **meta) -> None:
                 store.log_train(rid, step, split, loss, epoch, **meta)

@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         if world == 1:
                             runner.run(k)
-                record = run_finetune(runner, spec)
+                record = run_finetune(store, spec)
                 if rank == 0:
                     print(f"{record.id}: {record.status} {record.metrics}")
         else:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error("give --experiment [--name] or --workspace and --run-id")
             store = Store(Path(args.workspace) / "affectbench.sqlite")
             spec = store.run(args.run_id).run_spec
-            record = run_finetune(Runner(store, progress=False), spec)
+            record = run_finetune(store, spec)
             if rank == 0:
                 print(f"{record.id}: {record.status} {record.metrics}")
     except AffectbenchError as e:

@@ -93,19 +93,18 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
 
     hf = HFModel(spec.model_copy(update={"adapter": None}), media, workspace)
     hf.opts["merge_adapter"] = False
-    hf.load()
-    proc = hf._proc
+    proc = hf.processor
     tok = getattr(proc, "tokenizer", proc)
-    model = hf._model
+    model = hf.model
 
     def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
         completions, n_answer = [], []
         for conv, ans in zip(batch, answers, strict=True):
-            msgs, *_ = hf._chat(conv, gen)
+            msgs, *_ = hf.chat_inputs(conv, gen)
             comp = _completion(proc.apply_chat_template, msgs, ans, tok.eos_token)
             completions.append(comp)
             n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
-        inputs = hf._encode(batch, gen, suffixes=completions)
+        inputs = hf.encode(batch, gen, suffixes=completions)
         inputs = dict(inputs)
         inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
         return inputs

@@ -60,7 +60,7 @@ class HFModel(Model):
         self._cache = _media.media_cache(workspace, self.opts)
         self._lock = threading.Lock()
         self._model = None
-        self._proc = None
+        self._processor = None
         self._fingerprint: str | None = None
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
@@ -92,7 +92,7 @@ class HFModel(Model):
                 device=str(self.device),
                 dtype=str(self._model.dtype).replace("torch.", ""),
                 model_class=type(self._model).__name__,
-                processor_class=type(self._proc).__name__,
+                processor_class=type(self._processor).__name__,
                 attn_implementation=getattr(self._model.config, "_attn_implementation", None),
             )
         return info
@@ -103,6 +103,18 @@ class HFModel(Model):
         with self._lock:
             if self._model is None:
                 self._load()
+
+    @property
+    def model(self):
+        """The loaded torch module (the thinker of a full Omni checkpoint; adapter applied if any)."""
+        self.load()
+        return self._model
+
+    @property
+    def processor(self):
+        """The loaded HF processor (its `.tokenizer` pads on the left)."""
+        self.load()
+        return self._processor
 
     def _load(self) -> None:
         torch = require("torch", "hf", "the hf backend")
@@ -151,45 +163,38 @@ class HFModel(Model):
         tok.padding_side = "left"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        self._proc, self._model, self.device = proc, model, device
-        self._ids = self._placeholder_ids(proc)
-
-    @staticmethod
-    def _placeholder_ids(proc) -> dict[str, set[int]]:
-        """Token ids whose presence in input_ids proves that a modality reached the model."""
-        tok = getattr(proc, "tokenizer", proc)
-        ids: dict[str, set[int]] = {"A": set(), "V": set()}
-        for attr, mod in (("audio_token", "A"), ("video_token", "V"), ("image_token", "V")):
-            token = getattr(proc, attr, None) or getattr(tok, attr, None)
-            if token:
-                tid = tok.convert_tokens_to_ids(token)
-                if tid is not None and tid != tok.unk_token_id:
-                    ids[mod].add(int(tid))
-        return ids
+        self._processor, self._model, self.device = proc, model, device
+        self._ids = _chat.placeholder_ids(proc)
 
     @property
     def accepts(self) -> set[str]:
         """Which media part kinds the processor can take."""
         self.load()
-        return _chat.processor_kinds(self._proc)
+        return _chat.processor_kinds(self.processor)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
 
-    def _chat(self, conv: Conversation, gen: GenerationSpec):
-        """Chat-template messages + the media arrays (videos, audios, images), in order, for one conversation."""
+    def chat_inputs(self, conv: Conversation, gen: GenerationSpec):
+        """(chat-template messages, videos, audios, images) of one prepared conversation; media arrays in order
+        (videos: frames (T, H, W, 3) uint8; audios: 16 kHz float32 mono; images: (H, W, 3))."""
         msgs, media = _chat.chat_messages(conv, gen, self.accepts)
         videos = [p.data.frames for p in media if p.kind == "video"]
         audios = [p.data.audio for p in media if p.kind == "audio"]
         images = [p.data.frames[0] for p in media if p.kind == "image"]
         return msgs, videos, audios, images
 
-    def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
-        proc = self._proc
+    def encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        """Processor outputs (input_ids, attention_mask, media features; left-padded, on the model's device) of
+        prepared conversations, each rendered with the generation prompt and followed by `suffixes[i]`.
+
+        Raises ModelError when the processor rejects the inputs."""
+        self.load()
+        proc = self._processor
         texts, videos, audios, images = [], [], [], []
         for i, conv in enumerate(batch):
-            msgs, v, a, im = self._chat(conv, gen)
+            msgs, v, a, im = self.chat_inputs(conv, gen)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             texts.append(text + (suffixes[i] if suffixes else ""))
             videos += v
@@ -230,8 +235,8 @@ class HFModel(Model):
         self.load()
         self._seed()
         batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
-        inputs = self._encode(batch, gen)
-        tok = getattr(self._proc, "tokenizer", self._proc)
+        inputs = self.encode(batch, gen)
+        tok = getattr(self._processor, "tokenizer", self._processor)
         sample = gen.temperature > 0
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
@@ -279,10 +284,10 @@ class HFModel(Model):
         self.load()
         self._seed()
         batch = [self.prepare(c) for c in batch]
-        tok = getattr(self._proc, "tokenizer", self._proc)
+        tok = getattr(self._processor, "tokenizer", self._processor)
         out = []
         for conv in batch:
-            inputs = self._encode([conv] * len(options), gen, suffixes=list(options))
+            inputs = self.encode([conv] * len(options), gen, suffixes=list(options))
             with torch.inference_mode():
                 logits = self._model(**inputs).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)
@@ -308,4 +313,4 @@ class HFModel(Model):
 
     def close(self) -> None:
         self._model = None
-        self._proc = None
+        self._processor = None

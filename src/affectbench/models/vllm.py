@@ -25,7 +25,7 @@ from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
 from . import _chat, _media
 from .base import Conversation, Model
-from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
+from .hf import ADAPTER_FILES, WEIGHT_FILES
 
 
 def build_request(
@@ -99,7 +99,7 @@ class VLLMModel(Model):
         vllm = require("vllm", "vllm", "the vllm backend")
         transformers = require("transformers", "hf", "the vllm backend's chat template")
         self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name)
-        self._ids = HFModel._placeholder_ids(self._proc)
+        self._ids = _chat.placeholder_ids(self._proc)
         try:
             self._llm = vllm.LLM(**self.engine_kwargs())
         except Exception as e:
