@@ -30,17 +30,22 @@ def run_finetune(
     from ..environment import environment
     from ..knowledge import knowledge_texts
     from ..progress import progress_bar
+    from ..prompts import load_prompt
     from .backends import trainable_for
-    from .lora import _dist, _steps, train_lora
+    from .lora import rank_world, steps_per_epoch, train_lora
     from .pairs import pairs_for_spec, summary
 
     if spec.kind != "finetune":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
     ft = spec.finetune or FinetuneSpec()
-    rank, _, _ = _dist()
+    rank, world = rank_world()
     is_main = rank == 0
-    record = store.open_run(spec, env=environment() if is_main else None)
-    rid = record.id
+    rid = spec.run_id
+    # only rank 0 writes to the store; the others read what it wrote
+    record = store.open_run(spec, env=environment()) if is_main else None
+    if world > 1:
+        _barrier()
+        record = store.run(rid)
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
@@ -48,6 +53,7 @@ def run_finetune(
 
     dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
     knowledge = knowledge_texts(spec, store, dataset.info)
+    prompt = load_prompt(spec.prompt, dataset.info)
     train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
     valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
     if not len(train):
@@ -64,7 +70,7 @@ def run_finetune(
         store.set_status(rid, "running")
     try:
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
-        total = _steps(len(train.pairs), ft.batch_size * ft.grad_accum) * ft.epochs
+        total = steps_per_epoch(len(train.pairs), ft) * ft.epochs
         done = len(store.train_logs(rid, "train"))
         with progress_bar(progress and is_main, f"{rid}", total, min(done, total), unit="steps") as advance:
 
@@ -78,10 +84,11 @@ def run_finetune(
                 train.pairs,
                 valid.pairs if valid else [],
                 ft,
-                store.artifact_dir(rid),
+                store.workspace / "artifacts" / rid,
                 seed=spec.seed,
                 log_fn=log_fn,
                 stop_after_steps=stop_after_steps,
+                inputs_key=inputs_key(spec, prompt.fingerprint, train, valid, trainable.base),
             )
     except BaseException as e:
         if is_main:
@@ -99,9 +106,41 @@ def run_finetune(
                 "steps": result.steps,
                 "resumed_from_step": result.resumed_from_step,
                 "wall_s": result.wall_s,
+                "truncated": len(result.truncated),
                 "_train": summary(train),
                 "_valid": summary(valid) if valid else None,
             },
         )
         store.set_status(rid, "done")
+        if result.truncated:
+            log.warning(
+                "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
+                "their prompt (first: %s)", rid, len(result.truncated), ft.max_length, ", ".join(result.truncated[:5])
+            )
+    if world > 1:
+        _barrier()
     return store.run(rid)
+
+
+def inputs_key(spec: RunSpec, prompt_fingerprint: str, train, valid, base: dict) -> str:
+    """sha256 (16 hex) of what a fine-tune's checkpoints come from: the run spec, the base model,
+    the prompt's fingerprint, and every training/validation pair (sample id, rendered conversation, answer)."""
+    import hashlib
+
+    from ..specs import canonical_json
+
+    h = hashlib.sha256(canonical_json({"spec": spec.identity(), "base": base, "prompt": prompt_fingerprint}).encode())
+    for name, ps in (("train", train), ("valid", valid)):
+        for p in ps.pairs if ps else []:
+            h.update(f"{name}\0{p.sample.id}\0{p.conversation!r}\0{p.answer}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        from accelerate import PartialState
+
+        PartialState()  # joins the launcher's process group (gloo on CPU, nccl on GPUs)
+    dist.barrier()

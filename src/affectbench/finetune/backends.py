@@ -45,6 +45,7 @@ class Trainable:
     prepare: Callable[[Conversation], Conversation]  # decode media etc. (as in eval)
     device: str = "cpu"
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
+    media_ids: set[int] = field(default_factory=set)  # audio/video/image placeholder token ids (never truncated)
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -109,9 +110,9 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
         inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
         return inputs
 
-    return Trainable(
-        model, encode, hf.prepare, str(hf.device), {"backend": "hf", "name": spec.name, "class": type(model).__name__}
-    )
+    media_ids = set().union(*hf.placeholder_ids.values())
+    base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
+    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids)
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
@@ -119,6 +120,7 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     import torch
 
     from ..models import textlm
+    from .lora import local_device
 
     transformers = __import__("transformers")
     folder = textlm.resolve(spec.name)
@@ -126,8 +128,8 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device = local_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     module = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device)
     prompt_of = getattr(model_obj, "llm_prompt", None)
     if prompt_of is None:

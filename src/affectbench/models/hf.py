@@ -116,6 +116,12 @@ class HFModel(Model):
         self.load()
         return self._processor
 
+    @property
+    def placeholder_ids(self) -> dict[str, set[int]]:
+        """{"A": ids, "V": ids}: the audio and video/image placeholder token ids of the processor."""
+        self.load()
+        return self._ids
+
     def _load(self) -> None:
         torch = require("torch", "hf", "the hf backend")
         transformers = require("transformers", "hf", "the hf backend")
@@ -123,8 +129,8 @@ class HFModel(Model):
         name = self.spec.name
         trust = bool(o.get("trust_remote_code", False))
         device = o.get("device", "auto")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device == "auto":  # under a multi-GPU launcher each rank takes its own GPU
+            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
         dtype = _dtype(torch, o.get("dtype", "auto"), device)
         try:
             config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust)
