@@ -3,12 +3,14 @@ on the same training pairs, for the tiny Qwen2.5-Omni thinker (`hf`) and the cas
 
 Each case runs in a fresh subprocess (its own peak RSS). Pairs: the fine-tuning test corpus
 (`tests/finetune/_fixtures.py`, text only), rendered by the run's prompt exactly as `finetune` runs do.
-The first optimizer step (warm-up: lazy init, allocator) is timed separately from the rest.
+The first optimizer step (warm-up: lazy init, allocator) is timed separately from the rest; CPU
+seconds per step (all threads of the process) are printed too, as the steadier figure on a shared machine.
 
     .venv/bin/python bench/bench_finetune.py [--cases tiny,gemma] [--steps 8] [--threads 2]
 
 To compare with the hand-written loop this replaced, run the same script on commit 7fb672e
-(`git worktree add /tmp/old 7fb672e && cd /tmp/old && PYTHONPATH=$PWD/src python bench/bench_finetune.py`).
+(`mkdir /tmp/old && git archive 7fb672e src | tar -x -C /tmp/old`, then
+`PYTHONPATH=/tmp/old/src .venv/bin/python bench/bench_finetune.py`: the script and its pairs stay the same).
 """
 
 from __future__ import annotations
@@ -50,11 +52,13 @@ def child(case: str, steps: int, threads: int, work: Path) -> dict:
     trainable = trainable_for(spec.model, spec.media, None, spec.generation)
     rss0 = current_rss_mb()
     stamps: list[float] = []
+    cpu: list[float] = []
     t0 = time.perf_counter()
 
     def log_fn(step, split, loss, epoch, **meta):
         if split == "train":
             stamps.append(time.perf_counter())
+            cpu.append(time.process_time())
 
     train_lora(trainable, pairs, [], ft, work / "out", seed=0, log_fn=log_fn)
     first = stamps[0] - t0
@@ -66,6 +70,7 @@ def child(case: str, steps: int, threads: int, work: Path) -> dict:
         "first_step_s": round(first, 3),
         "steps_per_s": round(1 / rest, 3) if rest > 0 else None,
         "s_per_step": round(rest, 3),
+        "cpu_s_per_step": round((cpu[-1] - cpu[0]) / max(1, len(cpu) - 1), 3),
         "rss_before_train_mb": round(rss0, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "tokens_per_pair": n_tok,

@@ -224,7 +224,7 @@ def rm(
     run_ids: list[str] = typer.Argument(..., help="runs to delete with their predictions"),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
 ) -> None:
-    """Delete runs from the store (their artefact folders stay on disk)."""
+    """Delete runs from the store with their artefact folders (adapters, checkpoints)."""
     store = _store(workspace)
     for rid in run_ids:
         store.run(rid)  # an unknown id is an error before anything is deleted

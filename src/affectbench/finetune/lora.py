@@ -252,9 +252,12 @@ def _save_adapter(model, path: Path, meta: dict[str, Any] | None = None) -> Path
     return path
 
 
-def training_arguments(ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint_every: int, has_valid: bool, world: int):
-    """The `TrainingArguments` of a FinetuneSpec (AdamW, linear warm-up over 5% then linear decay,
-    grad-norm clip 1.0, no weight decay); raises AffectbenchError when batch_size does not split over the ranks."""
+def training_arguments(
+    ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint_every: int, has_valid: bool, world: int, n_train: int
+):
+    """The `TrainingArguments` of a FinetuneSpec (AdamW, linear warm-up over int(5%) of the optimizer
+    steps then linear decay, grad-norm clip 1.0, no weight decay); raises AffectbenchError when
+    batch_size does not split over the ranks or a GPU-only option is asked for on CPU."""
     import torch
     from transformers import TrainingArguments
 
@@ -275,7 +278,7 @@ def training_arguments(ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint
         weight_decay=0.0,
         max_grad_norm=1.0,
         lr_scheduler_type="linear",
-        warmup_steps=0.05,
+        warmup_steps=int(0.05 * steps_per_epoch(n_train, ft) * ft.epochs),
         optim="adamw_torch",
         logging_strategy="steps",
         logging_steps=1,
@@ -350,7 +353,9 @@ def train_lora(
     rank, world = rank_world()
     is_main = rank == 0
     check_inputs_key(out_dir, inputs_key)
-    args = training_arguments(ft, out_dir, seed=seed, checkpoint_every=checkpoint_every, has_valid=bool(valid), world=world)
+    args = training_arguments(
+        ft, out_dir, seed=seed, checkpoint_every=checkpoint_every, has_valid=bool(valid), world=world, n_train=len(train)
+    )
     seed_everything(seed)
     base = trainable.module
     if isinstance(ft.target_modules, str) and ft.target_modules == "all-linear":
@@ -373,6 +378,9 @@ def train_lora(
         data_collator=collator,
         callbacks=[_callback(out_dir, log_fn, stop_after_steps, resumed)],
     )
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # losses go to the store (log_fn), not to stdout
     if is_main and inputs_key is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / INPUTS_FILE).write_text(json.dumps({"key": inputs_key}))
