@@ -11,13 +11,15 @@ artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+
 from ..errors import AffectbenchError
 from ..specs import FinetuneSpec, RunSpec
 from ..store import RunRecord, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_finetune"]
+__all__ = ["export_run", "finetune_pairs", "run_finetune"]
 
 
 def run_finetune(
@@ -28,12 +30,10 @@ def run_finetune(
     `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
     simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
     from ..environment import environment
-    from ..knowledge import knowledge_texts
     from ..progress import progress_bar
-    from ..prompts import load_prompt
     from .backends import trainable_for
     from .lora import rank_world, steps_per_epoch, train_lora
-    from .pairs import pairs_for_spec, summary
+    from .pairs import summary
 
     if spec.kind != "finetune":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
@@ -49,23 +49,7 @@ def run_finetune(
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
-    from ..datasets import load_dataset
-
-    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
-    knowledge = knowledge_texts(spec, store, dataset.info)
-    prompt = load_prompt(spec.prompt, dataset.info)
-    train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
-    valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
-    if not len(train):
-        raise AffectbenchError(
-            f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
-            f"(skipped: {train.skipped}); check the split name and that samples have targets"
-        )
-    if spec.knowledge and not any(p.has_knowledge for p in train.pairs):
-        raise AffectbenchError(
-            f"finetune run {rid} asks for knowledge but none is stored for split {ft.train_split!r}; "
-            "run its knowledge runs on that split first (experiment files do this for you)"
-        )
+    prompt, train, valid = finetune_pairs(store, spec)
     if is_main:
         store.set_status(rid, "running")
     try:
@@ -120,6 +104,59 @@ def run_finetune(
     if world > 1:
         _barrier()
     return store.run(rid)
+
+
+def finetune_pairs(store: Store, spec: RunSpec):
+    """(prompt, train PairSet, valid PairSet or None) of a finetune run: its splits rendered with its
+    prompt, media, system prompt and stored knowledge. Raises AffectbenchError when the train split gives
+    no pairs or the run asks for knowledge that is not stored."""
+    from ..datasets import load_dataset
+    from ..knowledge import knowledge_texts
+    from ..prompts import load_prompt
+    from .pairs import pairs_for_spec
+
+    ft = spec.finetune or FinetuneSpec()
+    rid = spec.run_id
+    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+    knowledge = knowledge_texts(spec, store, dataset.info)
+    prompt = load_prompt(spec.prompt, dataset.info)
+    train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
+    valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
+    if not len(train):
+        raise AffectbenchError(
+            f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
+            f"(skipped: {train.skipped}); check the split name and that samples have targets"
+        )
+    if spec.knowledge and not any(p.has_knowledge for p in train.pairs):
+        raise AffectbenchError(
+            f"finetune run {rid} asks for knowledge but none is stored for split {ft.train_split!r}; "
+            "run its knowledge runs on that split first (experiment files do this for you)"
+        )
+    return prompt, train, valid
+
+
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:
+    """Write a finetune run's training (and validation) pairs for another trainer: `fmt` "llamafactory"
+    (sharegpt JSON + dataset_info.json, template qwen2_omni) or "swift" (ms-swift JSONL), into
+    `out_dir/<run id>/`. Returns the data files. Raises AffectbenchError for other run kinds or formats."""
+    from .export import export_llamafactory, export_swift
+
+    if fmt not in ("llamafactory", "swift"):
+        raise AffectbenchError(f"export: unknown training format {fmt!r}; use llamafactory or swift")
+    spec = store.run(run_id).run_spec
+    if spec.kind != "finetune":
+        raise AffectbenchError(f"export --format {fmt}: run {run_id} is of kind {spec.kind}; give a finetune run")
+    _, train, valid = finetune_pairs(store, spec)
+    folder = Path(out_dir) / run_id
+    out = []
+    for split, ps in (("train", train), ("valid", valid)):
+        if ps is None or not len(ps):
+            continue
+        if fmt == "llamafactory":
+            out.append(export_llamafactory(ps.pairs, folder, name=f"{run_id}-{split}"))
+        else:
+            out.append(export_swift(ps.pairs, folder / f"{run_id}-{split}.jsonl"))
+    return out
 
 
 def inputs_key(spec: RunSpec, prompt_fingerprint: str, train, valid, base: dict) -> str:
