@@ -112,6 +112,8 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
 
     media_ids = set().union(*hf.placeholder_ids.values())
     base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
+    if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
+        base["thinker_prefix"] = hf.thinker_prefix
     return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids)
 
 

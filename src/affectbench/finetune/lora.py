@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -252,6 +253,39 @@ def _save_adapter(model, path: Path, meta: dict[str, Any] | None = None) -> Path
     return path
 
 
+FULL_CLASS_DIR = "full"  # inside an adapter trained on a full Omni checkpoint's thinker
+
+
+def full_class_adapter(src: Path, prefix: str, dst: Path) -> Path:
+    """Write a copy of the peft adapter `src` (trained on the thinker of a full Qwen2.5-/Qwen3-Omni
+    checkpoint, keys relative to the thinker) that loads onto the full Omni class: every weight key and
+    target module gets `prefix` ("thinker."), so peft finds all of them (without it peft only warns
+    "missing adapter keys" and the model equals the base). Returns `dst`."""
+    from safetensors.torch import load_file, save_file
+
+    head = "base_model.model."
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    renamed = {}
+    for key, value in weights.items():
+        if not key.startswith(head):
+            raise AffectbenchError(f"{src}: unexpected adapter key {key!r} (peft keys start with {head!r})")
+        renamed[head + prefix + key[len(head) :]] = value
+    config = json.loads((src / "adapter_config.json").read_text())
+    targets = config.get("target_modules")
+    if isinstance(targets, list):
+        config["target_modules"] = sorted(prefix + t for t in targets)
+    elif isinstance(targets, str):  # a regex over full module names
+        config["target_modules"] = f"{re.escape(prefix)}(?:{targets})"
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(renamed, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
+    (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    return dst
+
+
 def training_arguments(
     ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint_every: int, has_valid: bool, world: int, n_train: int
 ):
@@ -420,6 +454,8 @@ def train_lora(
             "truncated": len(truncated),
         }
         (adapter / "affectbench_finetune.json").write_text(json.dumps(card, indent=2))
+        if trainable.base.get("thinker_prefix"):
+            full_class_adapter(adapter, trainable.base["thinker_prefix"], adapter / FULL_CLASS_DIR)
     if world > 1:
         trainer.accelerator.wait_for_everyone()
     return TrainResult(

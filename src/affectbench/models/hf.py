@@ -61,6 +61,7 @@ class HFModel(Model):
         self._lock = threading.Lock()
         self._model = None
         self._processor = None
+        self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
@@ -157,6 +158,7 @@ class HFModel(Model):
             if hasattr(model, "disable_talker"):  # in case a config ignored enable_audio_output
                 model.disable_talker()
             model = model.thinker
+            self.thinker_prefix = "thinker."
         if not o.get("device_map"):
             model = model.to(device)
         if self.spec.adapter:
