@@ -86,9 +86,14 @@ class FinetuneSpec(Strict):
     deepspeed: str | None = Field(
         default=None, description="DeepSpeed config JSON passed to the trainer (e.g. ZeRO-2/3); GPUs only"
     )
+    threads: int | None = Field(
+        default=None,
+        description="torch CPU threads while training; CPU results depend on it (float summation order), so "
+        "fix it to reproduce an adapter on another machine of the same kind (None: torch's default, the cores)",
+    )
 
     # fields added after run ids were first published; left out of a run's identity while at their default
-    LATE_DEFAULTS: ClassVar[dict[str, Any]] = {"precision": "fp32", "gradient_checkpointing": False, "deepspeed": None}
+    LATE_DEFAULTS: ClassVar[dict[str, Any]] = {"precision": "fp32", "gradient_checkpointing": False, "deepspeed": None, "threads": None}
 
 
 class RunSpec(Strict):

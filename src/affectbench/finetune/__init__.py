@@ -91,6 +91,7 @@ def run_finetune(
                 "resumed_from_step": result.resumed_from_step,
                 "wall_s": result.wall_s,
                 "truncated": len(result.truncated),
+                "torch_threads": result.threads,
                 "_train": summary(train),
                 "_valid": summary(valid) if valid else None,
             },

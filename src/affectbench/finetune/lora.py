@@ -58,6 +58,7 @@ class TrainResult:
     wall_s: float
     history: list[dict[str, Any]] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)  # sample ids cut to max_length (left side)
+    threads: int = 0  # torch CPU threads used
 
 
 class Interrupt(Exception):
@@ -88,6 +89,20 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
+
+
+def deterministic(threads: int | None) -> int:
+    """Deterministic kernels (warn where an op has none) and, when given, a fixed torch CPU thread count;
+    returns the thread count in force. On GPUs also cuDNN determinism and cuBLAS's fixed workspace."""
+    import torch
+
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def steps_per_epoch(n_pairs: int, ft: FinetuneSpec) -> int:
@@ -390,6 +405,10 @@ def train_lora(
     args = training_arguments(
         ft, out_dir, seed=seed, checkpoint_every=checkpoint_every, has_valid=bool(valid), world=world, n_train=len(train)
     )
+    import torch
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    threads = deterministic(ft.threads)
     seed_everything(seed)
     base = trainable.module
     if isinstance(ft.target_modules, str) and ft.target_modules == "all-linear":
@@ -421,7 +440,11 @@ def train_lora(
     last = get_last_checkpoint(str(out_dir / CHECKPOINTS)) if (out_dir / CHECKPOINTS).is_dir() else None
     if last:
         log.info("finetune: resuming from %s", last)
-    trainer.train(resume_from_checkpoint=last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    finally:  # leave the process as it was (an eval in the same process keeps its own settings)
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
     history = [
         {"step": h["step"], "split": "train", "loss": h["loss"], "epoch": h.get("epoch")}
         if "loss" in h
@@ -469,4 +492,5 @@ def train_lora(
         wall_s=round(time.perf_counter() - t0, 2),
         history=history,
         truncated=truncated,
+        threads=threads,
     )
