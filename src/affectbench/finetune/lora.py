@@ -347,7 +347,7 @@ def training_arguments(
         average_tokens_across_devices=True,
         use_cpu=not cuda,
         ddp_backend=None if cuda else ("gloo" if world > 1 else None),
-        ddp_find_unused_parameters=False,
+        ddp_find_unused_parameters=ft.train_towers,  # tower LoRA layers get no gradient from text-only batches
     )
     if ft.deepspeed:
         if not Path(ft.deepspeed).is_file():
