@@ -122,7 +122,7 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     import torch
 
     from ..models import textlm
-    from .lora import local_device
+    from ..models.hf import torch_device
 
     transformers = __import__("transformers")
     folder = textlm.resolve(spec.name)
@@ -130,7 +130,7 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    device = local_device()
+    device = torch_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     module = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device)
     prompt_of = getattr(model_obj, "llm_prompt", None)

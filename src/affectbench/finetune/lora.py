@@ -70,18 +70,6 @@ def rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def local_device(device: str = "auto") -> str:
-    """This process's torch device: `cuda:LOCAL_RANK` under a multi-GPU launcher, else `device`
-    ("auto": cuda if available, else cpu)."""
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
-    return "cpu"
-
-
 def seed_everything(seed: int) -> None:
     import numpy as np
     import torch

@@ -50,6 +50,18 @@ def _dtype(torch, name: str, device: str):
         raise ModelError(f"hf: unknown dtype {name!r}; use auto, float32, bfloat16 or float16") from None
 
 
+def torch_device(device: str = "auto") -> str:
+    """A process's torch device: `device` unless "auto"; then `cuda:LOCAL_RANK` when a GPU is visible (each
+    rank of torchrun / accelerate launch takes its own GPU; LOCAL_RANK unset = 0), else "cpu"."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
 class HFModel(Model):
     def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
         super().__init__(spec, media, workspace)
@@ -129,9 +141,7 @@ class HFModel(Model):
         o = self.opts
         name = self.spec.name
         trust = bool(o.get("trust_remote_code", False))
-        device = o.get("device", "auto")
-        if device == "auto":  # under a multi-GPU launcher each rank takes its own GPU
-            device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+        device = torch_device(o.get("device", "auto"))
         dtype = _dtype(torch, o.get("dtype", "auto"), device)
         try:
             config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust)
