@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from affectbench.finetune import run_finetune
@@ -41,6 +43,7 @@ def test_finetune_loss_falls_adapter_reloads_and_eval_uses_it(setup, tmp_path):
     assert m["best_epoch"] == min(valid, key=lambda v: v["loss"])["epoch"]
     adapter = store.artifact(rec.id, "adapter")
     assert (adapter / "adapter_config.json").is_file() and (adapter / "affectbench_finetune.json").is_file()
+    assert adapter.name == "best" and json.loads((adapter / "epoch.json").read_text())["epoch"] == m["best_epoch"]
     # a rerun returns the stored run without training again
     assert runner.run(_ft_spec(model, ds)).metrics == m
     gen = {"max_new_tokens": 2}

@@ -237,7 +237,8 @@ def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list
             epoch = round(float(state.epoch or 0))
             if log_fn and state.is_world_process_zero:
                 log_fn(state.global_step, "valid", loss, float(epoch))
-            earlier = [h["eval_loss"] for h in state.log_history if "eval_loss" in h]
+            # the Trainer logs this evaluation before calling us: compare with the ones before it
+            earlier = [h["eval_loss"] for h in state.log_history if "eval_loss" in h][:-1]
             if state.is_world_process_zero and all(loss < e for e in earlier):
                 _save_adapter(model, out_dir / "best", {"epoch": epoch, "valid_loss": loss})
 
