@@ -73,8 +73,8 @@ def naive_mosi(p: list, t: list) -> dict:
         "Non0_F1_score": _wf1(nt, npred, [False, True]),
         "Mult_acc_5": r5,
         "Mult_acc_7": r7,
-        "MAE": sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n,
-        "Corr": corr,
+        "MAE_answered": sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n,
+        "Corr_answered": corr,
     }
 
 
@@ -95,7 +95,7 @@ def naive_sims(p: list, t: list) -> dict:
         out[f"Mult_acc_{k}"] = sum(a == b for a, b in zip(cp, ct, strict=True)) / n
         if k == 2:
             out["F1_score"] = _wf1(ct, cp, [0, 1])
-    out["MAE"] = sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n
+    out["MAE_answered"] = sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n
     return out
 
 

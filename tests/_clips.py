@@ -79,3 +79,52 @@ def make_wav(path: str | Path, seconds: float = 1.0, freq: float = 220.0, sample
         w.setframerate(sample_rate)
         w.writeframes(pcm.tobytes())
     return path
+
+
+def ffmpeg_clip(
+    path: str | Path,
+    seconds: float = 2.0,
+    *,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 25,
+    audio: bool = True,
+    rotate: int | None = None,
+    faststart: bool = True,
+) -> Path:
+    """Write an mp4 with the ffmpeg CLI (testsrc picture + 440 Hz tone, h264/aac, moov first with
+    `faststart`); `rotate` sets the container's rotation metadata as a phone would."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg is not installed (scripts/setup.sh installs it with apt)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", f"testsrc=size={w}x{h}:rate={fps}"]
+    if audio:
+        cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]
+    cmd += ["-t", str(seconds), "-c:v", "libx264", "-pix_fmt", "yuv420p"]
+    if audio:
+        cmd += ["-c:a", "aac"]
+    if faststart:
+        cmd += ["-movflags", "+faststart"]
+    if rotate is None:
+        subprocess.run([*cmd, str(path)], check=True)
+        return path
+    plain = path.with_name(path.stem + ".plain.mp4")
+    subprocess.run([*cmd, str(plain)], check=True)
+    # ffmpeg 5 keeps `rotate` as a display matrix only when stream-copying
+    tag = ["-c", "copy", "-metadata:s:v:0", f"rotate={rotate}"] + (["-movflags", "+faststart"] if faststart else [])
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(plain), *tag, str(path)], check=True)
+    plain.unlink()
+    return path
+
+
+def truncate(path: str | Path, keep: float, out: str | Path | None = None) -> Path:
+    """Copy the first `keep` fraction of a file's bytes (a cut download: a faststart mp4 keeps its
+    header, which still promises the whole duration)."""
+    data = Path(path).read_bytes()
+    out = Path(out) if out is not None else Path(path)
+    out.write_bytes(data[: int(len(data) * keep)])
+    return out

@@ -200,11 +200,14 @@ AUDIO_ENCODER = {
 }
 
 
-def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
-    """Save a tiny Qwen2.5-Omni thinker + Qwen2_5OmniProcessor to `out_dir`; return it."""
+def tiny_qwen_omni(out_dir: str | Path, seed: int = 0, real_tokenizer=None) -> Path:
+    """Save a tiny Qwen2.5-Omni thinker + Qwen2_5OmniProcessor to `out_dir`; return it.
+
+    `real_tokenizer` (from `qwen_omni_tokenizer`): use it and the released processor settings
+    (`qwen_omni_processor`) instead of the tiny BPE and tiny vision processors."""
     from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
-    tok = tiny_tokenizer("omni")
+    tok = real_tokenizer if real_tokenizer is not None else tiny_tokenizer("omni")
     hidden = 32
     config = Qwen2_5OmniThinkerConfig(
         audio_config={**AUDIO_ENCODER, "output_dim": hidden, "n_window": 50},
@@ -229,7 +232,8 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0) -> Path:
         pad_token_id=tok.pad_token_id,
     )
     model = _random_model(Qwen2_5OmniThinkerForConditionalGeneration, config, tok, seed)
-    return _save_with_processor(model, _omni_processor(Qwen2_5OmniProcessor, tok), out_dir)
+    proc = qwen_omni_processor(tok) if real_tokenizer is not None else _omni_processor(Qwen2_5OmniProcessor, tok)
+    return _save_with_processor(model, proc, out_dir)
 
 
 def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> Path:
@@ -373,3 +377,76 @@ def tiny_gemma3_checkpoint(out_dir: str | Path, corpus: list[str], vocab_size: i
     ids = {"pad_token_id": tok.pad_token_id, "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id}
     tiny_gemma3(len(tok), **ids).save_pretrained(out)
     return out
+
+
+# Qwen2.5-Omni's special tokens in id order from 151643 (its tokenizer_config.json's added_tokens_decoder)
+QWEN_OMNI_SPECIAL = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|AUDIO|>",
+    "<|audio_bos|>",
+    "<|audio_eos|>",
+    "<|box_end|>",
+    "<|quad_start|>",
+    "<|quad_end|>",
+    "<|vision_bos|>",
+    "<|vision_eos|>",
+    "<|vision_pad|>",
+    "<|IMAGE|>",
+    "<|VIDEO|>",
+]
+# Qwen2's pre-tokenizer split (single digits), as in its tokenizer.json
+QWEN_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+
+def qwen_omni_tokenizer(cache_dir: str | Path | None = None):
+    """The real Qwen2 BPE (151,643 tokens from `qwen.tiktoken` in the dashscope wheel; ids match the
+    released tokenizer) plus Qwen2.5-Omni's special tokens from id 151643, as a fast tokenizer with the
+    omni chat template. Converting takes ~10 s; with `cache_dir` the result is saved and reloaded."""
+    from transformers import PreTrainedTokenizerFast
+
+    if cache_dir is not None and (Path(cache_dir) / "tokenizer.json").exists():
+        return PreTrainedTokenizerFast.from_pretrained(str(cache_dir))
+    import dashscope
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    vocab = Path(dashscope.__file__).parent / "resources" / "qwen.tiktoken"
+    from tokenizers import AddedToken
+
+    tok = TikTokenConverter(vocab_file=str(vocab), pattern=QWEN_PATTERN).converted()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN_OMNI_SPECIAL])
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        additional_special_tokens=QWEN_OMNI_SPECIAL[1:],
+        extra_special_tokens={
+            "image_token": "<|IMAGE|>",
+            "audio_token": "<|AUDIO|>",
+            "video_token": "<|VIDEO|>",
+            "vision_bos_token": "<|vision_bos|>",
+            "vision_eos_token": "<|vision_eos|>",
+            "audio_bos_token": "<|audio_bos|>",
+            "audio_eos_token": "<|audio_eos|>",
+        },
+        padding_side="left",
+    )
+    fast.chat_template = chat_template("omni")
+    if cache_dir is not None:
+        fast.save_pretrained(str(cache_dir))
+    return fast
+
+
+def qwen_omni_processor(tok=None):
+    """A Qwen2.5-Omni processor as released: default Qwen2-VL image/video processors (patch 14, merge 2,
+    128..768 tokens per video frame), a 128-mel Whisper feature extractor, and `tok` (the real Qwen tokenizer)."""
+    from transformers import Qwen2_5OmniProcessor, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    return Qwen2_5OmniProcessor(
+        image_processor=Qwen2VLImageProcessor(),
+        video_processor=Qwen2VLVideoProcessor(),
+        feature_extractor=_whisper_features(),
+        tokenizer=tok if tok is not None else qwen_omni_tokenizer(),
+        chat_template=chat_template("omni"),
+    )

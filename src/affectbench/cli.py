@@ -34,14 +34,15 @@ def _workspace(path: Path | None) -> Path:
     return Path(path or os.environ.get("AFFECTBENCH_WORKSPACE", "workspace"))
 
 
-def _store(workspace: Path | None):
+def _store(workspace: Path | None, read_only: bool = False):
+    """The workspace's store; read-only commands open it with `read_only` (works on a read-only copy)."""
     from .store import Store
 
     ws = _workspace(workspace)
     db = ws / "affectbench.sqlite"
     if not db.exists():
         raise AffectbenchError(f"no store at {db}; run an experiment first or pass --workspace")
-    return Store(db)
+    return Store(db, read_only=read_only)
 
 
 @app.callback(invoke_without_command=True)
@@ -97,12 +98,16 @@ def run(
             )
             record = runner.run(spec)
             if record.kind == "eval" and record.metrics:
+                from .scoring import unread_summary
+
                 shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}
+                undefined = record.metrics.get("_undefined") or {}
                 console.print(
                     "   "
-                    + "  ".join(f"{k}={v}" for k, v in shown.items())
-                    + f"  parse_fail={record.metrics.get('_parse_failure_rate')}"
-                )
+                    + "  ".join(f"{k}={v}" if v is not None else f"{k}=n/a ({undefined.get(k, 'undefined')})"
+                                for k, v in shown.items())
+                )  # fmt: skip
+                console.print(f"   {unread_summary(record.metrics)}", markup=False)
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: stored predictions are kept; rerun the same command to continue[/]")
         raise typer.Exit(130) from None
@@ -129,7 +134,7 @@ def report(
     from .analysis.model_cards import load_cards
     from .report import build_report, leaderboard_markdown
 
-    store = _store(workspace)
+    store = _store(workspace, read_only=True)
     keys = tuple(k.strip() for k in by.split(",") if k.strip())
     typer.echo(leaderboard_markdown(store, by=keys))
     out_dir = out or (_workspace(workspace) / "report")
@@ -188,18 +193,38 @@ def ls(
             e = reg.entry(name)
             extra = f"  [needs affectbench[{e.extra}]]" if e.extra else ""
             typer.echo(f"{name:16s} {e.summary}{extra}")
+        if what == "models":
+            from .models.families import table
+
+            typer.echo("\nmodel families (hf unless noted; tested = a tiny model of the real architecture runs in CI):")
+            for row in table():
+                typer.echo(f"  {row['family']:24s} video: {row['video']:6s} batch: {row['batch']:6s} {row['status']}")
+                if row["runs_on"] != "hf" and row["notes"]:
+                    typer.echo(f"    how: {row['notes']}")
     elif what == "prompts":
         from .prompts import list_prompts
 
         for name in list_prompts():
             typer.echo(name)
     elif what == "runs":
-        store = _store(workspace)
+        from .scoring import unread_summary
+
+        store = _store(workspace, read_only=True)
         for r in store.runs():
             spec = r.spec
             n = store.count_predictions(r.id)
             cells = [r.id, r.kind, r.status, f"{spec['dataset']['name']}:{spec['split']}"]
-            typer.echo("\t".join([*cells, f"{spec['model']['backend']}:{spec['model']['name']}", f"{n} predictions"]))
+            cells += [f"{spec['model']['backend']}:{spec['model']['name']}", f"{n} predictions"]
+            if r.kind == "eval" and r.metrics and "_unread" in r.metrics:
+                cells.append(unread_summary(r.metrics))
+            elif r.kind == "eval" and n:  # not scored yet: the reasons stored so far
+                counts = store.reason_counts(r.id)
+                total = sum(counts.values())
+                shown = ", ".join(f"{k} {v / n:.1%}" for k, v in sorted(counts.items()))
+                cells.append(f"unread {total / n:.1%}" + (f": {shown}" if shown else ""))
+            if r.status == "failed" and r.error:
+                cells.append(f"error: {r.error[:200]}")
+            typer.echo("\t".join(cells))
     else:
         raise AffectbenchError(f"ls: unknown kind {what!r}; choose datasets, models, prompts, metrics or runs")
 
@@ -215,7 +240,7 @@ def export(
 ) -> None:
     """Write predictions (one file per run) and runs.jsonl as flat files, or with --format llamafactory|swift
     the training pairs of finetune runs for LLaMA-Factory (qwen2_omni sharegpt) or ms-swift."""
-    store = _store(workspace)
+    store = _store(workspace, read_only=True)
     if fmt in ("llamafactory", "swift"):
         from .finetune import export_run
 
@@ -249,20 +274,56 @@ def rm(
 def rescore(
     run_id: str = typer.Argument(...),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the new metrics without storing them"),
+    decision: str | None = typer.Option(
+        None, help="score-mode runs: re-decide answers from the stored option scores (auto|argmax|expected)"
+    ),
 ) -> None:
-    """Re-parse and re-score a stored run without calling any model."""
+    """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
+    labels or samples changed since the predictions were made (stored targets would be stale)."""
     from .prompts import load_prompt
-    from .scoring import info_from_record, score_run
+    from .scoring import info_from_record, json_safe, score_run
 
-    store = _store(workspace)
+    store = _store(workspace, read_only=dry_run)
     record = store.run(run_id)
     if record.kind != "eval":
         raise AffectbenchError(f"rescore: {run_id} is a {record.kind} run; only eval runs are scored")
     if not record.metrics or "_info" not in record.metrics:
         raise AffectbenchError(f"rescore: run {run_id} was never scored (no dataset info stored); rerun it")
     info = info_from_record(record.metrics["_info"])
-    metrics = score_run(store, run_id, info, load_prompt(record.run_spec.prompt, info))
-    typer.echo(json.dumps({k: v for k, v in metrics.items() if k != "_info"}, indent=1))
+    _check_data_unchanged(store, record)
+    spec = record.run_spec
+    if decision is None and spec.generation.mode == "score":
+        decision = (record.metrics or {}).get("_decision", spec.generation.decision)
+    if decision is not None and decision not in ("auto", "argmax", "expected"):
+        raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use auto, argmax or expected")
+    try:
+        metrics = score_run(store, run_id, info, load_prompt(spec.prompt, info), write=not dry_run, decision=decision)
+    except AffectbenchError as e:
+        if not dry_run:
+            store.set_status(run_id, "failed", error=f"scoring: {e}")
+        raise
+    shown = json_safe({k: v for k, v in metrics.items() if k != "_info"})
+    typer.echo(json.dumps(shown, indent=1, ensure_ascii=False, allow_nan=False))
+
+
+def _check_data_unchanged(store, record) -> None:
+    """Refuse to rescore when the run's dataset (label files, targets, media) changed on disk;
+    when the dataset cannot be read, say that the stored targets are used unchecked."""
+    from . import provenance
+    from .datasets import load_dataset
+    from .runner import check_same_inputs, select_samples
+
+    spec = record.run_spec
+    try:
+        dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+        samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+    except (AffectbenchError, OSError) as e:
+        _console().print(f"[yellow]rescore: dataset not readable ({e}); scoring the stored targets unchecked[/]")
+        return
+    data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
+    digests = data.pop("samples")
+    check_same_inputs(record, {"data": data}, store, samples, digests, action="rescore")
 
 
 @data_app.command("check")

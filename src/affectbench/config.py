@@ -88,6 +88,7 @@ class RunEntry(BaseModel):
     knowledge: list[str] = Field(default_factory=list)
     knowledge_policy: Literal["keep", "mask"] | None = None
     generation: dict[str, Any] | None = None
+    parse: dict[str, Any] | None = None
     media: dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
     limit: int | None = None

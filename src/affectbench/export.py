@@ -1,14 +1,17 @@
-"""Flat-file export of runs and predictions (JSONL or CSV)."""
+"""Flat-file export of runs and predictions (JSONL or CSV). Always valid JSON: a non-finite number
+(an undefined Corr, a -inf option score) is written as null; `metrics._undefined` says why."""
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
 from .errors import AffectbenchError
+from .scoring import json_safe
 from .store import Store
 
 
@@ -22,18 +25,27 @@ def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jso
     with runs_path.open("w") as f:
         for rid in run_ids:
             r = store.run(rid)
-            f.write(
-                json.dumps(
-                    {"id": r.id, "kind": r.kind, "status": r.status, "spec": r.spec, "metrics": r.metrics, "env": r.env}
-                )
-                + "\n"
-            )
+            metrics = dict(r.metrics) if r.metrics else r.metrics
+            if metrics:
+                bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+                undefined = dict(metrics.get("_undefined") or {})
+                for k in bad:
+                    undefined.setdefault(
+                        k, "not a finite number (scored by an older affectbench; rescore for the reason)"
+                    )
+                if undefined:
+                    metrics["_undefined"] = undefined
+            run_row = {
+                "id": r.id, "kind": r.kind, "status": r.status, "error": r.error,
+                "spec": r.spec, "metrics": metrics, "env": r.env,
+            }  # fmt: skip
+            f.write(json.dumps(json_safe(run_row), allow_nan=False) + "\n")
             rows = [asdict(p) for p in store.predictions(rid)]
             path = out / f"{rid}.{fmt}"
             with path.open("w", newline="") as pf:
                 if fmt == "jsonl":
                     for row in rows:
-                        pf.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        pf.write(json.dumps(json_safe(row), ensure_ascii=False, allow_nan=False) + "\n")
                 else:
                     fields = [
                         "sample_id",
@@ -46,12 +58,14 @@ def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jso
                         "error",
                         "modalities",
                         "meta",
+                        "reason",
+                        "finish_reason",
                     ]
                     w = csv.DictWriter(pf, fieldnames=fields)
                     w.writeheader()
                     for row in rows:
                         row["modalities"] = "".join(row["modalities"])
-                        row["meta"] = json.dumps(row["meta"], ensure_ascii=False)
+                        row["meta"] = json.dumps(json_safe(row["meta"]), ensure_ascii=False, allow_nan=False)
                         w.writerow(row)
             written.append(path)
     return [runs_path, *written]

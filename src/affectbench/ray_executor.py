@@ -7,10 +7,12 @@ the previous batch is in the model, and sends back answered tasks without their 
 Results come back in completion order; the runner stores per batch, so order does not matter.
 The driver stays the single writer to the store.
 
-Failures: an actor that dies has its in-flight batches retried once on another live actor; a
-batch whose retry also dies is yielded with every task marked as an error (a rerun retries
-them). When no actor is left the run aborts with an `AffectbenchError`; everything already
-yielded is stored, so a rerun resumes.
+Failures: an exception from the backend never leaves an actor: `call_model` (shared with the local
+executor) retries a failing batch sample by sample and stores each culprit's error with its id. An
+actor that dies has its in-flight batches retried once on another live actor; a batch whose retry
+also dies is yielded with every task marked as an error (a rerun retries them). When no actor is
+left the run aborts with an `AffectbenchError`; everything already yielded is stored, so a rerun
+resumes.
 
 `ray.init(address=exec.ray_address)` joins an existing cluster (every node needs affectbench
 installed and the media paths readable); without an address a local cluster is started on
@@ -70,7 +72,12 @@ class Replica:
         """Called once after start-up: what to record about this replica (or the error that stopped it)."""
         if self.init_error is not None:
             raise self.init_error
-        return {"pid": os.getpid(), "model": self.model.info(), "fingerprint": self.model.fingerprint()}
+        return {
+            "pid": os.getpid(),
+            "model": self.model.info(),
+            "fingerprint": self.model.fingerprint(),
+            "weights": self.model.weights(),
+        }
 
     def answer(self, batch: list[Task], call: Call) -> list[Task]:
         batch = list(self.pool.map(lambda t: prepare_task(self.model, t), batch))
@@ -204,6 +211,7 @@ class RayExecutor:
         return {
             "model": first.get("model", {}),
             "fingerprint": first.get("fingerprint"),
+            "weights": first.get("weights", {}),
             "ray": {"actors": len(slots), "gpus_per_actor": self.exec.gpus_per_actor, "address": self.exec.ray_address},
         }
 
@@ -264,7 +272,7 @@ class RayExecutor:
                 job.slot.in_flight -= 1
                 try:
                     result = ray.get(ref)
-                except RayTaskError as e:  # the model code raised something the backend did not handle
+                except RayTaskError as e:  # not the backend (call_model catches that): a bug in affectbench itself
                     raise _cause(e) from None
                 except (RayActorError, ActorDiedError, ActorUnavailableError) as e:
                     if job.slot.alive:

@@ -1,6 +1,7 @@
 """Every setting that changes results, as data. A RunSpec's canonical hash is its run id.
 
-Settings that only change speed (batch size, workers, concurrency) live in `ExecSpec` and are
+Settings that only change speed (batch size, workers; model options in `SPEED_ONLY_OPTIONS` such as
+concurrency) live in `ExecSpec` or are dropped from the hash, and are
 not part of the identity. Paths that only say where data lives (a dataset root) are recorded
 but not hashed, so moving a dataset does not orphan its runs.
 """
@@ -11,7 +12,7 @@ import hashlib
 import json
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .types import ALL_MODALITIES
 
@@ -28,11 +29,45 @@ class DatasetRef(Strict):
     options: dict[str, Any] = Field(default_factory=dict, description="adapter options, e.g. fold")
 
 
+# Model options that only change speed or where things are kept, never an answer: not hashed, so
+# raising concurrency (or moving to another GPU) keeps every run id. `device` is here as the issue
+# tracker asked; the resolved device and dtype are recorded with each run segment instead.
+SPEED_ONLY_OPTIONS = frozenset(
+    {
+        "concurrency",  # openai: parallel requests
+        "timeout",
+        "max_retries",
+        "backoff",
+        "device",
+        "device_map",
+        "score_batch",  # cascade: sequences per forward pass
+        "media_cache",
+        "media_cache_bytes",
+        "cache_dir",
+        "gpu_memory_utilization",  # vllm: KV-cache size
+        "max_num_seqs",
+        "delay",  # scripted test double: simulated latency
+    }
+)
+
+
 class ModelSpec(Strict):
     backend: str
     name: str = Field(default="", description="checkpoint path/id, server model name, …")
+    revision: str | None = Field(
+        default=None, description="hub revision (branch, tag or commit) of a hub id; the resolved commit is recorded"
+    )
     options: dict[str, Any] = Field(default_factory=dict)
     adapter: str | None = Field(default=None, description="finetune run id (or LoRA folder) to apply")
+
+    def identity(self) -> dict[str, Any]:
+        """The fields that change answers: everything but `SPEED_ONLY_OPTIONS` (and an unset revision,
+        so run ids made before `revision` existed stay the same)."""
+        data = self.model_dump(mode="json")
+        data["options"] = {k: v for k, v in data["options"].items() if k not in SPEED_ONLY_OPTIONS}
+        if data.get("revision") is None:
+            data.pop("revision", None)
+        return data
 
 
 class GenerationSpec(Strict):
@@ -43,13 +78,35 @@ class GenerationSpec(Strict):
     temperature: float = 0.0
     top_p: float = 1.0
     system_prompt: str | None = None
+    decision: Literal["auto", "argmax", "expected"] = Field(
+        default="auto",
+        description="score mode: how stored option scores become the answer (argmax; expected value over a "
+        "numeric grid; auto = expected for numbers, argmax for labels). Applied at parse time; not in the run id",
+    )
+    calibration: Literal["none", "length", "contextual"] = Field(
+        default="contextual",
+        description="score mode: none; length (log-likelihood per character, lm-eval-harness acc_norm); "
+        "contextual (divide out the options' prior on content-free input, Zhao et al. 2021)",
+    )
 
 
 class MediaSpec(Strict):
+    """How clips become model input. `preset` names a reference pipeline that replaces the frame and
+    audio settings below (`qwen-omni-utils`: Qwen's own preprocessing, see `affectbench.media.reference`).
+
+    The default frame budget (`max_pixels` = 768 x 28 x 28 = 602,112 px) is Qwen's per-frame cap: a
+    decoded frame is never below what a Qwen processor then enlarges it to unless the source is smaller
+    (the processor's 128-token minimum, 100,352 px, then applies; the hf backend records the grid).
+    """
+
     modalities: str = Field(default="TAV", description="which of T (text), A (audio), V (video) reach the model")
+    preset: Literal["qwen-omni-utils"] | None = Field(
+        default=None, description="a reference preprocessing pipeline; replaces fps/frames/pixels/seconds below"
+    )
     fps: float = 2.0
+    min_frames: int = Field(default=4, description="fewest frames sampled from a clip (Qwen's reference uses 4)")
     max_frames: int = 32
-    max_pixels: int = 256 * 256
+    max_pixels: int = Field(default=768 * 28 * 28, description="frame area cap (px); Qwen's per-frame cap")
     sample_rate: int = 16000
     max_seconds: float = 60.0
 
@@ -96,6 +153,22 @@ class FinetuneSpec(Strict):
     LATE_DEFAULTS: ClassVar[dict[str, Any]] = {"precision": "fp32", "gradient_checkpointing": False, "deepspeed": None, "threads": None}
 
 
+class ParsePolicySpec(Strict):
+    """How answers are read: `rules` (the template's parser) or `extractor` — rules first, then a second
+    model maps the answers rules find no label or number in (unread reason `no_label`) to the answer
+    space (what AffectGPT/MER-UniBench do for free-form descriptions). Any backend."""
+
+    type: Literal["rules", "extractor"] = "rules"
+    model: ModelSpec | None = Field(default=None, description="the extractor model (type: extractor)")
+    max_new_tokens: int = 16
+
+    @model_validator(mode="after")
+    def _needs_model(self) -> ParsePolicySpec:
+        if self.type == "extractor" and self.model is None:
+            raise ValueError("parse.type extractor needs parse.model: {backend: ..., name: ...}")
+        return self
+
+
 class RunSpec(Strict):
     kind: Literal["eval", "knowledge", "finetune"] = "eval"
     dataset: DatasetRef
@@ -111,11 +184,19 @@ class RunSpec(Strict):
     finetune: FinetuneSpec | None = None
     limit: int | None = None
     seed: int = 0
+    parse: ParsePolicySpec = ParsePolicySpec()
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
+        data["model"] = self.model.identity()
+        if self.parse == ParsePolicySpec():
+            data.pop("parse")  # the default policy: run ids stay what they were before the field existed
+        gen = data["generation"]
+        gen.pop("decision", None)  # applied at parse time from stored scores; `rescore --decision` switches it
+        if gen.get("mode") != "score" or self.kind != "eval":
+            gen.pop("calibration", None)  # only option scoring in eval runs reads it
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

@@ -21,7 +21,7 @@ from typing import Any
 from .errors import StoreError
 from .specs import RunSpec, canonical_json
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,8 +69,19 @@ CREATE TABLE IF NOT EXISTS artifacts (
 );
 """
 
+# v2: why a prediction is unread (one of types.UNREAD_REASONS, NULL when read) and why its
+# generation ended ("stop" | "length" | NULL when the backend cannot tell).
+_SCHEMA_V2 = """
+ALTER TABLE predictions ADD COLUMN reason TEXT;
+ALTER TABLE predictions ADD COLUMN finish_reason TEXT;
+"""
+
 # Migrations from version N-1 to N; index 0 creates the first schema.
-MIGRATIONS: list[str] = [_SCHEMA_V1]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+
+_PRED_COLUMNS = ", ".join(
+    "run_id sample_id raw value ok target grp latency error modalities meta created_at reason finish_reason".split()
+)
 
 
 @dataclass
@@ -87,6 +98,24 @@ class Prediction:
     error: str | None = None
     modalities: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None  # why it is unread: one of types.UNREAD_REASONS; None when read
+    finish_reason: str | None = None  # "stop" | "length" | None (the backend could not tell)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What scoring reads of one stored prediction (see `Store.outcomes`)."""
+
+    sample_id: str
+    raw: str | None
+    value: Any
+    ok: bool
+    target: Any
+    error: str | None
+    reason: str | None
+    finish_reason: str | None
+    has_reasoning: bool  # meta["reasoning"] holds a separate, non-empty reasoning text
+    extracted: str | None = None  # the extractor model's answer (parse policy `extractor`), if any
 
 
 @dataclass
@@ -106,6 +135,32 @@ class RunRecord:
         return RunSpec.model_validate(self.spec)
 
 
+def with_segment(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, Any]:
+    """A run's env after one more segment (a start or resume): the latest segment's fields at the
+    top (what readers and resume checks use) and `segments`, every segment in order, so the
+    versions used for earlier parts of a resumed run are kept. An env written before segments
+    existed becomes the first segment."""
+    old = old or {}
+    earlier = list(old.get("segments") or ([{k: v for k, v in old.items()}] if old else []))
+    seg = {k: v for k, v in new.items() if k != "segments"}
+    return {**seg, "segments": [*earlier, seg]}
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection that never writes: `mode=ro`, or `immutable=1` where SQLite cannot even create
+    the WAL index (a read-only folder); an immutable reader does not see an un-checkpointed WAL."""
+    uri = path.resolve().as_uri()
+    for flags in ("?mode=ro", "?mode=ro&immutable=1"):
+        conn = sqlite3.connect(uri + flags, uri=True, timeout=60, isolation_level=None)
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            conn.execute("PRAGMA query_only=ON")
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+    raise StoreError(f"cannot open {path} read-only")
+
+
 def _dumps(x: Any) -> str | None:
     return None if x is None else json.dumps(x, ensure_ascii=False, allow_nan=True)
 
@@ -117,10 +172,18 @@ def _loads(s: str | None) -> Any:
 class Store:
     """A workspace's database. Safe to share between threads and between processes."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """Open (and create or migrate) the store at `path`; `read_only` opens an existing file with
+        SQLite `mode=ro` (falling back to `immutable=1` on a read-only folder), never writing."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
         self._local = threading.local()
+        if read_only:
+            if not self.path.is_file():
+                raise StoreError(f"no store at {self.path}")
+            self._check_version(self.schema_version)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._migrate()
 
     @property
@@ -130,6 +193,8 @@ class Store:
     # --- connection -------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
+        if conn is None and self.read_only:
+            conn = self._local.conn = _connect_read_only(self.path)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -156,14 +221,17 @@ class Store:
             conn.close()
             self._local.conn = None
 
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path} has schema version {version}, newer than this affectbench "
+                f"({SCHEMA_VERSION}); upgrade affectbench to read it"
+            )
+
     def _migrate(self) -> None:
         with self._tx() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"{self.path} has schema version {version}, newer than this affectbench "
-                    f"({SCHEMA_VERSION}); upgrade affectbench to read it"
-                )
+            self._check_version(version)
             for script in MIGRATIONS[version:]:
                 for stmt in script.split(";"):
                     if stmt.strip():
@@ -185,7 +253,7 @@ class Store:
             if row is None:
                 c.execute(
                     "INSERT INTO runs (id, kind, spec, status, env, created_at, updated_at) VALUES (?,?,?,?,?,?,?)",
-                    (rid, spec.kind, spec_json, "created", _dumps(env), now, now),
+                    (rid, spec.kind, spec_json, "created", _dumps(with_segment(None, env) if env else None), now, now),
                 )
             else:
                 stored = RunSpec.model_validate_json(row[0])
@@ -195,6 +263,8 @@ class Store:
                         f"results (stored: {canonical_json(stored.identity())})"
                     )
                 if env is not None:
+                    old = c.execute("SELECT env FROM runs WHERE id=?", (rid,)).fetchone()[0]
+                    env = with_segment(_loads(old), env)
                     c.execute("UPDATE runs SET env=?, updated_at=? WHERE id=?", (_dumps(env), now, rid))
         return self.run(rid)
 
@@ -255,11 +325,13 @@ class Store:
                 _dumps(list(p.modalities)),
                 _dumps(p.meta or None),
                 now,
+                p.reason,
+                p.finish_reason,
             )
             for p in preds
         ]
         with self._tx() as c:
-            c.executemany("INSERT OR REPLACE INTO predictions VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+            c.executemany(f"INSERT OR REPLACE INTO predictions ({_PRED_COLUMNS}) VALUES ({','.join('?' * 14)})", rows)
         return len(rows)
 
     def done_ids(self, run_id: str) -> set[str]:
@@ -269,34 +341,68 @@ class Store:
 
     def predictions(self, run_id: str) -> list[Prediction]:
         cur = self._conn().execute(
-            "SELECT sample_id, raw, value, ok, target, grp, latency, error, modalities, meta "
+            "SELECT sample_id, raw, value, ok, target, grp, latency, error, modalities, meta, reason, finish_reason "
             "FROM predictions WHERE run_id=? ORDER BY rowid",
             (run_id,),
         )
         return [
             Prediction(
-                sid, raw, _loads(v), bool(ok), _loads(t), g or "", lat, err, tuple(_loads(m) or ()), _loads(meta) or {}
+                sid,
+                raw,
+                _loads(v),
+                bool(ok),
+                _loads(t),
+                g or "",
+                lat,
+                err,
+                tuple(_loads(m) or ()),
+                _loads(meta) or {},
+                reason,
+                fin,
             )
-            for sid, raw, v, ok, t, g, lat, err, m, meta in cur
+            for sid, raw, v, ok, t, g, lat, err, m, meta, reason, fin in cur
         ]
 
-    def outcomes(self, run_id: str) -> Iterator[tuple[str, str | None, Any, bool, Any, str | None]]:
-        """(sample_id, raw, value, ok, target, error) per prediction, streamed: what scoring needs."""
+    def outcomes(self, run_id: str) -> Iterator[Outcome]:
+        """One `Outcome` per prediction, streamed: what scoring needs."""
         cur = self._conn().execute(
-            "SELECT sample_id, raw, value, ok, target, error FROM predictions WHERE run_id=? ORDER BY rowid", (run_id,)
+            "SELECT sample_id, raw, value, ok, target, error, reason, finish_reason, "
+            # meta is parsed only when it may hold a reasoning text or an extractor's answer
+            "CASE WHEN instr(meta, '\"reasoning\"') > 0 OR instr(meta, '\"extractor\"') > 0 THEN meta END "
+            "FROM predictions WHERE run_id=? ORDER BY rowid",
+            (run_id,),
         )
-        for sid, raw, v, ok, t, err in cur:
-            yield sid, raw, _loads(v), bool(ok), _loads(t), err
+        for sid, raw, v, ok, t, err, reason, fin, meta in cur:
+            m = (_loads(meta) or {}) if meta else {}
+            ext = m.get("extractor")
+            extracted = ext.get("answer") if isinstance(ext, dict) else None
+            yield Outcome(
+                sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, bool(m.get("reasoning")), extracted
+            )
+
+    def reason_counts(self, run_id: str) -> dict[str, int]:
+        """Number of unread predictions per reason (types.UNREAD_REASONS) of one run."""
+        cur = self._conn().execute(
+            "SELECT reason, COUNT(*) FROM predictions WHERE run_id=? AND reason IS NOT NULL GROUP BY reason", (run_id,)
+        )
+        return dict(cur.fetchall())
 
     def count_predictions(self, run_id: str) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM predictions WHERE run_id=?", (run_id,)).fetchone()[0]
 
-    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool]]) -> None:
-        """Replace parsed values (used by `rescore`), leaving raw outputs untouched."""
+    def count_meta(self, run_id: str, key: str) -> int:
+        """How many of the run's predictions carry `key` in their meta (e.g. "audio_truncated")."""
+        # a text match, not json_extract: meta may hold -Infinity scores, which SQLite's JSON rejects
+        sql = "SELECT COUNT(*) FROM predictions WHERE run_id=? AND meta LIKE ?"
+        return self._conn().execute(sql, (run_id, f'%"{key}":%')).fetchone()[0]
+
+    def update_parsed(self, run_id: str, values: Iterable[tuple[str, Any, bool, str | None]]) -> None:
+        """Replace parsed values and unread reasons, (sample_id, value, ok, reason) each (used by
+        `rescore`), leaving raw outputs untouched."""
         with self._tx() as c:
             c.executemany(
-                "UPDATE predictions SET value=?, ok=? WHERE run_id=? AND sample_id=?",
-                [(_dumps(v), int(ok), run_id, sid) for sid, v, ok in values],
+                "UPDATE predictions SET value=?, ok=?, reason=? WHERE run_id=? AND sample_id=?",
+                [(_dumps(v), int(ok), reason, run_id, sid) for sid, v, ok, reason in values],
             )
 
     def knowledge(self, run_id: str) -> dict[str, str]:

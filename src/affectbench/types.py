@@ -144,8 +144,23 @@ UNREAD_REASONS: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Parsed:
-    """A parsed model answer: `value` is a label or a score, None when unparseable."""
+    """A parsed model answer: `value` is a label or a score, None when unparseable.
+
+    `reason` is the human description (how it matched, or why not); `unread` is the machine
+    reason of an unread answer, one of UNREAD_REASONS (None when `ok`; "no_label" when an
+    unread answer is built without one).
+    """
 
     value: str | float | None
     ok: bool
     reason: str = ""
+    unread: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ok:
+            if self.unread is not None:
+                raise ValueError(f"a read answer has no unread reason (got {self.unread!r})")
+        elif self.unread is None:
+            object.__setattr__(self, "unread", "no_label")
+        elif self.unread not in UNREAD_REASONS:
+            raise ValueError(f"unread reason {self.unread!r} is not one of {', '.join(UNREAD_REASONS)}")

@@ -92,3 +92,4 @@ def test_error_analysis(matrix):
     unparsed = sum(not p.ok for p in store.predictions(ids[("sims", "gemma-3-270m", "default")]))
     unparsed += sum(not p.ok for p in store.predictions(ids[("sims", "gemma-3-270m", "cot")]))
     assert pf[("Cascade-Gemma3-270M", "sims")].failures == unparsed
+    assert pf[("Cascade-Gemma3-270M", "sims")].reasons == {"no_label": unparsed}  # one reason per unread answer

@@ -52,7 +52,7 @@ def test_speaker_independent_tests_on_friends(tmp_path) -> None:
 
 
 def test_errors(tmp_path) -> None:
-    with pytest.raises(DatasetError, match="split_mode must be one of folds, speaker_independent"):
+    with pytest.raises(DatasetError, match="split_mode must be one of auto, published, folds, speaker_independent"):
         load_dataset("mustard", root=tmp_path, split_mode="random")
     with pytest.raises(DatasetError, match="fold must be 1..5"):
         load_dataset("mustard", root=tmp_path, fold=0)
@@ -67,3 +67,53 @@ def test_errors(tmp_path) -> None:
     (tmp_path / "sarcasm_data.json").write_text("{not json")
     with pytest.raises(DatasetError, match="not valid JSON"):
         load_dataset("mustard", root=tmp_path).load("test")
+
+
+def _write_published_split(root, data, n_splits=5):
+    """split_indices.p as the MUStARD authors' data_loader.py writes it: sklearn StratifiedKFold over
+    sarcasm_data.json in file order, pickled with protocol 2 (fixture made at test time)."""
+    import pickle
+
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    y = [int(v["sarcasm"]) for v in data.values()]
+    folds = list(StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=3).split(np.zeros(len(y)), y))
+    (root / "data").mkdir(exist_ok=True)
+    with (root / "data" / "split_indices.p").open("wb") as f:
+        pickle.dump(folds, f, protocol=2)
+    return folds
+
+
+def test_published_split_indices_are_read_behind_trust_pickles(tmp_path) -> None:
+    data = write_mustard_fixture(tmp_path, mustard_data(40), clips=False)
+    folds = _write_published_split(tmp_path, data)
+    keys = list(data)
+    # without the opt-in: our own folds, with a warning; asking for the published split is refused
+    plain = load_dataset("mustard", root=tmp_path, fold=2)
+    assert plain.split_mode == "folds" and "trust_pickles" in plain.warnings[0]
+    assert "not the published split" in plain.describe_split("test")
+    with pytest.raises(DatasetError, match="trust_pickles"):
+        load_dataset("mustard", root=tmp_path, split_mode="published")
+    for fold in (1, 2, 5):
+        ds = load_dataset("mustard", root=tmp_path, fold=fold, trust_pickles=True)
+        assert ds.split_mode == "published"
+        sp = _splits(ds)
+        assert {s.id for s in sp["test"]} == {keys[i] for i in folds[fold - 1][1]}
+        assert {s.id for s in sp["train"] + sp["valid"]} == {keys[i] for i in folds[fold - 1][0]}
+        assert ds.describe_split("test") == f"test of published fold {fold}/5 (split_indices.p)"
+        assert tmp_path / "data" / "split_indices.p" in ds.label_files("test")
+
+
+def test_groups_join_utterances_of_one_scene(tmp_path) -> None:
+    data = mustard_data(6)
+    a, b, c = list(data)[:3]
+    # b's context quotes a line of a's context: one scene of one show (c shares nothing)
+    data[a]["context"] = ["I think we should all go home now.", "Fine."]
+    data[b]["context"] = ["I think we should all go home now!", "Fine."]
+    data[b]["show"] = data[a]["show"]
+    write_mustard_fixture(tmp_path, data, clips=False)
+    ds = load_dataset("mustard", root=tmp_path, split_mode="speaker_independent")
+    groups = {s.id: s.group for xs in _splits(ds).values() for s in xs}
+    assert groups[a] == groups[b] and groups[a] != groups[c]
+    assert len(set(groups.values())) == 5

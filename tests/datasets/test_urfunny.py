@@ -48,3 +48,18 @@ def test_missing_and_broken_pickles(tmp_path) -> None:
     (tmp_path / "humor_label_sdk.pkl").write_bytes(b"not a pickle")
     with pytest.raises(DatasetError, match=r"cannot unpickle .*humor_label_sdk\.pkl"):
         load_dataset("urfunny", root=tmp_path, trust_pickles=True).load("train")
+
+
+def test_groups_join_punchlines_of_one_talk(tmp_path) -> None:
+    import pickle
+
+    fx = write_urfunny_fixture(tmp_path, clips=False)
+    language = fx["language"]
+    # 15's context quotes 14's punchline: the same talk; 11..13 share nothing of 6+ words
+    language[15]["context_sentences"] = [language[14]["punchline_sentence"], "and the man said"]
+    with (tmp_path / "language_sdk.pkl").open("wb") as f:
+        pickle.dump(language, f)
+    test = load_dataset("urfunny", root=tmp_path, trust_pickles=True).load("test")
+    assert [s.group for s in test] == [test[0].group] * 2
+    train = load_dataset("urfunny", root=tmp_path, trust_pickles=True).load("train")
+    assert len({s.group for s in train}) == 2

@@ -33,6 +33,7 @@ def test_run_ls_report_export_rescore(tmp_path):
 
     r = cli.invoke(app, ["run", str(exp), "--no-progress"])
     assert r.exit_code == 0, r.output
+    assert r.output.count("unread 0.0%") == 2  # the per-run summary of unread reasons
     store = Store(ws / "affectbench.sqlite")
     accs = sorted(run.metrics["acc"] for run in store.runs())
     assert accs == [round(8 / 24, 4), 1.0]

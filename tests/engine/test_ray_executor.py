@@ -207,6 +207,23 @@ def test_model_error_propagates_like_local(ray_session, data_root):
         ex.close()
 
 
+def test_plain_backend_exception_isolated_to_its_sample_like_local(ray_session, data_root):
+    # the scripted test double raises a RuntimeError for any batch holding "clip 5:"
+    spec = spec_for(data_root, raise_on="clip 5:")
+    ex = RayExecutor(spec.model, spec.media, None, ray_exec(actors=1))
+    try:
+        tasks = iter(
+            [Task(Sample(f"s{i}", "", None), [Message("user", [Part.of_text(f"clip {i}: x")])]) for i in range(4, 8)]
+        )
+        batches = list(ex.answer(tasks, Call(GenerationSpec())))
+    finally:
+        ex.close()
+    done = {t.sample.id: t for b in batches for t in b}
+    assert sorted(done) == ["s4", "s5", "s6", "s7"]
+    assert [sid for sid, t in sorted(done.items()) if t.error] == ["s5"]
+    assert "s5" in done["s5"].error and "RuntimeError" in done["s5"].error
+
+
 def test_replica_start_error_is_the_backend_error(ray_session, data_root):
     ex = RayExecutor(ModelSpec(backend="hf", name=""), spec_for(data_root).media, None, ray_exec(actors=1))
     with pytest.raises(ModelError, match="model name is empty"):

@@ -68,6 +68,10 @@ def test_training_resumes_from_its_checkpoint_after_a_kill(setup, tmp_path, monk
     rec = run_finetune(runner.store, spec)
     assert rec.status == "done" and rec.metrics["resumed_from_step"] == 4  # last checkpoint: epoch end at step 4
     assert [r["step"] for r in store.train_logs(spec.run_id, "train")] == list(range(1, 10))
+    # provenance: one env segment per start, each with the prompt text and model/data fingerprints
+    segs = rec.env["segments"]
+    assert len(segs) == 2 and all(s["prompt_text"] and s["fingerprint"] and s["data"]["n"] for s in segs)
+    assert segs[0]["fingerprint"] == segs[1]["fingerprint"] and segs[0]["data"] == segs[1]["data"]
 
 
 def test_rm_then_rerun_trains_afresh(setup, tmp_path):

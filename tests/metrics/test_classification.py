@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import balanced_accuracy_score, f1_score, recall_score
 from sklearn.metrics import confusion_matrix as sk_confusion
-from sklearn.metrics import f1_score, recall_score
 
 from affectbench.metrics import (
     MER_BINARY_KEY,
@@ -28,6 +28,8 @@ def ref_classification(preds: list, targets: list, labels: list[str]) -> dict[st
     present = [lab for lab in labels if lab in targets or lab in p]
     out = {
         "acc": float(np.round(sum(a == b for a, b in zip(p, targets, strict=True)) / len(targets), 4)),
+        # UA: sklearn's balanced accuracy (mean recall over the classes present in the targets)
+        "ua": float(np.round(balanced_accuracy_score(targets, p), 4)),
         "f1_weighted": float(np.round(f1_score(targets, p, labels=labels, average="weighted", zero_division=0), 4)),
         "f1_macro": float(np.round(f1_score(targets, p, labels=present, average="macro", zero_division=0), 4)),
     }
@@ -69,6 +71,7 @@ def test_hand_example_with_unparsed() -> None:
     assert s["f1_weighted"] == 0.5
     assert s["f1_macro"] == 0.5  # c never occurs: excluded from the macro average
     assert s["recall/a"] == 0.3333 and s["recall/b"] == 0.5
+    assert s["ua"] == round((1 / 3 + 1 / 2) / 2, 4)  # c has no true sample: not averaged
     assert math.isnan(s["recall/c"])
     cm = confusion_matrix(preds, targets, ["a", "b", "c"])
     assert cm.tolist() == [[1, 1, 0, 1], [0, 1, 0, 1], [0, 0, 0, 0]]
@@ -81,7 +84,7 @@ def test_all_unparsed_scores_zero() -> None:
 
 def test_empty_and_errors() -> None:
     s = classification_scores([], [], ["a", "b"])
-    assert set(s) == {"acc", "f1_weighted", "f1_macro", "recall/a", "recall/b"}
+    assert set(s) == {"acc", "ua", "f1_weighted", "f1_macro", "recall/a", "recall/b"}
     assert all(math.isnan(v) for v in s.values())
     with pytest.raises(MetricInputError, match="not one of the labels"):
         classification_scores(["a"], ["x"], ["a", "b"])
@@ -125,3 +128,18 @@ def test_mer_binary_edge_cases() -> None:
 def test_unhashable_prediction_is_unparsed() -> None:
     s = classification_scores([["a"], "b"], ["a", "b"], ["a", "b"])
     assert s["acc"] == 0.5 and s["recall/a"] == 0.0 and s["recall/b"] == 1.0
+
+
+def test_macro_f1_is_not_sklearn_with_all_labels_but_ua_is_macro_recall() -> None:
+    """The docstring's claims, checked against sklearn: macro F1 leaves out never-seen labels
+    (sklearn's labels=labels would count them as 0); UA = recall_score(average="macro") over the
+    labels that occur as targets = balanced_accuracy_score."""
+    labels = ["a", "b", "c"]
+    targets, preds = ["a", "a", "b", "b", "a"], ["a", "zz", "b", "b", "b"]
+    p = [x if x in labels else SENTINEL for x in preds]
+    s = classification_scores(preds, targets, labels)
+    with_all = f1_score(targets, p, labels=labels, average="macro", zero_division=0)
+    assert s["f1_macro"] != round(with_all, 4)
+    assert s["f1_macro"] == round(f1_score(targets, p, labels=["a", "b"], average="macro"), 4)
+    assert s["ua"] == round(recall_score(targets, p, labels=["a", "b"], average="macro"), 4)
+    assert s["ua"] == round(balanced_accuracy_score(targets, p), 4)

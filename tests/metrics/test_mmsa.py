@@ -31,31 +31,48 @@ def _round_half_even(x: float) -> float:
     return float(np.round(x))  # numpy semantics are the spec: 2.5 -> 2, -0.5 -> -0
 
 
-def ref_mosi(preds: list[float], labels: list[float]) -> dict[str, float]:
-    p = [0.0 if (v is None or not math.isfinite(v)) else float(v) for v in preds]
+def _read(v) -> bool:
+    return v is not None and isinstance(v, int | float) and math.isfinite(v)
+
+
+UNREAD = 2  # a third class for unread answers: never equal to a target class, outside sklearn's `labels`
+
+
+def ref_mosi(preds: list, labels: list[float]) -> dict[str, float]:
+    """MMSA's metricsTop.py written plainly with sklearn; unread answers (issue 12) get no credit."""
     t = [float(v) for v in labels]
     n = len(t)
+    read = [_read(v) for v in preds]
+    p = [float(v) if r else math.nan for v, r in zip(preds, read, strict=True)]
+
+    def cls(x: float, r: bool, fn) -> int:
+        return int(fn(x)) if r else UNREAD
+
     acc7 = sum(
-        _round_half_even(min(max(a, -3.0), 3.0)) == _round_half_even(min(max(b, -3.0), 3.0))
-        for a, b in zip(p, t, strict=True)
+        r and _round_half_even(min(max(a, -3.0), 3.0)) == _round_half_even(min(max(b, -3.0), 3.0))
+        for a, b, r in zip(p, t, read, strict=True)
     )
     acc5 = sum(
-        _round_half_even(min(max(a, -2.0), 2.0)) == _round_half_even(min(max(b, -2.0), 2.0))
-        for a, b in zip(p, t, strict=True)
+        r and _round_half_even(min(max(a, -2.0), 2.0)) == _round_half_even(min(max(b, -2.0), 2.0))
+        for a, b, r in zip(p, t, read, strict=True)
     )
-    has0_t = [b >= 0 for b in t]
-    has0_p = [a >= 0 for a in p]
-    non0_t = [b > 0 for b in t if b != 0]
-    non0_p = [a > 0 for a, b in zip(p, t, strict=True) if b != 0]
+    has0_t = [int(b >= 0) for b in t]
+    has0_p = [cls(a, r, lambda x: x >= 0) for a, r in zip(p, read, strict=True)]
+    non0_t = [int(b > 0) for b in t if b != 0]
+    non0_p = [cls(a, r, lambda x: x > 0) for a, b, r in zip(p, t, read, strict=True) if b != 0]
+    pa = [a for a, r in zip(p, read, strict=True) if r]
+    ta = [b for b, r in zip(t, read, strict=True) if r]
+    f1 = lambda yt, yp: f1_score(yt, yp, labels=[0, 1], average="weighted", zero_division=0)  # noqa: E731
     return {
         "Has0_acc_2": _r4(accuracy_score(has0_t, has0_p)),
-        "Has0_F1_score": _r4(f1_score(has0_t, has0_p, average="weighted", zero_division=0)),
+        "Has0_F1_score": _r4(f1(has0_t, has0_p)),
         "Non0_acc_2": _r4(accuracy_score(non0_t, non0_p)) if non0_t else math.nan,
-        "Non0_F1_score": _r4(f1_score(non0_t, non0_p, average="weighted", zero_division=0)) if non0_t else math.nan,
+        "Non0_F1_score": _r4(f1(non0_t, non0_p)) if non0_t else math.nan,
         "Mult_acc_5": _r4(acc5 / n),
         "Mult_acc_7": _r4(acc7 / n),
-        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n),
-        "Corr": _r4(_corr(p, t)),
+        "MAE_answered": _r4(sum(abs(a - b) for a, b in zip(pa, ta, strict=True)) / len(pa)) if pa else math.nan,
+        "Corr_answered": _r4(_corr(pa, ta)),
+        "coverage": _r4(len(pa) / n),
     }
 
 
@@ -66,21 +83,29 @@ def _sims_class(x: float, edges: list[float]) -> int:
     raise AssertionError(x)
 
 
-def ref_sims(preds: list[float], labels: list[float]) -> dict[str, float]:
-    p = [min(max(0.0 if (v is None or not math.isfinite(v)) else float(v), -1.0), 1.0) for v in preds]
+def ref_sims(preds: list, labels: list[float]) -> dict[str, float]:
+    read = [_read(v) for v in preds]
+    p = [min(max(float(v), -1.0), 1.0) if r else math.nan for v, r in zip(preds, read, strict=True)]
     t = [min(max(float(v), -1.0), 1.0) for v in labels]
     n = len(t)
     ms2, ms3, ms5 = [-1.01, 0.0, 1.01], [-1.01, -0.1, 0.1, 1.01], [-1.01, -0.7, -0.1, 0.1, 0.7, 1.01]
-    c2p, c2t = [_sims_class(a, ms2) for a in p], [_sims_class(b, ms2) for b in t]
-    acc3 = sum(_sims_class(a, ms3) == _sims_class(b, ms3) for a, b in zip(p, t, strict=True))
-    acc5 = sum(_sims_class(a, ms5) == _sims_class(b, ms5) for a, b in zip(p, t, strict=True))
+
+    def c(x: float, edges: list[float], r: bool = True) -> int:
+        return _sims_class(x, edges) if r else -1
+
+    c2p, c2t = [c(a, ms2, r) for a, r in zip(p, read, strict=True)], [c(b, ms2) for b in t]
+    acc3 = sum(c(a, ms3, r) == c(b, ms3) for a, b, r in zip(p, t, read, strict=True))
+    acc5 = sum(c(a, ms5, r) == c(b, ms5) for a, b, r in zip(p, t, read, strict=True))
+    pa = [a for a, r in zip(p, read, strict=True) if r]
+    ta = [b for b, r in zip(t, read, strict=True) if r]
     return {
         "Mult_acc_2": _r4(sum(a == b for a, b in zip(c2p, c2t, strict=True)) / n),
         "Mult_acc_3": _r4(acc3 / n),
         "Mult_acc_5": _r4(acc5 / n),
-        "F1_score": _r4(f1_score(c2t, c2p, average="weighted", zero_division=0)),
-        "MAE": _r4(sum(abs(a - b) for a, b in zip(p, t, strict=True)) / n),
-        "Corr": _r4(_corr(p, t)),
+        "F1_score": _r4(f1_score(c2t, c2p, labels=[0, 1], average="weighted", zero_division=0)),
+        "MAE_answered": _r4(sum(abs(a - b) for a, b in zip(pa, ta, strict=True)) / len(pa)) if pa else math.nan,
+        "Corr_answered": _r4(_corr(pa, ta)),
+        "coverage": _r4(len(pa) / n),
     }
 
 
@@ -90,7 +115,7 @@ def assert_same(got: dict[str, float], want: dict[str, float]) -> None:
         g, w = got[key], want[key]
         if math.isnan(w):
             assert math.isnan(g), (key, g, w)
-        elif key == "Corr":  # pearsonr vs corrcoef may differ in the last bit; allow one rounding step
+        elif key == "Corr_answered":  # pearsonr vs corrcoef may differ in the last bit; allow one rounding step
             assert abs(g - w) <= 1.0001e-4, (key, g, w)
         else:
             assert g == w, (key, g, w)
@@ -102,13 +127,19 @@ MOSI_EDGES = [0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.0, -3.0, 3.5, -3.5, 
 SIMS_EDGES = [0.0, 0.1, -0.1, 0.7, -0.7, 1.0, -1.0, 1.2, -1.5, 0.1000001, -0.0999999, 0.05, -0.8, 0.2]
 
 
+def _some_unread(rng: np.random.Generator, preds: list) -> list:
+    """About 15% unread answers (None, NaN, inf, a non-number), as a parser hands them over."""
+    bad = [None, math.nan, math.inf, "abc"]
+    return [bad[int(rng.integers(0, 4))] if rng.random() < 0.15 else x for x in preds]
+
+
 def _mosi_draw(rng: np.random.Generator, n: int) -> tuple[list, list]:
     labels = np.where(rng.random(n) < 0.3, rng.choice(np.arange(-6, 7) / 2, n), np.round(rng.uniform(-3, 3, n), 4))
     labels = np.where(rng.random(n) < 0.1, 0.0, labels)
     preds = rng.uniform(-4, 4, n)
     preds = np.where(rng.random(n) < 0.4, rng.choice(MOSI_EDGES, n), preds)
-    preds = np.where(rng.random(n) < 0.2, np.round(preds), preds)
-    return preds.tolist(), labels.tolist()
+    preds = np.where(rng.random(n) < 0.2, np.round(preds), preds).tolist()
+    return _some_unread(rng, preds), labels.tolist()
 
 
 def _sims_draw(rng: np.random.Generator, n: int) -> tuple[list, list]:
@@ -116,8 +147,8 @@ def _sims_draw(rng: np.random.Generator, n: int) -> tuple[list, list]:
     labels = np.where(rng.random(n) < 0.2, np.round(rng.integers(-10, 11, n) * 0.1, 1), labels)
     preds = rng.uniform(-1.3, 1.3, n)
     preds = np.where(rng.random(n) < 0.5, rng.choice(SIMS_EDGES, n), preds)
-    preds = np.where(rng.random(n) < 0.2, np.round(preds, 1), preds)
-    return preds.tolist(), labels.tolist()
+    preds = np.where(rng.random(n) < 0.2, np.round(preds, 1), preds).tolist()
+    return _some_unread(rng, preds), labels.tolist()
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -192,16 +223,16 @@ def test_sims_right_closed_boundaries() -> None:
 
 
 def test_sims_mae_on_clipped_values() -> None:
-    assert sims_scores([2.0, -2.0], [1.0, -0.5])["MAE"] == 0.25
+    assert sims_scores([2.0, -2.0], [1.0, -0.5])["MAE_answered"] == 0.25
 
 
 def test_constant_predictions_corr_nan_without_warning() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert math.isnan(mosi_scores([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])["Corr"])
-        assert math.isnan(sims_scores([3.0, 2.0], [0.5, 1.0])["Corr"])  # constant after clipping
-        assert math.isnan(mosi_scores([1.0], [2.0])["Corr"])
-        assert math.isnan(mosi_scores([1.0, 2.0], [0.0, 0.0])["Corr"])
+        assert math.isnan(mosi_scores([1.0, 1.0, 1.0], [0.5, 1.0, 2.0])["Corr_answered"])
+        assert math.isnan(sims_scores([3.0, 2.0], [0.5, 1.0])["Corr_answered"])  # constant after clipping
+        assert math.isnan(mosi_scores([1.0], [2.0])["Corr_answered"])
+        assert math.isnan(mosi_scores([1.0, 2.0], [0.0, 0.0])["Corr_answered"])
 
 
 def test_empty_inputs_give_nan() -> None:
@@ -215,10 +246,31 @@ def test_all_zero_labels_make_non0_nan() -> None:
     assert s["Has0_acc_2"] == 0.5
 
 
-def test_unparsed_predictions_scored_as_zero() -> None:
-    got = mosi_scores([None, float("nan"), "abc", float("inf")], [1.0, 1.0, 1.0, 1.0])
-    assert_same(got, mosi_scores([0.0] * 4, [1.0] * 4))
-    assert got["Has0_acc_2"] == 1.0 and got["Non0_acc_2"] == 0.0 and got["MAE"] == 1.0
+def test_unread_predictions_earn_no_credit() -> None:
+    # issue 12: all-unread answers scored Non0_acc_2 0.5 and Has0 credit when filled with 0.0
+    t = [1.0, -1.0, 2.0, -2.0]
+    got = mosi_scores([None, math.nan, "abc", math.inf], t)
+    for key in ("Has0_acc_2", "Has0_F1_score", "Non0_acc_2", "Non0_F1_score", "Mult_acc_5", "Mult_acc_7"):
+        assert got[key] == 0.0, key
+    assert math.isnan(got["MAE_answered"]) and math.isnan(got["Corr_answered"]) and got["coverage"] == 0.0
+    s = sims_scores([None, None, None], [0.0, -0.2, 0.6])  # 0.0 would be right for the first two
+    assert s["Mult_acc_2"] == s["Mult_acc_3"] == s["Mult_acc_5"] == s["F1_score"] == 0.0
+
+
+def test_answered_views_ignore_unread() -> None:
+    s = mosi_scores([1.0, None, -1.0], [2.0, 3.0, -2.0])
+    assert s["MAE_answered"] == 1.0 and s["coverage"] == 0.6667
+    assert s["Has0_acc_2"] == 0.6667  # the unread answer is wrong, not "non-negative"
+
+
+def test_weighted_f1_with_unread_matches_sklearn_sentinel() -> None:
+    rng = np.random.default_rng(7)
+    t = rng.choice([-2.0, -1.0, 1.0, 2.0], 300).tolist()
+    p = [None if rng.random() < 0.3 else float(x) for x in rng.uniform(-3, 3, 300)]
+    yt = [int(x >= 0) for x in t]
+    yp = [2 if x is None else int(x >= 0) for x in p]
+    want = f1_score(yt, yp, labels=[0, 1], average="weighted")
+    assert mosi_scores(p, t)["Has0_F1_score"] == _r4(want)
 
 
 def test_bad_inputs_raise_clear_errors() -> None:

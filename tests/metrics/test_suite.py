@@ -42,8 +42,8 @@ def test_registry_targets_resolve() -> None:
 def test_score_dispatch_and_mer_view() -> None:
     s = score(MOSI, [1.0, None, -2.0], [2.0, 1.0, -1.0])
     assert list(s) == [*MOSI_KEYS, MER_BINARY_KEY]
-    assert s["Non0_acc_2"] == 0.6667  # None -> 0.0 -> negative under Non0
-    assert s["Has0_acc_2"] == 1.0  # ... and non-negative under Has0
+    assert s["Non0_acc_2"] == 0.6667  # the unread answer is wrong under Non0
+    assert s["Has0_acc_2"] == 0.6667  # ... and under Has0 (no credit as a "non-negative" 0.0)
     assert list(score(SIMS, [0.5], [0.4])) == [*SIMS_KEYS, MER_BINARY_KEY]
     m = score(MELD, ["joy", None], ["joy", "anger"])
     assert m["acc"] == 0.5 and MER_BINARY_KEY not in m
@@ -51,9 +51,19 @@ def test_score_dispatch_and_mer_view() -> None:
     assert ms[MER_BINARY_KEY] == 0.5  # neutral target dropped; the neutral prediction is wrong
 
 
-def test_nan_predictions_are_unparsed() -> None:
+def test_nan_predictions_are_unread() -> None:
     s = score(MOSI, [float("nan"), 1.0], [1.0, 1.0])
-    assert s["MAE"] == 0.5 and s["Has0_acc_2"] == 1.0
+    assert s["MAE_answered"] == 0.0 and s["coverage"] == 0.5 and s["Has0_acc_2"] == 0.5
+
+
+def test_all_unread_earns_no_credit_in_any_suite() -> None:
+    # issue 12: all-unparsed MOSI predictions scored Non0_acc_2 0.5 when filled with 0.0
+    for info, t in ((MOSI, [1.0, -1.0, 2.0, -0.5]), (SIMS, [0.0, -0.2, 0.4, -1.0])):
+        s = score(info, [None] * 4, t)
+        credit = {k: v for k, v in s.items() if not k.startswith(("MAE", "Corr", "coverage")) and v == v}
+        assert all(v == 0.0 for v in credit.values()), (info.name, credit)
+    m = score(MELD_SENT, [None, None], ["positive", "negative"])
+    assert m["acc"] == 0.0 and m["f1_weighted"] == 0.0 and m[MER_BINARY_KEY] == 0.0
 
 
 def test_empty_inputs_give_nan_for_every_suite() -> None:

@@ -2,7 +2,11 @@
 
 Run: python -m tests.models._openai_server --port 0   (prints "PORT <n>" once listening)
 Model names steer failure modes: "flaky-<k>" answers 503 to the first k requests, "bad" gets 400
-with an error message, "slow" sleeps 3 s, "nologprobs" omits logprobs. GET /_requests returns
+with an error message, "slow" sleeps 3 s, "nologprobs" omits logprobs; "reasoning_content-<text>" /
+"reasoning-<text>" answer with `content: null` and the model's text in that field (what vLLM's
+reasoning parsers and other servers send); "think-<text>" sends both the model's text as content
+and <text> as `reasoning_content`; "runon" keeps the special tokens in its text and writes an invented
+turn after <|endoftext|>. `finish_reason` is "length" when max_tokens tokens came out, else "stop". GET /_requests returns
 every request body received; every request is answered from 127.0.0.1 only.
 """
 
@@ -103,11 +107,17 @@ class Handler(BaseHTTPRequestHandler):
                 ids, max_new_tokens=int(body.get("max_tokens", 8)), do_sample=False, pad_token_id=tok.pad_token_id
             )
             new = out[0, ids.shape[1] :]
-            choice = {
-                "index": 0,
-                "message": {"role": "assistant", "content": tok.decode(new, skip_special_tokens=True)},
-                "finish_reason": "length",
-            }
+            text = tok.decode(new, skip_special_tokens=True)
+            message = {"role": "assistant", "content": text}
+            field, _, extra = name.partition("-")
+            if field in ("reasoning_content", "reasoning"):
+                message = {"role": "assistant", "content": None, field: text + extra}
+            elif field == "think":
+                message["reasoning_content"] = extra
+            elif name == "runon":
+                message["content"] = tok.decode(new) + "<|endoftext|>\nuser\nassistant\njoy"
+            max_tokens = int(body.get("max_tokens", 8))
+            choice = {"index": 0, "message": message, "finish_reason": "length" if len(new) >= max_tokens else "stop"}
             if body.get("logprobs") and name != "nologprobs":
                 logp = torch.log_softmax(model(ids).logits[0, -1].float(), -1)
                 vals, idx = logp.topk(int(body.get("top_logprobs", 5)))

@@ -143,3 +143,18 @@ def test_real_gemma_scores_change_with_cues(tmp_path):
     assert any(abs(a.meta["expected"] - b.meta["expected"]) > 0.01 for a, b in zip(text_only, with_cues, strict=True))
     (g,) = m.generate([prompt.render(samples[0], ds.info, modalities="TAV")], GenerationSpec(max_new_tokens=6))
     assert g.text and g.n_output_tokens <= 6
+
+
+def test_generate_stops_at_end_of_turn_and_reports_finish(tiny, tmp_path):
+    from tests.models._forced import ForcedTokens
+
+    m = _model(tiny, tmp_path)
+    tok, lm = m.lm()
+    answer = tok("positive", add_special_tokens=False)["input_ids"]
+    eot = tok.convert_tokens_to_ids("<end_of_turn>")
+    run_on = tok("negative negative", add_special_tokens=False)["input_ids"]
+    gen = GenerationSpec(max_new_tokens=len(answer) + 1 + len(run_on))
+    with ForcedTokens(lm.get_output_embeddings(), [answer + [eot] + run_on, run_on]):
+        done, cut = m.generate([_conv("Rate it."), _conv("Rate it now.")], gen)
+    assert (done.text, done.n_output_tokens, done.finish_reason) == ("positive", len(answer) + 1, "stop")
+    assert (cut.finish_reason, cut.n_output_tokens) == ("length", gen.max_new_tokens)

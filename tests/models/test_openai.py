@@ -2,7 +2,6 @@
 
 import base64
 import io
-import math
 import subprocess
 import sys
 import time
@@ -169,9 +168,87 @@ def test_api_key_rules(monkeypatch):
     assert "NOPE_KEY" in m.generate([text_conv("hi")], GEN)[0].error
 
 
+def top_tokens(server, m):
+    """The server's top first tokens (stripped, non-empty, distinct) and their log-probs for the test prompt."""
+    import httpx
+
+    body, _ = m.build_request(m.prepare(text_conv("Sentiment?")), GEN)
+    body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
+    top = httpx.post(server + "/chat/completions", json=body).json()["choices"][0]["logprobs"]["content"][0]
+    out = {}
+    for t in top["top_logprobs"]:
+        tok = t["token"].strip().lower()
+        if tok and tok not in out and not any(tok.startswith(o) or o.startswith(tok) for o in out):
+            out[tok] = t["logprob"]
+    return out
+
+
 def test_score_with_logprobs(server):
-    (g,) = model(server).score([text_conv("Sentiment?")], ["positive", "negative"], GEN)
-    assert g.error is None and set(g.scores) == {"positive", "negative"}
-    assert all(v <= 0 or math.isinf(v) for v in g.scores.values())
+    m = model(server)
+    (a, la), (b, lb) = list(top_tokens(server, m).items())[:2]
+    options = [a + "\u2603", b + "\u2603"]  # options whose first tokens are the server's top two
+    (g,) = m.score([text_conv("Sentiment?")], options, GEN)
+    assert g.error is None and g.scores == pytest.approx({options[0]: la, options[1]: lb})
+    assert g.text == (options[0] if la > lb else options[1])
     (g,) = model(server, name="nologprobs").score([text_conv("Sentiment?")], ["positive"], GEN)
     assert "no logprobs" in g.error
+
+
+def test_finish_reason_from_the_server(server):
+    (short,) = model(server).generate([text_conv("Hello?")], GenerationSpec(max_new_tokens=2))
+    assert (
+        short.finish_reason == "length" and short.n_output_tokens == 2 and short.meta["finish_reason_raw"] == "length"
+    )
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_null_content_answer_in_a_reasoning_field(server, field):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name=f"{field}- positive").generate([text_conv("Hello?")], GEN)
+    assert g.error is None
+    assert g.reasoning == plain.text + " positive"  # kept verbatim
+    assert g.text == (plain.text + " positive").strip()  # the only answer text there is
+    assert g.meta["answer_field"] == field
+
+
+def test_content_and_reasoning_kept_apart(server):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name="think-I weigh the cues").generate([text_conv("Hello?")], GEN)
+    assert g.text == plain.text and g.reasoning == "I weigh the cues" and g.meta["answer_field"] == "content"
+
+
+def test_literal_end_token_cuts_the_invented_turn(server):
+    (plain,) = model(server).generate([text_conv("Hello?")], GEN)
+    (g,) = model(server, name="runon").generate([text_conv("Hello?")], GEN)
+    assert "joy" not in g.text.replace(plain.text, "") and "user" not in g.text.replace(plain.text, "")
+    assert g.finish_reason == "stop" and g.meta["cut_at_end_token"]
+
+
+def test_score_refuses_unmatched_and_shared_first_tokens(server):
+    import httpx
+
+    m = model(server)
+    (g,) = m.score([text_conv("Sentiment?")], ["\u2603zzz", "\u2603yyy"], GEN)  # no top token starts these
+    assert g.error is None and g.text == "" and g.meta["unread_reason"] == "scoring_failed"
+    body, _ = m.build_request(m.prepare(text_conv("Sentiment?")), GEN)
+    body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
+    top = httpx.post(server + "/chat/completions", json=body).json()["choices"][0]["logprobs"]["content"][0]
+    first = next(t["token"].strip() for t in top["top_logprobs"] if t["token"].strip())
+    (g,) = m.score([text_conv("Sentiment?")], [first + "\u2603a", first + "\u2603b"], GEN)
+    assert g.text == "" and "share the first token" in g.meta["scoring_error"]
+
+
+def test_per_sample_seeds_reach_the_requests(server):
+    from affectbench.execution import Call, Task, call_model
+    from affectbench.models.base import sample_seed
+    from affectbench.types import Sample
+
+    m = model(server, name="seeded", concurrency=2)
+    tasks = [Task(Sample(id=f"clip{i}", transcript="", target=None), text_conv(f"Seed me {i}")) for i in range(3)]
+    call_model(m, tasks, Call(GenerationSpec(max_new_tokens=2, temperature=1.0), seed=11))
+    sent = {
+        r["body"]["messages"][0]["content"][0]["text"]: r["body"]["seed"]
+        for r in requests(server)
+        if r["body"]["model"] == "seeded"
+    }
+    assert sent == {f"Seed me {i}": sample_seed(11, f"clip{i}") for i in range(3)}

@@ -46,8 +46,16 @@ def test_build_request_video_and_audio_parts(prepared):
     assert mm["video"].shape == (4, 48, 64, 3) and mm["video"].dtype == np.uint8
     audio, sr = mm["audio"]
     assert sr == 16000 and audio.dtype == np.float32 and abs(len(audio) - 32000) < 400
-    assert req["mm_processor_kwargs"] == {"use_audio_in_video": False}
+    assert req["mm_processor_kwargs"] == {"use_audio_in_video": False, "fps": 2.0}  # 4 frames over 2 s
     assert mods == ("T", "A", "V")
+
+
+def test_build_request_sends_each_clip_its_own_rate(tmp_path):
+    clip = make_clip(tmp_path / "long.mp4", 20.0, size=(32, 32), fps=5, audio=False)
+    model = VLLMModel(ModelSpec(backend="vllm", name="Qwen/Qwen2.5-Omni-7B"), MediaSpec(fps=2, max_frames=32), tmp_path)
+    conv = model.prepare([Message(role="user", parts=[Part(kind="video", path=str(clip))])])
+    req, _ = build_request(conv, GenerationSpec(), render)
+    assert req["mm_processor_kwargs"]["fps"] == pytest.approx(32 / 20)  # 2 / 1.6 = 1.25 s per temporal grid
 
 
 def test_build_request_drops_missing_and_unsupported(prepared):
@@ -68,6 +76,9 @@ def test_engine_kwargs(tmp_path):
     kw = VLLMModel(spec).engine_kwargs()
     assert kw["tensor_parallel_size"] == 2 and kw["limit_mm_per_prompt"] == {"video": 2}
     assert kw["max_model_len"] == 8192 and kw["enable_lora"] is True
+    assert "revision" not in kw
+    pinned = VLLMModel(spec.model_copy(update={"revision": "v1"})).engine_kwargs()
+    assert pinned["revision"] == pinned["tokenizer_revision"] == "v1"  # vllm.LLM's own argument names
 
 
 @pytest.mark.skipif(HAS_VLLM, reason="vLLM is installed")

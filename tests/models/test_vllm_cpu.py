@@ -59,13 +59,21 @@ DRIVER = textwrap.dedent(
         t2 = time.time()
         scored = model.score(convs[:1], options, gen)[0]
         t3 = time.time()
+        hot = GenerationSpec(max_new_tokens=max_new, temperature=1.5)
+        together = [g.text for g in model.generate(convs, hot, seeds=[5, 6])]
+        alone = [model.generate([c], hot, seeds=[s])[0].text for c, s in zip(convs, [5, 6])]
+        reseeded = [g.text for g in model.generate(convs, hot, seeds=[7, 8])]
         from vllm import SamplingParams
 
         rendered = [model._render(_chat.chat_messages(c, gen, set())[0]) for c in convs]
-        raw = model._llm.generate(rendered, SamplingParams(max_tokens=max_new, temperature=0.0), use_tqdm=False)
+        raw = model._llm.generate(
+            rendered, SamplingParams(max_tokens=max_new, temperature=0.0, stop_token_ids=model.end_ids), use_tqdm=False
+        )
         json.dump({
             "texts": [g.text for g in gens], "modalities": [list(g.modalities) for g in gens],
             "n_input": [g.n_input_tokens for g in gens], "n_output": [g.n_output_tokens for g in gens],
+            "finish": [g.finish_reason for g in gens], "end_ids": model.end_ids,
+            "together": together, "alone": alone, "reseeded": reseeded,
             "prompts": rendered, "prompt_ids": [list(r.prompt_token_ids) for r in raw],
             "ids": [list(r.outputs[0].token_ids) for r in raw],
             "scores": scored.scores, "best": scored.text, "score_modalities": list(scored.modalities),
@@ -151,10 +159,14 @@ def test_greedy_generation_equals_transformers(run, hf):
         assert PROMPTS[i] in prompt and prompt.endswith("<|im_start|>assistant\n")
         enc = tok(prompt, return_tensors="pt")
         assert enc.input_ids[0].tolist() == out["prompt_ids"][i]
-        ref = model.generate(**enc, max_new_tokens=MAX_NEW, do_sample=False)[0, enc.input_ids.shape[1] :].tolist()
+        ends = [tok.convert_tokens_to_ids("<|endoftext|>"), tok.convert_tokens_to_ids("<|im_end|>")]
+        ref = model.generate(**enc, max_new_tokens=MAX_NEW, do_sample=False, eos_token_id=ends)
+        ref = ref[0, enc.input_ids.shape[1] :].tolist()
         assert out["ids"][i] == ref
         assert out["texts"][i] == tok.decode(ref, skip_special_tokens=True).strip()
         assert out["n_output"][i] == len(ref) and out["n_input"][i] == enc.input_ids.shape[1]
+        assert out["finish"][i] == ("stop" if ref[-1] in ends else "length")
+    assert sorted(out["end_ids"]) == sorted(ends)
 
 
 def test_text_only_modalities(run):
@@ -180,3 +192,9 @@ def test_score_matches_transformers_loglikelihood(run, hf):
         ref = sum(float(lp[i - 1, full[0, i]]) for i in range(full.shape[1] - n, full.shape[1]))
         assert got == pytest.approx(ref, abs=1e-3), opt
     assert out["best"] == max(out["scores"], key=out["scores"].get)
+
+
+def test_per_sample_seeds_make_sampling_batch_independent(run):
+    out, _ = run
+    assert out["together"] == out["alone"]
+    assert out["reseeded"] != out["together"]

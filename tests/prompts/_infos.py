@@ -11,6 +11,7 @@ MELD = DatasetInfo(
 MELD_SENT = DatasetInfo(
     "meld-sentiment", TaskType.CLASSIFICATION, labels=("negative", "neutral", "positive"), task_name="sentiment"
 )
+SENT2 = DatasetInfo("sentiment-2", TaskType.CLASSIFICATION, labels=("negative", "positive"), task_name="sentiment")
 IEMOCAP6 = DatasetInfo(
     "iemocap",
     TaskType.CLASSIFICATION,
@@ -29,5 +30,5 @@ SIMS = DatasetInfo(
 )
 GENERIC = DatasetInfo("manifest", TaskType.CLASSIFICATION, labels=("calm", "stressed"), task_name="stress")
 
-ALL_CLASSIFICATION = [MELD, MELD_SENT, IEMOCAP6, IEMOCAP4, MUSTARD, URFUNNY, GENERIC]
+ALL_CLASSIFICATION = [MELD, MELD_SENT, SENT2, IEMOCAP6, IEMOCAP4, MUSTARD, URFUNNY, GENERIC]
 ALL_REGRESSION = [MOSI, MOSEI, SIMS]

@@ -6,10 +6,18 @@ import pytest
 
 from affectbench.prompts import load_prompt
 from affectbench.prompts.parsing import LabelMatcher, parse_label
+from affectbench.types import UNREAD_REASONS
 
 from ._infos import IEMOCAP4, IEMOCAP6, MELD, MELD_SENT, MOSI, MUSTARD, SIMS, URFUNNY
 
-U = None  # unparseable
+U = None  # unread, any reason
+
+
+class Unread(str):
+    """Expected: unread for this reason (one of types.UNREAD_REASONS)."""
+
+
+AMB = Unread("ambiguous")
 
 # (prompt, dataset info, model output, expected value; None = unparseable)
 CASES = [
@@ -28,7 +36,7 @@ CASES = [
     ("default", MELD, '```json\n{"emotion": "Fear", "confidence": 0.8}\n```', "fear"),
     ("default", MELD, "{'emotion': 'sadness'}", "sadness"),
     ("default", MELD, '{"reasoning": "she is not angry, she smiles", "emotion": "happy"}', "joy"),
-    ("default", MELD, "joy, surprise", "joy"),
+    ("default", MELD, "joy, surprise", AMB),  # two labels, no cue: never the first silently
     ("default", MELD, "Options: neutral, surprise, fear. Answer: fear", "fear"),
     ("default", MELD, "The speaker is not angry but sad.", "sadness"),
     ("default", MELD, "I'd say surprised, maybe a bit scared.", "surprise"),
@@ -43,7 +51,7 @@ CASES = [
     ("default", MELD, "excited", "joy"),
     ("default", MELD, "overjoyed? no: content", U),
     ("default", MELD, "fearful", "fear"),
-    ("default", MELD, "1. sadness\n2. anger", "sadness"),
+    ("default", MELD, "1. sadness\n2. anger", AMB),
     ("default", MELD, "Emotion: *neutral*", "neutral"),
     ("default", MELD, "disgusted", "disgust"),
     # --- IEMOCAP
@@ -138,9 +146,12 @@ CASES = [
 )
 def test_parse_table(prompt, info, text, expected):
     parsed = load_prompt(prompt, info).parse(text, info)
-    if expected is None:
+    if expected is None or isinstance(expected, Unread):
         assert parsed.value is None and parsed.ok is False, parsed
         assert parsed.reason
+        assert parsed.unread in UNREAD_REASONS
+        if isinstance(expected, Unread):
+            assert parsed.unread == expected, parsed
     else:
         assert parsed.ok, parsed
         if isinstance(expected, float):
@@ -194,7 +205,8 @@ def test_never_raises(info):
 
 def test_json_list_and_nested_values():
     p = load_prompt("default", MELD)
-    assert p.parse('{"emotion": ["joy", "anger"]}', MELD).value == "joy"
+    assert p.parse('{"emotion": ["joy", "joy"]}', MELD).value == "joy"
+    assert p.parse('{"emotion": ["joy", "anger"]}', MELD).unread == "ambiguous"
     assert p.parse('{"result": {"emotion": "anger"}}', MELD).value == "anger"
 
 

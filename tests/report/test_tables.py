@@ -46,10 +46,10 @@ def test_leaderboard_numbers_equal_stored_metrics_and_best_is_marked(matrix):
 def test_lower_is_better_marks_the_minimum(matrix):
     store, _ = matrix
     mosi = next(t for t in dataset_tables(store) if t.title == "mosi")
-    j = mosi.metrics.index("MAE")
+    j = mosi.metrics.index("MAE_answered")
     col = [r[j] for r in mosi.values]
     assert {mosi.values[i][j] for i in mosi.best(j)} == {min(col)}
-    assert "MAE ↓" in to_markdown(mosi)
+    assert "MAE_answered ↓" in to_markdown(mosi)
 
 
 def test_csv_has_full_precision(matrix):
@@ -104,3 +104,20 @@ def test_empty_store_reports_without_crashing(tmp_path):
     assert "No scored eval runs" in leaderboard_markdown(store)
     out = build_report(store, tmp_path / "rep", formats=("md", "html"))
     assert set(out) == {"md", "html"} and "No scored eval runs" in out["html"].read_text()
+
+
+def test_dataset_tables_show_unread_reasons_and_why_a_metric_is_undefined(tmp_path):
+    from affectbench.store import Prediction, Store
+    from tests.report._matrix import add_run
+
+    store = Store(tmp_path / "affectbench.db")
+    preds = [Prediction(f"s{i}", "1.0", 1.0, True, t) for i, t in enumerate([-2.0, 0.5, 1.0, 2.5])]
+    preds.append(Prediction("s9", "1 or 2", None, False, 1.5, reason="ambiguous"))
+    add_run(store, "mosi", preds)
+    (t,) = dataset_tables(store)
+    assert "_unread/ambiguous" in t.metrics and "_unread_rate" in t.metrics
+    assert t.values[0][t.metrics.index("_unread/ambiguous")] == 0.2
+    assert not t.higher(t.metrics.index("_unread/ambiguous"))  # fewer unread is better
+    md = to_markdown(t)
+    assert "n/a (constant predictions" in md and "nan" not in md
+    assert "Corr_answered" in t.metrics

@@ -11,7 +11,7 @@ from .dataset_props import (
     unimodal_agreement,
 )
 from .errors import confusion, hardest_samples, parse_failures
-from .gains import GainRow, compare_runs, gains_markdown
+from .gains import GainRow, apply_holm, compare_runs, gains_markdown
 from .model_cards import ModelCard, builtin_cards, card_for, load_cards
 from .runs import higher_is_better, info_from_run
 from .stats import Interval, spearman, spearman_ci
@@ -28,6 +28,7 @@ __all__ = [
     "agreement_strata",
     "builtin_cards",
     "card_for",
+    "apply_holm",
     "compare_runs",
     "confusion",
     "correlations",

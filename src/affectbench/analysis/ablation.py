@@ -13,7 +13,7 @@ from typing import Any
 
 from ..store import RunRecord, Store
 from ..types import ALL_MODALITIES
-from .model_cards import ModelCard
+from .model_cards import ModelCard, card_for
 from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, primary_metric, spec_without
 from .stats import metric_replicates, percentile_interval
 
@@ -30,6 +30,7 @@ class MarginalRow:
     n: int  # shared samples
     pairs: list[str] = field(default_factory=list)  # e.g. ["T→TA", "V→AV"]
     higher_is_better: bool = True
+    family: str = ""  # the model card's family ("" without a card)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,6 +78,8 @@ def modality_ablation(
         name, fn = primary_metric(info)
         facets = tuple(f for f in by if f != "modalities")
         model = label(any_run, facets, cards)
+        card = card_for(any_run.run_spec.model, cards)
+        family = (card.family or card.id) if card else ""
         for mods, run in sorted(group.items(), key=lambda kv: (len(kv[0]), kv[0])):
             v = (run.metrics or {}).get(name)
             if isinstance(v, int | float):
@@ -116,6 +119,7 @@ def modality_ablation(
                     n=len(al.sample_ids),
                     pairs=[f"{s}→{plus}" for s, plus in pairs],
                     higher_is_better=higher_is_better(name),
+                    family=family,
                 )
             )
     return rows, scores

@@ -121,16 +121,22 @@ class ParseFailures:
     n: int
     failures: int
     rate: float
+    reasons: dict[str, int] = field(default_factory=dict)  # unread reason (types.UNREAD_REASONS) -> count
 
 
 def parse_failures(store: Store, cards: Iterable[ModelCard] | None = None) -> list[ParseFailures]:
     """Unparseable answers per model and dataset, counted from the stored predictions."""
     cards = list(cards) if cards is not None else None
     acc: dict[tuple[str, str], list[int]] = {}
+    why: dict[tuple[str, str], dict[str, int]] = {}
     for run in eval_runs(store):
         key = (label(run, ("model",), cards), run.run_spec.dataset.name)
         preds = [p for p in store.predictions(run.id) if p.error is None]
         a = acc.setdefault(key, [0, 0])
         a[0] += len(preds)
         a[1] += sum(not p.ok for p in preds)
-    return [ParseFailures(m, d, n, f, f / n if n else 0.0) for (m, d), (n, f) in sorted(acc.items())]
+        w = why.setdefault(key, {})
+        for p in preds:
+            if not p.ok:
+                w[p.reason or "no_label"] = w.get(p.reason or "no_label", 0) + 1
+    return [ParseFailures(m, d, n, f, f / n if n else 0.0, why[(m, d)]) for (m, d), (n, f) in sorted(acc.items())]

@@ -1,5 +1,6 @@
-"""Gains of runs over a baseline on shared samples (zero-shot vs GKP / SFT / GKP+SFT, …),
-with paired bootstrap intervals from `affectbench.metrics`."""
+"""Gains of runs over a baseline on the same samples and under the same policy as the headline
+numbers (errors and unread answers count as wrong), with a paired (cluster) bootstrap interval,
+a paired permutation test, and Holm's correction across the rows of a table."""
 
 from __future__ import annotations
 
@@ -27,9 +28,17 @@ class GainRow:
     delta: float
     lo: float
     hi: float
-    p_value: float | None
+    p_value: float | None  # paired permutation (approximate randomisation) test, two-sided
     n: int
     higher_is_better: bool
+    factor: str = ""  # the one setting the run differs in from the baseline (GKP, SFT, GKP+SFT)
+    p_holm: float | None = None  # Holm-adjusted p across the rows of its table (see `apply_holm`)
+    alpha: float = 0.05
+
+    @property
+    def survives_holm(self) -> bool | None:
+        """Whether the gain stays significant at `alpha` after Holm's correction; None before it."""
+        return None if self.p_holm is None else self.p_holm <= self.alpha
 
     @property
     def improved(self) -> bool | None:
@@ -54,10 +63,15 @@ def compare_runs(
     by: Sequence[str] = ("model", "setting"),
     cards: Iterable[ModelCard] | None = None,
     exclude: Collection[str] = (),
+    n_perm: int = 9999,
+    factors: dict[str, str] | None = None,
 ) -> list[GainRow]:
-    """Delta of the primary metric of each run over the baseline, with a paired (cluster) bootstrap CI.
+    """Delta of the primary metric of each run over the baseline on the samples both cover (errors
+    and unread answers count as wrong, as in the headline numbers), with a paired (cluster)
+    bootstrap CI and a paired permutation p-value (`metrics.paired_permutation`, `n_perm` draws).
 
     Samples in `exclude` (ids) are left out of both runs, e.g. those whose knowledge leaked the answer.
+    `factors` (run id -> name) labels what each run changes relative to the baseline.
     """
     from .. import metrics
 
@@ -83,6 +97,9 @@ def compare_runs(
         res = metrics.paired_bootstrap(
             fn, al.preds[baseline_run_id], al.preds[rid], al.targets, groups=groups, n=n_boot, alpha=alpha, seed=seed
         )
+        perm = metrics.paired_permutation(
+            fn, al.preds[baseline_run_id], al.preds[rid], al.targets, n_resamples=n_perm, seed=seed
+        )
         rows.append(
             GainRow(
                 baseline=baseline_run_id,
@@ -95,31 +112,53 @@ def compare_runs(
                 delta=float(res.delta),
                 lo=float(res.lo),
                 hi=float(res.hi),
-                p_value=float(res.p_value),
+                p_value=float(perm.p_value),
                 n=len(al.sample_ids),
                 higher_is_better=higher_is_better(name),
+                factor=(factors or {}).get(rid, ""),
+                alpha=alpha,
             )
         )
     return rows
 
 
+def apply_holm(rows: Sequence[GainRow]) -> list[GainRow]:
+    """Set each row's Holm-adjusted p-value across `rows` (one table); returns the rows."""
+    from ..metrics import holm
+
+    for r, adj in zip(rows, holm([r.p_value for r in rows]), strict=True):
+        r.p_holm = adj
+    return list(rows)
+
+
+GAINS_NOTE = (
+    "Each row compares two runs that differ only in the factor it names (same model, prompt, data, "
+    "split, media and generation settings), on the same samples and policy as the headline numbers "
+    "(errors and unread answers count as wrong). Δ = run − baseline; 95% CI: paired bootstrap over "
+    "groups (video/dialogue/scene); p: two-sided paired permutation test; ✓: significant at α = 0.05 "
+    "after a Holm correction across this table's rows."
+)
+
+
 def gains_markdown(rows: Sequence[GainRow], digits: int = 4) -> str:
-    """A markdown table of gains (delta with its interval; * where the interval excludes zero)."""
+    """A markdown table of gains: factor, Δ with its bootstrap CI, permutation p, Holm-adjusted p and ✓."""
     if not rows:
         return ""
     f = f"{{:.{digits}f}}"
     out = [
-        f"Baseline: `{rows[0].baseline}` — {rows[0].metric} "
-        f"({'higher' if rows[0].higher_is_better else 'lower'} is better)",
+        GAINS_NOTE,
         "",
-        "| run | dataset | baseline | value | Δ | 95% CI | p | n |",
-        "|---|---|---:|---:|---:|---|---:|---:|",
+        "| run | factor | dataset | metric | baseline run | baseline | value | Δ | 95% CI | p | p (Holm) | n |",
+        "|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|",
     ]
     for r in rows:
-        star = "*" if r.lo > 0 or r.hi < 0 else ""
+        mark = " ✓" if r.survives_holm else ""
         p = "" if r.p_value is None else f.format(r.p_value)
+        ph = "" if r.p_holm is None else f.format(r.p_holm)
+        arrow = "" if r.higher_is_better else " ↓"
         out.append(
-            f"| {r.label} | {r.dataset} | {f.format(r.baseline_value)} | {f.format(r.value)} | "
-            f"{r.delta:+.{digits}f}{star} | [{f.format(r.lo)}, {f.format(r.hi)}] | {p} | {r.n} |"
+            f"| {r.label} | {r.factor or '–'} | {r.dataset} | {r.metric}{arrow} | `{r.baseline}` | "
+            f"{f.format(r.baseline_value)} | {f.format(r.value)} | {r.delta:+.{digits}f}{mark} | "
+            f"[{f.format(r.lo)}, {f.format(r.hi)}] | {p} | {ph} | {r.n} |"
         )
     return "\n".join(out) + "\n"

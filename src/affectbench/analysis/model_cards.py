@@ -39,6 +39,7 @@ class ModelCard(BaseModel):
     time_interleaved: bool | None = None
     modalities: str = "TAV"
     reference: str | None = None
+    sources: dict[str, str] = Field(default_factory=dict)  # fact (field name) → where it was verified
     notes: str | None = None
 
     @field_validator("modalities")

@@ -20,7 +20,7 @@ from .model_cards import ModelCard, card_for
 MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
 
 # Metrics where a smaller number is better; everything else is higher-is-better.
-_LOWER_BETTER = ("mae", "mse", "rmse", "loss", "error", "parse_failure", "latency")
+_LOWER_BETTER = ("mae", "mse", "rmse", "loss", "error", "parse_failure", "unread", "latency")
 
 
 def higher_is_better(metric_name: str) -> bool:
@@ -50,8 +50,13 @@ def primary_metric(info: DatasetInfo) -> tuple[str, MetricFn]:
 
 
 def metric_value(run: RunRecord, name: str) -> float | None:
-    """A stored metric as a float, None when absent or not a number."""
-    v = (run.metrics or {}).get(name)
+    """A stored metric as a float, None when absent or not a number; "_unread/<reason>" reads the
+    rate of one unread reason."""
+    metrics = run.metrics or {}
+    if name.startswith("_unread/"):
+        metrics = metrics.get("_unread") or {}
+        name = name.split("/", 1)[1]
+    v = metrics.get(name)
     if isinstance(v, bool) or not isinstance(v, int | float):
         return None
     return float(v)
@@ -83,17 +88,23 @@ class Aligned:
 
 
 def aligned(store: Store, run_ids: Sequence[str], exclude: Collection[str] = ()) -> Aligned:
-    """Join runs on shared sample ids, less those in `exclude` (unparseable answers are None: they count as wrong)."""
+    """Join runs on shared sample ids, less those in `exclude`, under the headline numbers' policy:
+    unparseable answers and samples that failed (media or model error) are None and count as wrong,
+    so two complete runs are compared on every sample their stored metrics cover."""
     by_run = {}
     for rid in run_ids:
-        by_run[rid] = {p.sample_id: p for p in store.predictions(rid) if p.error is None}
+        by_run[rid] = {p.sample_id: p for p in store.predictions(rid)}
     if not run_ids:
         return Aligned([], {}, [], [])
     first = by_run[run_ids[0]]
     shared = [sid for sid in first if sid not in exclude and all(sid in by_run[r] for r in run_ids[1:])]
     targets = [first[sid].target for sid in shared]
     groups = [first[sid].group for sid in shared]
-    preds = {rid: [by_run[rid][sid].value if by_run[rid][sid].ok else None for sid in shared] for rid in run_ids}
+
+    def value(p: Any) -> Any:
+        return p.value if p.ok and p.error is None else None
+
+    preds = {rid: [value(by_run[rid][sid]) for sid in shared] for rid in run_ids}
     return Aligned(shared, preds, targets, groups)
 
 
@@ -107,6 +118,33 @@ def spec_without(run: RunRecord, *paths: str) -> str:
             node = node.get(p, {})
         node.pop(leaf, None)
     return canonical_json(ident)
+
+
+def is_partial(run: RunRecord) -> bool:
+    """A run that must not be ranked: not finished, or scored on a `limit` subset of its split."""
+    return run.status != "done" or run.run_spec.limit is not None
+
+
+def split_text(run: RunRecord) -> str:
+    """Which split (and fold) a run used, in words: what the dataset adapter recorded with the run,
+    else the split name and the dataset options."""
+    data = (run.env or {}).get("data") or {}
+    if data.get("split"):
+        return str(data["split"])
+    opts = run.run_spec.dataset.options
+    extra = ", ".join(f"{k}={v}" for k, v in sorted(opts.items()) if k != "trust_pickles")
+    return f"{run.run_spec.split} ({extra})" if extra else run.run_spec.split
+
+
+def run_n(run: RunRecord) -> int | None:
+    """Samples a run's stored metrics cover (`_n`), None when unscored."""
+    n = (run.metrics or {}).get("_n")
+    return int(n) if isinstance(n, int | float) else None
+
+
+def fold_of(run: RunRecord) -> Any:
+    """The run's `fold` dataset option (IEMOCAP LOSO session, MUStARD fold), None when it has none."""
+    return run.run_spec.dataset.options.get("fold")
 
 
 def model_label(run: RunRecord, cards: Iterable[ModelCard] | None = None) -> str:

@@ -159,3 +159,37 @@ def truthy(value: object) -> bool:
     if isinstance(value, bool):
         return value
     return str(value).strip().lower() in {"true", "1", "yes", "on"}
+
+
+def _norm_sentence(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def shared_text_groups(texts: Mapping[str, Iterable[str]], min_words: int = 6) -> dict[str, str]:
+    """Sample id -> group id, where samples that share a sentence (normalised, at least `min_words`
+    words) fall in one group, transitively: samples cut from the same scene or talk quote each other
+    in their context turns, so they are not independent for a bootstrap. The group id is the first
+    member's id in `texts` order; a sample sharing nothing is its own group."""
+    parent: dict[str, str] = {sid: sid for sid in texts}
+
+    def find(x: str) -> str:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    order = {sid: i for i, sid in enumerate(texts)}
+    owner: dict[str, str] = {}
+    for sid, sentences in texts.items():
+        for s in sentences:
+            key = _norm_sentence(s)
+            if len(key.split()) < min_words:
+                continue
+            if key in owner:
+                a, b = find(owner[key]), find(sid)
+                if a != b:
+                    a, b = sorted((a, b), key=order.__getitem__)
+                    parent[b] = a
+            else:
+                owner[key] = sid
+    return {sid: find(sid) for sid in texts}

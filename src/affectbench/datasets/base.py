@@ -32,6 +32,16 @@ class Dataset(ABC):
     def load(self, split: str) -> list[Sample]:
         """All samples of `split`, in a stable order."""
 
+    def label_files(self, split: str) -> list[Path]:
+        """The files whose content defines `split`'s samples and targets (fingerprinted with every run,
+        so a resume after a label edit is refused). Adapters list what they parse; default none."""
+        return []
+
+    def describe_split(self, split: str) -> str:
+        """Which split (and fold) `split` means for this adapter's options, in words; recorded with
+        each run so a report can name what a number used."""
+        return split
+
     def splits(self) -> tuple[str, ...]:
         return self.info.splits
 

@@ -1,12 +1,13 @@
 """`affectbench data check`: is a copy of a dataset complete, readable and correctly labelled?
 
-Loads every split through the dataset's own adapter, then reports per split: counts, media
-files that are missing or unreadable (each probed with PyAV: opens, has a duration, has the
-video/audio streams a sample needs, first frame decodes), duplicated ids and labels outside the
-label space. Problems that an adapter declares in `known_defects` (sample id -> note, e.g.
-MELD's missing and corrupt clips) are reported as known, not as surprises. Nothing is cached:
-every run probes the files as they are now.
-"""
+Loads every split through the dataset's own adapter, then reports per split: counts, media files
+that are missing or unreadable (each probed with PyAV: opens, has a duration, has the video/audio
+streams a sample needs, first frame decodes), truncated (every packet is read, not decoded: a stream
+whose packets stop before the duration its header promises, as in a byte-truncated mp4), empty (zero
+bytes), duplicated ids and labels outside the label space. Clips with rotation metadata (a phone
+clip's `rotate=90`) are listed for information: decoding turns them upright. Problems that an
+adapter declares in `known_defects` (sample id -> note, e.g. MELD's missing and corrupt clips) are
+reported as known, not as surprises. Nothing is cached: every run probes the files as they are now."""
 
 from __future__ import annotations
 
@@ -47,6 +48,8 @@ class Probe:
     has_video: bool = False
     has_audio: bool = False
     error: str = ""
+    truncated: str = ""  # which stream stops where, when the packets end before the header's duration
+    rotation: int = 0  # display-matrix rotation of the video, counter-clockwise degrees
 
 
 @dataclass
@@ -60,6 +63,7 @@ class CheckReport:
     warnings: list[str] = field(default_factory=list)  # adapter notes about the layout
     problems: list[Problem] = field(default_factory=list)
     known: list[Problem] = field(default_factory=list)
+    info: list[Problem] = field(default_factory=list)  # not problems: e.g. rotated clips, turned upright on decode
     probed: int = 0  # media files probed
     probe_note: str = ""
 
@@ -69,6 +73,14 @@ class CheckReport:
 
     def of_kind(self, kind: str) -> list[Problem]:
         return [p for p in self.problems if p.kind == kind]
+
+    @property
+    def rotated(self) -> list[Problem]:
+        return [p for p in self.info if p.kind == "rotated"]
+
+    @property
+    def truncated(self) -> list[Problem]:
+        return self.of_kind("truncated")
 
     @property
     def missing(self) -> list[Problem]:
@@ -116,6 +128,12 @@ class CheckReport:
                 lines.append(f"  [{p.split}] {p.sample_id}: {p.detail}")
             if len(found) > SHOW:
                 lines.append(f"  ... and {len(found) - SHOW} more")
+        if self.rotated:
+            lines.append(f"rotated ({len(self.rotated)}): rotation metadata; frames are turned upright when decoded")
+            for p in self.rotated[:SHOW]:
+                lines.append(f"  [{p.split}] {p.sample_id}: {p.detail}")
+            if len(self.rotated) > SHOW:
+                lines.append(f"  ... and {len(self.rotated) - SHOW} more")
         if self.known:
             lines.append(f"known defects ({len(self.known)}): expected in the official release, not your copy's fault")
             for p in self.known:
@@ -135,10 +153,12 @@ class CheckReport:
         return "\n".join(lines)
 
 
-KINDS = ("missing", "unreadable", "no_video", "no_audio", "duplicate", "mislabeled")
+KINDS = ("missing", "empty", "unreadable", "truncated", "no_video", "no_audio", "duplicate", "mislabeled")
 KIND_HELP = {
     "missing": "media files that do not exist",
+    "empty": "media files of zero bytes (sent as a missing modality, noted)",
     "unreadable": "media files PyAV cannot open or decode",
+    "truncated": "packets end before the duration the header promises (a cut download?); the rest is decoded",
     "no_video": "files without a video stream where a video was expected",
     "no_audio": "clips without any audio (no audio stream, no separate audio file)",
     "duplicate": "the same sample id more than once",
@@ -147,12 +167,17 @@ KIND_HELP = {
 
 
 def probe_media(path: str) -> Probe:
-    """Open `path` with PyAV: duration, which streams it has, and whether its first frame decodes."""
+    """Open `path` with PyAV: duration, streams, rotation, whether its first frame decodes and whether
+    its packets reach the duration its header promises (every packet is read, none decoded)."""
     import av
+
+    from ..media.decode import frame_rotation
 
     p = Path(path)
     if not p.is_file():
         return Probe(path, exists=False, error="file not found")
+    if p.stat().st_size == 0:
+        return Probe(path, True, False, error="file is empty (zero bytes)")
     try:
         with av.open(str(p)) as container:
             has_video = any(s.type == "video" for s in container.streams)
@@ -168,9 +193,41 @@ def probe_media(path: str) -> Probe:
             decoded = next(iter(container.decode(stream)), None)
             if decoded is None:
                 return Probe(path, True, False, duration, has_video, has_audio, error="no frame could be decoded")
-            return Probe(path, True, True, duration, has_video, has_audio)
+            rotation = frame_rotation(decoded) if has_video else 0
+        truncated = packet_truncation(p, duration)
+        return Probe(path, True, True, duration, has_video, has_audio, truncated=truncated, rotation=rotation)
     except Exception as e:  # PyAV raises many FFmpegError subclasses, OSError, ValueError...
         return Probe(path, True, False, error=f"{type(e).__name__}: {e}")
+
+
+def packet_truncation(path: Path, duration: float | None) -> str:
+    """Read every packet (no decoding): '' when each stream reaches its promised end, else where it stops."""
+    import av
+
+    with av.open(str(path)) as container:
+        streams = [s for s in (container.streams.video[:1] + container.streams.audio[:1])]
+        ends: dict[int, float] = {}
+        error = ""
+        try:
+            for pkt in container.demux(*streams):
+                if pkt.pts is None or pkt.time_base is None:
+                    continue
+                t = float((pkt.pts + (pkt.duration or 0)) * pkt.time_base)
+                ends[pkt.stream_index] = max(ends.get(pkt.stream_index, 0.0), t)
+        except Exception as e:  # the demuxer ran into the cut
+            error = f" ({type(e).__name__})"
+        out = []
+        for s in streams:
+            start = float(s.start_time * s.time_base) if s.start_time is not None and s.time_base else 0.0
+            promised = float(s.duration * s.time_base) + start if s.duration and s.time_base else duration
+            if promised is None:
+                continue
+            rate = s.average_rate if s.type == "video" else None
+            step = 1.0 / float(rate) if rate else 0.1
+            got = ends.get(s.index, start)
+            if got < promised - max(0.25, 3 * step):
+                out.append(f"{s.type} packets end at {got:.2f}s of the {promised:.2f}s the header promises{error}")
+        return "; ".join(out)
 
 
 def _label_problem(info: DatasetInfo, target: str | float | None) -> str | None:
@@ -194,6 +251,8 @@ def _media_problems(split: str, s: Sample, probes: dict[str, Probe]) -> list[Pro
             continue
         if not pr.exists:
             out.append(Problem("missing", split, s.id, f"{kind} file {path} not found", path))
+        elif pr.error.startswith("file is empty"):
+            out.append(Problem("empty", split, s.id, f"{kind} file {path} is empty (zero bytes)", path))
         elif not pr.ok:
             out.append(Problem("unreadable", split, s.id, f"{kind} file {path}: {pr.error}", path))
         elif kind == "video" and not pr.has_video:
@@ -202,6 +261,8 @@ def _media_problems(split: str, s: Sample, probes: dict[str, Probe]) -> list[Pro
             out.append(
                 Problem("unreadable", split, s.id, f"span starts at {s.span[0]}s, after the end of {path}", path)
             )
+        elif pr.truncated:
+            out.append(Problem("truncated", split, s.id, f"{kind} file {path}: {pr.truncated}", path))
     video = probes.get(s.media.get("video", ""))
     audio = probes.get(s.media.get("audio", ""))
     if video is not None and video.ok and video.has_video and not video.has_audio and audio is None:
@@ -266,6 +327,11 @@ def check_dataset(name: str, root: Any, *, probe: bool = True, workers: int = 4,
     for split, items in samples.items():
         for s in items:
             report.problems.extend(_media_problems(split, s, probes))
+            for kind, path in s.media.items():
+                pr = probes.get(path)
+                if pr is not None and pr.rotation:
+                    detail = f"{kind} file {path}: rotated {pr.rotation} degrees"
+                    report.info.append(Problem("rotated", split, s.id, detail, path))
     if paths and all(not (pr.exists and pr.ok) for pr in probes.values()):
         report.errors.append(
             f"none of the {len(paths)} media files can be read (e.g. {paths[0]}): is the root right "
@@ -277,7 +343,14 @@ def check_dataset(name: str, root: Any, *, probe: bool = True, workers: int = 4,
     if known_defects:
         surprising = []
         for p in report.problems:
-            if p.sample_id in known_defects and p.kind in {"missing", "unreadable", "no_video", "no_audio"}:
+            if p.sample_id in known_defects and p.kind in {
+                "missing",
+                "empty",
+                "unreadable",
+                "truncated",
+                "no_video",
+                "no_audio",
+            }:
                 report.known.append(Problem(p.kind, p.split, p.sample_id, f"{known_defects[p.sample_id]} ({p.detail})"))
             else:
                 surprising.append(p)

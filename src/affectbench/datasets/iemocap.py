@@ -53,6 +53,11 @@ class IEMOCAP(Dataset):
         if missing:
             self.warnings.append(f"{self.root}: Session folder(s) {', '.join(map(str, missing))} missing")
 
+    def describe_split(self, split: str) -> str:
+        if split == "test":
+            return f"test = Session{self.fold} (LOSO fold {self.fold}/5)"
+        return f"{split} of Sessions {', '.join(str(s) for s in SESSIONS if s != self.fold)} (LOSO fold {self.fold}/5)"
+
     def _sessions_present(self) -> list[int]:
         return [s for s in SESSIONS if (self.root / f"Session{s}").is_dir()]
 
@@ -75,6 +80,16 @@ class IEMOCAP(Dataset):
     def is_valid_dialog(dialog: str) -> bool:
         """Whether a training-session dialogue is held out as validation (stable, ~10%)."""
         return zlib.crc32(dialog.encode()) % 10 == 0
+
+    def label_files(self, split: str) -> list[Path]:
+        """Every session's EmoEvaluation and transcription files (a LOSO split reads all sessions)."""
+        return sorted(
+            p
+            for s in SESSIONS
+            for sub in ("EmoEvaluation", "transcriptions")
+            for p in (self.root / f"Session{s}" / "dialog" / sub).glob("*.txt")
+            if not p.name.startswith(".")
+        )
 
     def _session(self, session: int) -> list[Sample]:
         base = self.root / f"Session{session}"

@@ -44,6 +44,9 @@ class Manifest(Dataset):
         self.path = self._find_file()
         self.info = self._build_info()  # type: ignore[misc]  # per-instance info, by design
 
+    def label_files(self, split: str) -> list[Path]:
+        return [self.path]
+
     def _find_file(self) -> Path:
         name = self.options.get("file")
         if name:

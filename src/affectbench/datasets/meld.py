@@ -55,6 +55,9 @@ class MELD(Dataset):
         if not (self.root / CSV_FILES["train"]).is_file() and (self.root / "MELD.Raw").is_dir():
             self.root = self.root / "MELD.Raw"
 
+    def label_files(self, split: str) -> list[Path]:
+        return [self.root / CSV_FILES[split]]
+
     def clip_dir(self, split: str) -> Path:
         """The folder holding `split`'s clips (the canonical name when none exists, so check reports them missing)."""
         custom = (self.options.get("clip_dirs") or {}).get(split)

@@ -29,6 +29,9 @@ class MMSADataset(Dataset):
         super().__init__(root, **options)
         self.warnings: list[str] = []  # layout oddities that do not stop loading; `data check` shows them
 
+    def label_files(self, split: str) -> list[Path]:
+        return [self.root / self.label_file]
+
     @cached_property
     def _rows(self) -> list[dict[str, str]]:
         _, rows = read_csv(self.root / self.label_file, REQUIRED, self.info.name)

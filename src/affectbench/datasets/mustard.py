@@ -4,12 +4,22 @@
 show}; clips `utterances_final/<id>.mp4` (context clips `context_final/<id>_c.mp4`, in meta).
 
 Splits (train/valid/test), option `split_mode`:
-- "folds" (default), option `fold` 1..5 (default 1): a deterministic stratified 5-fold split.
+- "auto" (default): "published" when the copy holds the published `split_indices.p` (in the root
+  or `data/`) and `trust_pickles: true` is set, else "folds".
+- "published", option `fold` 1..5: the MUStARD authors' 5-fold split, `split_indices.p`, a Python-2
+  pickle of 5 (train indices, test indices) pairs indexing `sarcasm_data.json` in file order (as
+  their data_loader.py reads it). A pickle can run code, so it needs `trust_pickles: true`, as
+  UR-FUNNY does. Valid is carved out of train as below.
+- "folds", option `fold` 1..5 (default 1): affectbench's own deterministic stratified 5-fold split.
   Within each class, ids are ordered by SHA-1 of the id and dealt round-robin into folds
   0..4; test = fold `fold`-1. The other four folds are the paper's training set; of them,
   every 10th sample per class (in that same order) is held out as valid, the rest is train.
 - "speaker_independent": as in the MUStARD paper's speaker-independent setup, test = every
   utterance of the show FRIENDS, and train/valid = the other shows, valid carved out as above.
+
+Groups (for the grouped bootstrap): show + scene, where a scene joins utterances that quote each
+other's lines in their context (`shared_text_groups`); MUStARD names no scene, and utterances cut
+from one scene share context turns, so they are not independent.
 """
 
 from __future__ import annotations
@@ -22,12 +32,13 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..types import DatasetInfo, Sample, TaskType, Turn
-from ._common import fold_option
+from ._common import fold_option, shared_text_groups, truthy
 from .base import Dataset
 
 LABEL_FILE = "sarcasm_data.json"
 REQUIRED = ("utterance", "speaker", "sarcasm")
-SPLIT_MODES = ("folds", "speaker_independent")
+SPLIT_MODES = ("auto", "published", "folds", "speaker_independent")
+INDICES_FILES = ("split_indices.p", "data/split_indices.p")
 TEST_SHOW = "FRIENDS"
 
 
@@ -49,12 +60,61 @@ class MUStARD(Dataset):
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         super().__init__(root, **options)
         self.warnings: list[str] = []
-        self.split_mode = str(options.get("split_mode", "folds"))
+        self.split_mode = str(options.get("split_mode", "auto"))
         if self.split_mode not in SPLIT_MODES:
             raise DatasetError(
                 f"dataset 'mustard': option split_mode must be one of {', '.join(SPLIT_MODES)}, got {self.split_mode!r}"
             )
         self.fold = fold_option(options, 1, self.info.name)
+        self.trust_pickles = truthy(options.get("trust_pickles", False))
+        self.indices_file = next((self.root / f for f in INDICES_FILES if (self.root / f).is_file()), None)
+        if self.split_mode == "auto":
+            self.split_mode = "published" if self.indices_file is not None and self.trust_pickles else "folds"
+            if self.indices_file is not None and not self.trust_pickles:
+                self.warnings.append(
+                    f"{self.indices_file}: the published split is a pickle; using affectbench's own folds. "
+                    "Set trust_pickles: true to use the published split"
+                )
+        if self.split_mode == "published":
+            if self.indices_file is None:
+                raise DatasetError(
+                    f"dataset 'mustard': split_mode published needs split_indices.p in {self.root} or its data/ "
+                    "folder (from the MUStARD repository)"
+                )
+            if not self.trust_pickles:
+                raise DatasetError(
+                    f"dataset 'mustard': the published split {self.indices_file} is a Python pickle, and loading "
+                    "a pickle can execute arbitrary code; if you trust your copy, set the dataset option "
+                    "`trust_pickles: true` (`--set dataset.options.trust_pickles=true`)"
+                )
+
+    def describe_split(self, split: str) -> str:
+        """Which split a number used, in words (recorded with each run and shown in the report)."""
+        if self.split_mode == "published":
+            return f"{split} of published fold {self.fold}/5 (split_indices.p)"
+        if self.split_mode == "folds":
+            return f"{split} of affectbench stratified fold {self.fold}/5 (not the published split)"
+        return f"{split} of the speaker-independent split (test = {TEST_SHOW})"
+
+    def _published_test_ids(self) -> set[str]:
+        import pickle
+
+        assert self.indices_file is not None
+        try:
+            with self.indices_file.open("rb") as f:
+                folds = pickle.load(f, encoding="latin1")  # noqa: S301 - explicit trust_pickles opt-in
+            _, test = folds[self.fold - 1]
+            ids = [s.id for s in self._all]
+            return {ids[int(i)] for i in test}
+        except Exception as e:  # a broken pickle can raise almost anything
+            raise DatasetError(
+                f"dataset 'mustard': cannot read fold {self.fold} from {self.indices_file} ({type(e).__name__}: {e}); "
+                "expected a pickled list of 5 (train indices, test indices) pairs"
+            ) from e
+
+    def label_files(self, split: str) -> list[Path]:
+        used = [self.indices_file] if self.split_mode == "published" and self.indices_file else []
+        return [self.root / LABEL_FILE, *used]
 
     @cached_property
     def _all(self) -> list[Sample]:
@@ -101,6 +161,9 @@ class MUStARD(Dataset):
                     },
                 )
             )
+        scenes = shared_text_groups({s.id: [s.transcript, *(t.text for t in s.context)] for s in samples})
+        for s in samples:
+            s.group = f"{s.meta.get('show') or ''}/{scenes[s.id]}"
         return samples
 
     def split_of(self) -> dict[str, str]:
@@ -109,9 +172,13 @@ class MUStARD(Dataset):
         for s in self._all:
             by_class.setdefault(str(s.target), []).append(s)
         out: dict[str, str] = {}
+        published = self._published_test_ids() if self.split_mode == "published" else None
         for members in by_class.values():
             members = sorted(members, key=lambda s: _order(s.id))
-            if self.split_mode == "folds":
+            if published is not None:
+                for s in members:
+                    out[s.id] = "test" if s.id in published else "train"
+            elif self.split_mode == "folds":
                 for rank, s in enumerate(members):
                     out[s.id] = "test" if rank % 5 == self.fold - 1 else "train"
             else:

@@ -6,6 +6,10 @@
 
 These are Python pickles, and unpickling runs whatever code the file names, so they are read
 only with the explicit option `trust_pickles: true`.
+
+Groups (for the grouped bootstrap): the TED talk a punchline comes from. The SDK names no talk, so
+punchlines whose sentences overlap (one's punchline or context quoted in another's context) are
+joined into one group (`shared_text_groups`); each group is at most one talk.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from typing import Any
 
 from ..errors import DatasetError
 from ..types import DatasetInfo, Sample, TaskType, Turn
-from ._common import find_dir, truthy
+from ._common import find_dir, shared_text_groups, truthy
 from .base import Dataset
 
 FILES = ("data_folds.pkl", "language_sdk.pkl", "humor_label_sdk.pkl")
@@ -46,6 +50,9 @@ class URFunny(Dataset):
                 "`--set dataset.options.trust_pickles=true` on the command line or `trust_pickles: true` "
                 "under the dataset's options in the experiment file (`--option trust_pickles=true` for `data check`)"
             )
+
+    def label_files(self, split: str) -> list[Path]:
+        return [self.root / name for name in FILES]
 
     def _pickle(self, name: str) -> Any:
         path = self.root / name
@@ -122,4 +129,7 @@ class URFunny(Dataset):
                     meta={"fold": split},
                 )
             )
+        talks = shared_text_groups({s.id: [s.transcript, *(t.text for t in s.context)] for s in samples})
+        for s in samples:
+            s.group = str(talks[s.id])
         return samples

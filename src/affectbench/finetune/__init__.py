@@ -29,8 +29,9 @@ def run_finetune(
 
     `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
     simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
-    from ..environment import environment
     from ..progress import progress_bar
+    from .. import provenance
+    from ..runner import check_same_inputs, model_provenance, segment_env  # provenance of each segment
     from .backends import trainable_for
     from .lora import rank_world, steps_per_epoch, train_lora
     from .pairs import summary
@@ -42,15 +43,28 @@ def run_finetune(
     is_main = rank == 0
     rid = spec.run_id
     # only rank 0 writes to the store; the others read what it wrote
-    record = store.open_run(spec, env=environment()) if is_main else None
+    record = store.open_run(spec) if is_main else None
     if world > 1:
         _barrier()
         record = store.run(rid)
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
-    prompt, train, valid = finetune_pairs(store, spec)
-    if is_main:
+    prompt, train, valid, dataset, knowledge = finetune_pairs(store, spec, with_sources=True)
+    if is_main:  # provenance of this segment: prompt text, model and data fingerprints (see provenance)
+        from ..datasets import select_samples
+
+        splits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
+        read = [s for split in splits for s in select_samples(dataset.load(split), spec.limit, spec.seed)]
+        files = sorted({f for split in splits for f in dataset.label_files(split)})
+        data = provenance.data_record(read, files, dataset.root)
+        ids = data.pop("samples")
+        kfp = provenance.knowledge_record(spec.knowledge, knowledge, ids) if spec.knowledge else None
+        env = segment_env(spec, prompt, data, kfp)
+        env.update(model_provenance(spec.model))
+        if store.train_logs(rid, "train"):  # resuming from a checkpoint: same inputs only
+            check_same_inputs(store.run(rid), env)
+        store.open_run(spec, env=env)
         store.set_status(rid, "running")
     try:
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
@@ -107,10 +121,11 @@ def run_finetune(
     return store.run(rid)
 
 
-def finetune_pairs(store: Store, spec: RunSpec):
+def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
     """(prompt, train PairSet, valid PairSet or None) of a finetune run: its splits rendered with its
-    prompt, media, system prompt and stored knowledge. Raises AffectbenchError when the train split gives
-    no pairs or the run asks for knowledge that is not stored."""
+    prompt, media, system prompt and stored knowledge; with `with_sources` also the opened dataset and
+    the knowledge texts. Raises AffectbenchError when the train split gives no pairs or the run asks
+    for knowledge that is not stored."""
     from ..datasets import load_dataset
     from ..knowledge import knowledge_texts
     from ..prompts import load_prompt
@@ -133,7 +148,7 @@ def finetune_pairs(store: Store, spec: RunSpec):
             f"finetune run {rid} asks for knowledge but none is stored for split {ft.train_split!r}; "
             "run its knowledge runs on that split first (experiment files do this for you)"
         )
-    return prompt, train, valid
+    return (prompt, train, valid, dataset, knowledge) if with_sources else (prompt, train, valid)
 
 
 def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:

@@ -37,6 +37,7 @@ from typing import Any
 from ..errors import AffectbenchError
 from ..specs import FinetuneSpec
 from .backends import IGNORE, Trainable, lm_linear_modules
+from .guard import check_finite_step
 from .pairs import Pair
 
 log = logging.getLogger(__name__)
@@ -223,6 +224,10 @@ def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list
 
         def on_epoch_end(self, args, state, control, **kw):
             control.should_save = True
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            # never apply non-finite gradients (they would turn the adapter into NaNs); see guard
+            check_finite_step(state.global_step + 1, 0.0, (p for p in model.parameters() if p.requires_grad))
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cache import CacheStats, MediaCache, cache_key, extract_wav, file_identity, get_cache, write_wav
+from .cache import CacheStats, MediaCache, cache_key, extract_wav, file_identity, get_cache, load_clip, write_wav
 from .decode import DecodedClip, decode, decode_count
 from .encode import encode_mp4, wav_bytes
 
@@ -17,6 +17,7 @@ __all__ = [
     "extract_wav",
     "file_identity",
     "get_cache",
+    "load_clip",
     "wav_bytes",
     "write_wav",
 ]

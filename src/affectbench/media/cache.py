@@ -76,8 +76,15 @@ def media_settings(media: MediaSpec) -> dict:
     return {k: v for k, v in media.model_dump().items() if k != "modalities"}
 
 
+DECODER_VERSION = 2  # bump when decode() output changes for the same file and settings (2: rotation, truncation)
+
+
 def cache_key(path: str | Path, media: MediaSpec, span: tuple[float, float] | None, extra: str = "") -> str:
-    raw = json.dumps([file_identity(path), media_settings(media), list(span) if span else None, extra], sort_keys=True)
+    """The entry's name: file identity, the decoding settings, span, and what else shapes the output."""
+    raw = json.dumps(
+        [file_identity(path), media_settings(media), list(span) if span else None, extra, DECODER_VERSION],
+        sort_keys=True,
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
@@ -111,11 +118,20 @@ class MediaCache:
             return self._key_locks.setdefault(key, threading.Lock())
 
     def get(
-        self, path: str | Path, media: MediaSpec | None = None, span: tuple[float, float] | None = None
+        self,
+        path: str | Path,
+        media: MediaSpec | None = None,
+        span: tuple[float, float] | None = None,
+        *,
+        video: bool = True,
+        audio: bool = True,
     ) -> DecodedClip:
-        """The decoded clip, from the cache or decoded once (threads asking for one key wait for one decode)."""
+        """The decoded clip, from the cache or decoded once (threads asking for one key wait for one decode).
+
+        `video`/`audio` choose the streams decoded (as in `decode`); each choice is its own entry.
+        """
         media = media or MediaSpec()
-        key = cache_key(path, media, span)
+        key = cache_key(path, media, span, extra="" if video and audio else f"streams:{int(video)}{int(audio)}")
         file = self.root / f"{key}.npz"
         with self._key_lock(key):
             clip = self._load(file)
@@ -125,7 +141,7 @@ class MediaCache:
                 return clip
             with self._lock:
                 self.stats.misses += 1
-            clip = decode(path, media, span)
+            clip = load_clip(path, media, span, video=video, audio=audio)
             added = self._store(file, clip)
         self._evict(added)
         return clip
@@ -145,6 +161,8 @@ class MediaCache:
                     has_video=meta["has_video"],
                     has_audio=meta["has_audio"],
                     notes=list(meta["notes"]),
+                    rotation=int(meta.get("rotation", 0)),
+                    fps=meta.get("fps"),
                 )
         except FileNotFoundError:
             return None
@@ -166,6 +184,8 @@ class MediaCache:
             "has_video": clip.has_video,
             "has_audio": clip.has_audio,
             "notes": clip.notes,
+            "rotation": clip.rotation,
+            "fps": clip.fps,
         }
         empty = np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
@@ -265,6 +285,22 @@ class MediaCache:
             raise MediaError(f"no audio track to extract in {path}")
         out = self._wav_path(path, media, span)
         return out if out.exists() else write_wav(out, clip.audio, clip.sample_rate)
+
+
+def load_clip(
+    path: str | Path,
+    media: MediaSpec,
+    span: tuple[float, float] | None = None,
+    *,
+    video: bool = True,
+    audio: bool = True,
+) -> DecodedClip:
+    """Decode `path` under `media`: its `preset`'s pipeline when one is set, else `decode`."""
+    if media.preset == "qwen-omni-utils":
+        from .reference import decode_reference
+
+        return decode_reference(path, media, span, video=video, audio=audio)
+    return decode(path, media, span, video=video, audio=audio)
 
 
 def write_wav(out: Path, audio: np.ndarray, sample_rate: int) -> Path:

@@ -11,6 +11,7 @@ from .bootstrap import CI, PairedResult, bootstrap_ci, paired_bootstrap
 from .classification import classification_scores, confusion_matrix
 from .mer import MER_BINARY_KEY, mer_binary_scores, mer_binary_waf
 from .mmsa import MOSI_KEYS, SIMS_KEYS, mmsa_scores, mosi_scores, sims_scores
+from .permutation import PermutationResult, holm, paired_permutation
 from .suite import primary_metric, score
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "AdditiveMetric",
     "MetricInputError",
     "PairedResult",
+    "PermutationResult",
     "bootstrap_ci",
     "classification_scores",
     "confusion_matrix",
@@ -29,6 +31,8 @@ __all__ = [
     "mmsa_scores",
     "mosi_scores",
     "paired_bootstrap",
+    "paired_permutation",
+    "holm",
     "primary_metric",
     "score",
     "sims_scores",

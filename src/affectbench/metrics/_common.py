@@ -2,9 +2,13 @@
 
 Policies (shared by every suite, so that every number means the same thing):
 
-- Regression predictions: ``None``, NaN, ±inf and anything that is not a number count as
-  *unparsed* and are replaced by ``0.0``, the neutral midpoint of every sentiment scale
-  (MOSI/MOSEI [-3, 3], SIMS [-1, 1]). The runner reports the parse-failure rate separately.
+- Regression predictions: ``None``, NaN, ±inf and anything that is not a number are *unread*
+  and earn no credit: they are kept as NaN, form a class of their own that never equals a
+  target's class (wrong in every accuracy; a false negative of the true class and nobody's
+  prediction in weighted F1 — sklearn's ``f1_score(..., labels=[neg, pos])`` with a sentinel),
+  and are left out of the views that need a number (``MAE_answered``, ``Corr_answered``, computed
+  on answered samples only, next to their ``coverage``). Nothing is filled in: an unread answer
+  is not a neutral 0.0.
 - Regression targets must be finite numbers; a NaN target is a dataset bug and raises
   `MetricInputError` (silently dropping it would change the denominator of every metric).
 - Rounding: reported values are ``np.round(x, 4)`` (numpy's round-half-to-even on ``x * 1e4``),
@@ -23,7 +27,6 @@ import numpy as np
 
 from ..errors import AffectbenchError
 
-UNPARSED_FILL = 0.0
 NAN = float("nan")
 
 
@@ -51,12 +54,13 @@ def to_float_array(values: Sequence[Any] | np.ndarray) -> np.ndarray:
 
 
 def regression_preds(preds: Sequence[Any] | np.ndarray) -> np.ndarray:
-    """Predicted scores as float64; unparsed (None/NaN/±inf/non-numeric) -> 0.0."""
+    """Predicted scores as float64; unread (None/NaN/±inf/non-numeric) -> NaN (``np.isfinite`` is the
+    answered mask)."""
     arr = to_float_array(preds)
     bad = ~np.isfinite(arr)
     if bad.any():
         arr = arr.copy()
-        arr[bad] = UNPARSED_FILL
+        arr[bad] = NAN
     return arr
 
 
@@ -109,12 +113,16 @@ def weighted_f1_from_counts(tp: np.ndarray, support: np.ndarray, predicted: np.n
     return safe_div((support * f1).sum(-1), support.sum(-1))
 
 
-def binary_weighted_f1(truth: np.ndarray, pred: np.ndarray) -> float:
-    """Weighted F1 of two boolean arrays (classes False/True), sklearn-compatible."""
+def binary_weighted_f1(truth: np.ndarray, pred: np.ndarray, answered: np.ndarray | None = None) -> float:
+    """Weighted F1 of two boolean arrays (classes False/True), sklearn-compatible; where `answered`
+    is False the prediction is unread: it counts for neither class (sklearn's ``labels=[False, True]``
+    with a third, sentinel prediction)."""
     n = truth.size
+    a = np.ones(n, dtype=bool) if answered is None else answered
     s1 = int(np.count_nonzero(truth))
-    p1 = int(np.count_nonzero(pred))
-    tp1 = int(np.count_nonzero(truth & pred))
-    tp0 = n - s1 - p1 + tp1
+    p1 = int(np.count_nonzero(pred & a))
+    p0 = int(np.count_nonzero(~pred & a))
+    tp1 = int(np.count_nonzero(truth & pred & a))
+    tp0 = int(np.count_nonzero(~truth & ~pred & a))
     tp = np.array([tp0, tp1])
-    return float(weighted_f1_from_counts(tp, np.array([n - s1, s1]), np.array([n - p1, p1])))
+    return float(weighted_f1_from_counts(tp, np.array([n - s1, s1]), np.array([p0, p1])))

@@ -56,13 +56,14 @@ def _ratio(sums: np.ndarray) -> np.ndarray:
 def _non0_acc2_stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
     p, t = regression_preds(preds), regression_targets(targets)
     valid = t != 0
-    correct = valid & ((p > 0) == (t > 0))
+    with np.errstate(invalid="ignore"):
+        correct = valid & np.isfinite(p) & ((p > 0) == (t > 0))  # an unread answer is never correct
     return np.column_stack([correct, valid]).astype(np.float64)
 
 
 def _sims_acc2_stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
     p, t = regression_preds(preds), regression_targets(targets)
-    correct = sims_classes(p, 2) == sims_classes(t, 2)
+    correct = sims_classes(p, 2) == sims_classes(t, 2)  # unread (NaN) is class -1: never correct
     return np.column_stack([correct, np.ones_like(correct)]).astype(np.float64)
 
 

@@ -1,13 +1,18 @@
-"""Classification scores: accuracy, weighted/macro F1, per-class recall, confusion matrix.
+"""Classification scores: accuracy (WA), UA, weighted/macro F1, per-class recall, confusion matrix.
 
 Unparsed predictions: ``None``, NaN and any value that is not one of `labels` (matched
 exactly; synonym and case folding is the parser's job) form an extra "unparsed" class. It is
 never equal to a target, so it counts as wrong for accuracy and recall, and as a false
 negative of the true class for F1; it is not a member of the averaging set, so it gets no F1
-of its own. This equals ``sklearn.metrics.f1_score(t, p, labels=labels, ...)`` with unparsed
-predictions mapped to a sentinel outside `labels`.
+of its own. With unparsed predictions mapped to a sentinel outside `labels`:
+``f1_weighted`` equals ``sklearn.metrics.f1_score(t, p, labels=labels, average="weighted")``;
+``f1_macro`` does NOT equal sklearn's ``labels=labels`` macro F1 (which counts labels that never
+occur as F1 = 0) but ``f1_score(t, p, labels=<labels occurring as target or parsed prediction>,
+average="macro")``; ``ua`` equals ``sklearn.metrics.balanced_accuracy_score(t, p)``.
 
-- ``acc``: correct / n.
+- ``acc``: correct / n (IEMOCAP papers call it WA, weighted accuracy).
+- ``ua``: unweighted average recall, the mean of per-class recall over the labels that occur as
+  a target (IEMOCAP's UA).
 - ``f1_weighted``: per-class F1 averaged with weights = true support over `labels` (the
   MELD/IEMOCAP/MUStARD norm).
 - ``f1_macro``: unweighted mean of per-class F1 over the labels that occur as a target or as
@@ -79,18 +84,19 @@ def confusion_matrix(preds: Sequence[Any], targets: Sequence[Any], labels: Seque
 def classification_raw(p: np.ndarray, t: np.ndarray, labels: Sequence[Any]) -> dict[str, float]:
     """Unrounded scores from codes (see `encode`)."""
     k = len(labels)
-    keys = ["acc", "f1_weighted", "f1_macro", *(f"recall/{lab}" for lab in labels)]
+    keys = ["acc", "ua", "f1_weighted", "f1_macro", *(f"recall/{lab}" for lab in labels)]
     if t.size == 0:
         return dict.fromkeys(keys, NAN)
     tp, support, predicted = counts(p, t, k)
     f1 = f1_per_class(tp, support, predicted)
     present = (support + predicted) > 0
+    recall = safe_div(tp, support)
     out = {
         "acc": float(tp.sum() / t.size),
+        "ua": float(recall[support > 0].mean()),
         "f1_weighted": float(weighted_f1_from_counts(tp, support, predicted)),
         "f1_macro": float(f1[present].mean()) if present.any() else NAN,
     }
-    recall = safe_div(tp, support)
     out.update({f"recall/{lab}": float(r) for lab, r in zip(labels, recall, strict=True)})
     return out
 

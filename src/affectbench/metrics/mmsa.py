@@ -1,7 +1,10 @@
 """MMSA-exact sentiment suites for CMU-MOSI/MOSEI and CH-SIMS/SIMS v2 (REFERENCE.md §3).
 
 Key names and definitions follow MMSA's ``metricsTop.py`` so numbers can sit next to
-MMSA-based papers:
+MMSA-based papers, with one renaming so that one name means one thing: MMSA's MAE and Corr are
+``MAE_answered`` and ``Corr_answered`` here, computed on the answered predictions only, and
+``coverage`` is the share of answered predictions (with coverage 1 they are MMSA's MAE/Corr).
+Unread predictions earn no credit in the class metrics (see ``_common``):
 
 - MOSI/MOSEI (scores unclipped): MAE, Corr (Pearson); Mult_acc_7 / Mult_acc_5: clip to
   [-3, 3] / [-2, 2], ``np.round`` (half-to-even: 2.5 -> 2, -0.5 -> -0), accuracy;
@@ -20,8 +23,9 @@ Defined edge cases (MMSA itself crashes or warns on these):
   No warning is emitted.
 - Non0_* are NaN when every label is 0 (no samples left).
 - Empty inputs give every key as NaN.
-- Unparsed predictions (None, NaN, ±inf, non-numbers) are scored as 0.0, the neutral
-  midpoint; NaN labels raise MetricInputError (see ``_common``).
+- Unread predictions (None, NaN, ±inf, non-numbers) are wrong in every accuracy and F1 and
+  left out of MAE_answered/Corr_answered (NaN when nothing is answered); NaN labels raise
+  MetricInputError (see ``_common``).
 
 Everything is computed in float64 (MMSA computes from float32 tensors; differences are below
 1e-6 before rounding). Values are rounded with ``np.round(x, 4)``.
@@ -51,10 +55,11 @@ MOSI_KEYS = (
     "Non0_F1_score",
     "Mult_acc_5",
     "Mult_acc_7",
-    "MAE",
-    "Corr",
+    "MAE_answered",
+    "Corr_answered",
+    "coverage",
 )
-SIMS_KEYS = ("Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE", "Corr")
+SIMS_KEYS = ("Mult_acc_2", "Mult_acc_3", "Mult_acc_5", "F1_score", "MAE_answered", "Corr_answered", "coverage")
 
 # Inner edges of SIMS's right-closed intervals (lo, hi]; the outer edges are MMSA's ±1.01.
 SIMS_EDGES: dict[int, tuple[float, ...]] = {
@@ -75,48 +80,66 @@ def pearson(p: np.ndarray, t: np.ndarray) -> float:
 
 
 def sims_classes(x: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class index of each (clipped) score under SIMS's right-closed intervals."""
+    """Class index of each (clipped) score under SIMS's right-closed intervals; -1 for NaN (unread)."""
     edges = np.asarray(SIMS_EDGES[n_classes])
     # searchsorted(side="left") counts edges strictly below x: x == edge falls in the lower class.
-    return np.searchsorted(edges, np.clip(x, -1.0, 1.0), side="left")
+    out = np.searchsorted(edges, np.clip(x, -1.0, 1.0), side="left")
+    return np.where(np.isnan(x), -1, out)
 
 
-def _accuracy(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.count_nonzero(a == b) / a.size) if a.size else NAN
+def _accuracy(a: np.ndarray, b: np.ndarray, answered: np.ndarray | None = None) -> float:
+    """Share of equal entries; an unanswered entry is never equal."""
+    if not a.size:
+        return NAN
+    hit = a == b if answered is None else (a == b) & answered
+    return float(np.count_nonzero(hit) / a.size)
+
+
+def _answered_views(p: np.ndarray, t: np.ndarray, answered: np.ndarray) -> dict[str, float]:
+    """MAE and Pearson r on the answered samples, and their share."""
+    pa, ta = p[answered], t[answered]
+    return {
+        "MAE_answered": float(np.mean(np.abs(pa - ta))) if pa.size else NAN,
+        "Corr_answered": pearson(pa, ta),
+        "coverage": float(np.count_nonzero(answered) / p.size),
+    }
 
 
 def mosi_raw(p: np.ndarray, t: np.ndarray) -> dict[str, float]:
-    """Unrounded MOSI/MOSEI suite on clean float arrays of equal length."""
+    """Unrounded MOSI/MOSEI suite on float arrays of equal length (NaN in `p` = unread)."""
     if p.size == 0:
         return dict.fromkeys(MOSI_KEYS, NAN)
+    a = np.isfinite(p)
     nz = t != 0
-    tn, pn = t[nz] > 0, p[nz] > 0
-    th, ph = t >= 0, p >= 0
+    with np.errstate(invalid="ignore"):
+        tn, pn = t[nz] > 0, p[nz] > 0
+        th, ph = t >= 0, p >= 0
+        r5 = np.round(np.clip(p, -2.0, 2.0)), np.round(np.clip(t, -2.0, 2.0))
+        r7 = np.round(np.clip(p, -3.0, 3.0)), np.round(np.clip(t, -3.0, 3.0))
     return {
-        "Has0_acc_2": _accuracy(ph, th),
-        "Has0_F1_score": binary_weighted_f1(th, ph),
-        "Non0_acc_2": _accuracy(pn, tn),
-        "Non0_F1_score": binary_weighted_f1(tn, pn) if tn.size else NAN,
-        "Mult_acc_5": _accuracy(np.round(np.clip(p, -2.0, 2.0)), np.round(np.clip(t, -2.0, 2.0))),
-        "Mult_acc_7": _accuracy(np.round(np.clip(p, -3.0, 3.0)), np.round(np.clip(t, -3.0, 3.0))),
-        "MAE": float(np.mean(np.abs(p - t))),
-        "Corr": pearson(p, t),
+        "Has0_acc_2": _accuracy(ph, th, a),
+        "Has0_F1_score": binary_weighted_f1(th, ph, a),
+        "Non0_acc_2": _accuracy(pn, tn, a[nz]),
+        "Non0_F1_score": binary_weighted_f1(tn, pn, a[nz]) if tn.size else NAN,
+        "Mult_acc_5": _accuracy(*r5, a),
+        "Mult_acc_7": _accuracy(*r7, a),
+        **_answered_views(p, t, a),
     }
 
 
 def sims_raw(p: np.ndarray, t: np.ndarray) -> dict[str, float]:
-    """Unrounded SIMS/SIMS v2 suite on clean float arrays of equal length."""
+    """Unrounded SIMS/SIMS v2 suite on float arrays of equal length (NaN in `p` = unread)."""
     if p.size == 0:
         return dict.fromkeys(SIMS_KEYS, NAN)
     pc, tc = np.clip(p, -1.0, 1.0), np.clip(t, -1.0, 1.0)
+    a = np.isfinite(p)
     p2, t2 = sims_classes(pc, 2), sims_classes(tc, 2)
     return {
         "Mult_acc_2": _accuracy(p2, t2),
         "Mult_acc_3": _accuracy(sims_classes(pc, 3), sims_classes(tc, 3)),
         "Mult_acc_5": _accuracy(sims_classes(pc, 5), sims_classes(tc, 5)),
-        "F1_score": binary_weighted_f1(t2 == 1, p2 == 1),
-        "MAE": float(np.mean(np.abs(pc - tc))),
-        "Corr": pearson(pc, tc),
+        "F1_score": binary_weighted_f1(t2 == 1, p2 == 1, a),
+        **_answered_views(pc, tc, a),
     }
 
 
@@ -147,5 +170,5 @@ def suite_for(dataset: str) -> str:
 
 
 def mmsa_scores(dataset: str, preds: Sequence[Any], labels: Sequence[Any]) -> dict[str, float]:
-    """MMSA's suite for `dataset` in {mosi, mosei, sims, simsv2}, with MMSA's own key names."""
+    """MMSA's suite for `dataset` in {mosi, mosei, sims, simsv2} (MAE/Corr as MAE_answered/Corr_answered)."""
     return mosi_scores(preds, labels) if suite_for(dataset) == "mosi" else sims_scores(preds, labels)

@@ -1,8 +1,9 @@
 """Dispatch from a dataset's `metric_suite` to its scores and its headline number.
 
-``score`` policies: regression predictions that are unparsed (None, NaN, non-numeric) are
-scored as 0.0, the neutral midpoint of the scale (the runner reports the parse-failure rate
-separately); classification predictions that are unparsed count as wrong. Sentiment datasets
+``score`` policy: an unread prediction (None, NaN, non-numeric, or a label outside the set)
+earns no credit in any suite — wrong in every accuracy and F1; regression suites compute MAE and
+Pearson r on answered samples only, named ``MAE_answered``/``Corr_answered`` next to their
+``coverage``. Sentiment datasets
 also get ``MER_binary_WAF`` (MER-UniBench's view, see ``mer``), under that name only.
 Empty inputs give every key as NaN.
 """

@@ -12,12 +12,13 @@ from ..types import Part
 from . import _media
 from .base import Conversation
 
-PROCESSOR_KINDS = (("feature_extractor", "audio"), ("video_processor", "video"), ("image_processor", "image"))
-
 
 def processor_kinds(proc) -> set[str]:
-    """Which media part kinds an HF processor can take (it has the matching sub-processor)."""
-    return {kind for attr, kind in PROCESSOR_KINDS if getattr(proc, attr, None) is not None}
+    """Which media part kinds an HF processor can take, found from its sub-processors' classes
+    (`families.capabilities`: Phi-4's audio sub-processor is `audio_processor`, not `feature_extractor`)."""
+    from .families import capabilities
+
+    return set(capabilities(proc))
 
 
 def placeholder_ids(proc) -> dict[str, set[int]]:

@@ -2,7 +2,12 @@
 
 An audio part may point at a video file: its audio track is decoded (16 kHz mono) and sent as
 its own audio part. Parts of modalities excluded by `MediaSpec.modalities` are dropped here, so
-no backend can let them through by accident.
+no backend can let them through by accident, and a file is decoded only for the streams its
+remaining parts use (a `TV` run never decodes an audio track, so a broken one cannot fail it).
+
+A missing modality is handled one way whatever its cause: a video with no audio stream, a separate
+audio file of zero bytes, an audio file with no audio stream — the part stays in the conversation
+without content (`usable` is False), backends leave it out, and `part_notes` says what was missing.
 
 A decode yields both the frames and the audio of a file (one pass), so parts of a conversation that
 point at the same file and span (a video part and its audio-track part) share one DecodedClip:
@@ -14,7 +19,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..media import DecodedClip, MediaCache, decode, file_identity, get_cache
+import numpy as np
+
+from ..media import DecodedClip, MediaCache, file_identity, get_cache, load_clip
 from ..specs import MediaSpec
 from ..types import Message, Part
 from .base import Conversation
@@ -31,24 +38,46 @@ def media_cache(workspace: Path | None, options: dict) -> MediaCache | None:
 
 def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None) -> Conversation:
     """A copy of `conv` whose media parts carry a DecodedClip in `.data` (MediaError propagates)."""
+
+    def todo(p: Part) -> bool:
+        return p.kind != "text" and p.path is not None and not isinstance(p.data, DecodedClip)
+
+    def key(p: Part) -> tuple[str, tuple[float, float] | None]:
+        return (str(Path(p.path).resolve()), tuple(p.span) if p.span else None)
+
+    # which streams each (file, span) must give: only those of the parts that will be sent
+    wants: dict[tuple[str, tuple[float, float] | None], set[str]] = {}
+    for msg in conv:
+        for p in msg.parts:
+            if todo(p) and PART_MODALITY[p.kind] in media.modalities:
+                wants.setdefault(key(p), set()).add("audio" if p.kind == "audio" else "video")
     out: list[Message] = []
     clips: dict[tuple[str, tuple[float, float] | None], DecodedClip] = {}  # one decode per (file, span)
     for msg in conv:
         parts: list[Part] = []
         for p in msg.parts:
-            if p.kind == "text" or p.path is None or isinstance(p.data, DecodedClip):
+            if not todo(p):
                 parts.append(p)
                 continue
             if PART_MODALITY[p.kind] not in media.modalities:
                 continue
-            key = (str(Path(p.path).resolve()), tuple(p.span) if p.span else None)
-            clip = clips.get(key)
+            k = key(p)
+            clip = clips.get(k)
             if clip is None:
-                clip = cache.get(p.path, media, p.span) if cache is not None else decode(p.path, media, p.span)
-                clips[key] = clip
+                clip = clips[k] = _decode_part(p, media, cache, "video" in wants[k], "audio" in wants[k])
             parts.append(Part(kind=p.kind, text=p.text, path=p.path, span=p.span, data=clip))
         out.append(Message(role=msg.role, parts=parts))
     return out
+
+
+def _decode_part(p: Part, media: MediaSpec, cache: MediaCache | None, video: bool, audio: bool) -> DecodedClip:
+    """Decode the streams a part's file must give; a zero-byte file is a missing modality, not an error."""
+    path = Path(p.path or "")
+    if path.is_file() and path.stat().st_size == 0:
+        return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, ["empty file"])
+    if cache is not None:
+        return cache.get(path, media, p.span, video=video, audio=audio)
+    return load_clip(path, media, p.span, video=video, audio=audio)
 
 
 def usable(part: Part) -> bool:
@@ -85,3 +114,86 @@ def folder_identity(path: str | Path, patterns: tuple[str, ...]) -> str:
                 h.update(f.name.encode())
                 h.update(file_identity(f).encode())
     return h.hexdigest()[:16]
+
+
+# ---- what the processor gets and what it did (hf) -----------------------------------------------
+
+
+def clip_rate(clip: DecodedClip, default: float) -> float:
+    """A video's effective sampling rate (frames used / seconds covered), for its time axis."""
+    return float(clip.fps) if clip.fps else float(default)
+
+
+def takes_cap_pixels_per_frame(proc) -> bool:
+    """Whether the processor's video processor has the `cap_pixels_per_frame` switch (Qwen2-VL family)."""
+    vp = getattr(proc, "video_processor", None)
+    kinds = getattr(getattr(vp, "valid_kwargs", None), "__annotations__", {})
+    return "cap_pixels_per_frame" in kinds
+
+
+def audio_window(proc) -> int | None:
+    """Samples the processor's audio feature extractor keeps (Whisper-style: chunk_length x rate), or None."""
+    fe = getattr(proc, "feature_extractor", None)
+    n = getattr(fe, "n_samples", None)
+    return int(n) if n else None
+
+
+def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndarray, dict | None]:
+    """`audio` cut to the feature extractor's `window` (samples), and a record of the cut (None when whole).
+
+    The extractor cuts longer audio itself without a trace; cutting here makes the cut visible:
+    `{"seconds": original, "seconds_sent": kept}` goes to the prediction's meta as `audio_truncated`.
+    """
+    if window is None or len(audio) <= window:
+        return audio, None
+    return audio[:window], {"seconds": round(len(audio) / rate, 3), "seconds_sent": round(window / rate, 3)}
+
+
+def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
+    """For interleaving audio with video frames by time (Qwen2.5-Omni's TMRoPE): the conversation without
+    the audio parts that are the audio track of one of its video parts (same file and span), and the ids
+    (`id(part)`) of the video parts whose audio goes with them. Such a video part's clip holds that audio
+    (`prepare_media` decodes a file and span once for both parts)."""
+    videos: dict[tuple[str, tuple | None], Part] = {}
+    for msg in conv:
+        for p in msg.parts:
+            if p.kind == "video" and usable(p):
+                videos.setdefault((str(p.path), tuple(p.span) if p.span else None), p)
+    with_audio: set[int] = set()
+    out: list[Message] = []
+    for msg in conv:
+        parts = []
+        for p in msg.parts:
+            v = videos.get((str(p.path), tuple(p.span) if p.span else None)) if p.kind == "audio" else None
+            if v is not None and usable(p) and v.data is p.data:
+                with_audio.add(id(v))
+                continue
+            parts.append(p)
+        out.append(Message(role=msg.role, parts=parts))
+    return out, with_audio
+
+
+def collate(features: list, pad_id: int):
+    """Join per-conversation processor outputs into one batch: input_ids / attention_mask left-padded,
+    every other tensor concatenated along dim 0 (per-item or per-patch rows), lists joined."""
+    import torch
+
+    keys = list(features[0].keys())
+    out = {}
+    width = max(int(f["input_ids"].shape[1]) for f in features)
+    for k in keys:
+        vals = [f[k] for f in features]
+        if k in ("input_ids", "attention_mask"):
+            fill = pad_id if k == "input_ids" else 0
+            rows = []
+            for v in vals:
+                pad = torch.full((v.shape[0], width - v.shape[1]), fill, dtype=v.dtype)
+                rows.append(torch.cat([pad, v], dim=1))
+            out[k] = torch.cat(rows, dim=0)
+        elif torch.is_tensor(vals[0]):
+            out[k] = torch.cat(vals, dim=0)
+        elif isinstance(vals[0], list):
+            out[k] = [x for v in vals for x in v]
+        else:
+            out[k] = vals[0]
+    return out

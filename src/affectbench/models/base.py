@@ -12,13 +12,24 @@ from ..types import Generation, Message
 Conversation = list[Message]
 
 
+def sample_seed(run_seed: int, sample_id: str) -> int:
+    """The sampling seed of one sample in a run: the first 4 bytes of sha256("<run_seed>:<sample_id>") as an
+    unsigned int (0 … 2**32-1). It depends on nothing else, so batch size and order never change a sample's
+    sampled answer, and each run seed gives a different draw."""
+    return int.from_bytes(hashlib.sha256(f"{int(run_seed)}:{sample_id}".encode()).digest()[:4], "big")
+
+
 class Model(ABC):
     """A backend: batches of conversations → Generations.
 
     `prepare` runs in the runner's worker pool ahead of the model (decode media, extract the
     audio track, compute perception cues) and must be thread-safe; `generate` gets whole
     batches. `score` returns, per conversation, the log-likelihood of each candidate answer.
+    Backends with `accepts_seeds = True` take `generate(batch, gen, seeds=[...])`: one sampling seed per
+    conversation (`sample_seed(run seed, sample id)`), applied so that batching does not change outputs.
     """
+
+    accepts_seeds = False
 
     def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
         self.spec = spec
@@ -27,7 +38,11 @@ class Model(ABC):
 
     def fingerprint(self) -> str:
         """Identity of the weights + adapter + settings that shape outputs."""
-        return hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode()).hexdigest()[:16]
+        return hashlib.sha256(canonical_json(self.spec.identity()).encode()).hexdigest()[:16]
+
+    def weights(self) -> dict:
+        """Where the weights come from (local folder digest, or hub id → resolved commit); {} if not applicable."""
+        return {}
 
     def prepare(self, conversation: Conversation) -> Conversation:
         return conversation

@@ -11,15 +11,13 @@ ModelSpec.adapter: a LoRA folder (peft). Options:
 - `score_batch` (8): sequences per forward pass when scoring options.
 - `cache_dir`: perception cache folder (default `<workspace>/cache/perception`, else ~/.cache/affectbench).
 
-Score mode returns each option's summed token log-probability after the prompt. When every option is
-a number (a regression grid), `meta["expected"]` = Σ softmax(scores)·value and `text` is that expected
-value with 2 decimals, so a regression parser reads the expected score; otherwise `text` is the best option.
+Score mode returns each option's summed token log-probability after the prompt; the answer follows from
+the run's decision rule and calibration (`models.options`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 from ..errors import ModelError
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation, Message, Part
+from . import options as options_
+from . import stops
 from .base import Conversation, Model
 
 CUE_PREFIX = "Automatic perception cues (may be wrong): "
@@ -95,7 +95,7 @@ class CascadeModel(Model):
     # ---- identity / loading ---------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
             if self.spec.adapter:
                 for f in sorted(Path(self.spec.adapter).expanduser().glob("adapter_*")):
                     h.update(f.name.encode() + str(f.stat().st_size).encode() + str(f.stat().st_mtime_ns).encode())
@@ -175,18 +175,31 @@ class CascadeModel(Model):
         return [self.prepare(c) for c in batch]
 
     # ---- generate -------------------------------------------------------------------------
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """Greedy or sampled answers; sampling with `seeds` (one per conversation) runs each conversation
+        alone after torch.manual_seed(its seed), so batch size never changes a sampled answer."""
         import torch
 
+        if gen.temperature > 0 and seeds is not None and len(batch) > 1:
+            return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         batch = self._ready(batch)
         tok, model = self.lm()
         prompts = [self.chat_text(c, gen) for c in batch]
         with self._lock, torch.inference_mode():
             tok.padding_side = "left"
             enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-            kwargs: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "pad_token_id": tok.pad_token_id}
+            ends = stops.end_token_ids(tok, getattr(model, "generation_config", None))
+            kwargs: dict[str, Any] = {
+                "max_new_tokens": gen.max_new_tokens,
+                "pad_token_id": tok.pad_token_id,
+                "eos_token_id": ends,
+            }
             if gen.temperature > 0:
-                torch.manual_seed(0)
+                torch.manual_seed(seeds[0] if seeds else 0)
                 kwargs.update(do_sample=True, temperature=gen.temperature, top_p=gen.top_p)
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
@@ -194,15 +207,15 @@ class CascadeModel(Model):
         n_in = enc["input_ids"].shape[1]
         gens = []
         for i, conv in enumerate(batch):
-            new = out[i, n_in:]
-            new = new[new != tok.pad_token_id]
-            text = tok.decode(new, skip_special_tokens=True).strip()
+            new = out[i, n_in:].tolist()
+            n_out, finish = stops.cut_at_end(new, ends, gen.max_new_tokens)
             gens.append(
                 Generation(
-                    text=text,
+                    text=tok.decode(new[:n_out], skip_special_tokens=True).strip(),
                     modalities=self._modalities(conv),
                     n_input_tokens=int(enc["attention_mask"][i].sum()),
-                    n_output_tokens=int(len(new)),
+                    n_output_tokens=n_out,
+                    finish_reason=finish,
                 )
             )
         return gens
@@ -229,22 +242,15 @@ class CascadeModel(Model):
         with self._lock, torch.inference_mode():
             for start in range(0, len(prompts), step):
                 scores += _option_logprobs(model, prompts[start : start + step], opt_ids, tok.pad_token_id)
-        gens = []
-        for b, conv in enumerate(batch):
-            s = dict(zip(options, scores[b], strict=True))
-            g = Generation(text="", modalities=self._modalities(conv), n_input_tokens=len(prompts[b]), scores=s)
-            values = _numbers(options)
-            if values is not None:
-                top = max(scores[b])
-                w = [math.exp(x - top) for x in scores[b]]
-                z = sum(w)
-                expected = sum(wi / z * v for wi, v in zip(w, values, strict=True))
-                g.meta["expected"] = expected
-                g.text = f"{expected:.2f}"
-            else:
-                g.text = options[max(range(len(options)), key=lambda j: scores[b][j])]
-            gens.append(g)
-        return gens
+        return [
+            options_.scored(
+                dict(zip(options, scores[b], strict=True)),
+                gen.decision,
+                modalities=self._modalities(conv),
+                n_input_tokens=len(prompts[b]),
+            )
+            for b, conv in enumerate(batch)
+        ]
 
 
 def _option_logprobs(model: Any, prompts: list[list[int]], options: list[list[int]], pad: int) -> list[list[float]]:
@@ -285,14 +291,6 @@ def _option_logprobs(model: Any, prompts: list[list[int]], options: list[list[in
             row.append(float(first[b, o[0]]) + float(rest))
         result.append(row)
     return result
-
-
-def _numbers(options: list[str]) -> list[float] | None:
-    try:
-        values = [float(o) for o in options]
-    except ValueError:
-        return None
-    return values if all(math.isfinite(v) for v in values) else None
 
 
 class ExpertsModel(Model):

@@ -7,8 +7,13 @@ records which modalities reached the model, counted from the placeholder tokens 
 
 Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
 device_map, attn_implementation, model_class (a transformers class name; default from the
-config's architectures; a full Omni model loads its thinker), seed (0), merge_adapter (true),
-trust_remote_code (false), media_cache (true). ModelSpec.adapter: a LoRA folder applied with peft.
+config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
+no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
+trust_remote_code (false), media_cache (true), recipe (a mapping overriding the family's media recipe:
+video, fps, max_frames, max_pixels, sample_rate, max_seconds, system_prompt; see `families`).
+ModelSpec.adapter: a LoRA folder applied with peft.
+
+Per-family behaviour (recipe, video as frames, BOS, batching, capability discovery) lives in `families`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Any
 from ..errors import ModelError, require
 from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..types import Generation
-from . import _chat, _media
+from . import _chat, _media, _score, families, stops
+from . import options as options_
 from .base import Conversation, Model
 
 # full omni models -> (class to load, attribute holding the text-producing thinker)
@@ -30,6 +36,9 @@ THINKER_OF = {
     "Qwen2_5OmniForConditionalGeneration": "Qwen2_5OmniThinkerForConditionalGeneration",
     "Qwen3OmniMoeForConditionalGeneration": "Qwen3OmniMoeThinkerForConditionalGeneration",
 }
+# Qwen2-VL video processing: bound each frame by an even share of the total video budget, as the
+# reference (qwen-vl-utils / qwen-omni-utils) does; transformers' default will switch to this in v5.22
+CAP_PIXELS_PER_FRAME = True
 WEIGHT_FILES = ("config.json", "*.safetensors", "*.safetensors.index.json", "*.bin")
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors", "adapter_model.bin")
 
@@ -72,16 +81,21 @@ class HFModel(Model):
         self._cache = _media.media_cache(workspace, self.opts)
         self._lock = threading.Lock()
         self._model = None
-        self._processor = None
+        self._proc = None
         self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
+        self.family = families.family_of(families.local_config(spec.name))
+        self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
+        self.media = families.effective_media(self.media, self.recipe)
+        self.caps: dict[str, str] = {}
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
 
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
         if self._fingerprint is None:
-            h = hashlib.sha256(canonical_json(self.spec.model_dump(mode="json")).encode())
+            h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
+            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.model_dump()}).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             if self.spec.adapter:
@@ -89,11 +103,17 @@ class HFModel(Model):
             self._fingerprint = h.hexdigest()[:16]
         return self._fingerprint
 
+    def weights(self) -> dict:
+        from ._hub import resolve_weights
+
+        return resolve_weights(self.spec.name, self.spec.revision, WEIGHT_FILES)
+
     def info(self) -> dict:
         import torch
         import transformers
 
         info = {"torch": torch.__version__, "transformers": transformers.__version__}
+        info.update(family=self.family.key, recipe=self.recipe.as_dict(), media=self.media.model_dump())
         try:
             import peft
 
@@ -105,9 +125,14 @@ class HFModel(Model):
                 device=str(self.device),
                 dtype=str(self._model.dtype).replace("torch.", ""),
                 model_class=type(self._model).__name__,
-                processor_class=type(self._processor).__name__,
+                processor_class=type(self._proc).__name__,
                 attn_implementation=getattr(self._model.config, "_attn_implementation", None),
+                capabilities=dict(self.caps),
             )
+            if _media.takes_cap_pixels_per_frame(self._proc):
+                info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
+            info["audio_window_s"] = (_media.audio_window(self._proc) or 0) / self.media.sample_rate or None
+            info["audio_in_video"] = "interleaved" if self._interleaves() else "separate part"
         return info
 
     # ---- loading --------------------------------------------------------------------------
@@ -127,7 +152,7 @@ class HFModel(Model):
     def processor(self):
         """The loaded HF processor (its `.tokenizer` pads on the left)."""
         self.load()
-        return self._processor
+        return self._proc
 
     @property
     def placeholder_ids(self) -> dict[str, set[int]]:
@@ -143,17 +168,25 @@ class HFModel(Model):
         trust = bool(o.get("trust_remote_code", False))
         device = torch_device(o.get("device", "auto"))
         dtype = _dtype(torch, o.get("dtype", "auto"), device)
+        rev = {"revision": self.spec.revision} if self.spec.revision else {}
         try:
-            config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust)
-            proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust)
+            config = transformers.AutoConfig.from_pretrained(name, trust_remote_code=trust, **rev)
+            proc = transformers.AutoProcessor.from_pretrained(name, trust_remote_code=trust, **rev)
         except Exception as e:
             raise ModelError(f"hf: cannot load config/processor of {name!r}: {e}") from e
+        families.ensure_chat_template(proc, name)
+        if self.family is families.GENERIC and families.family_of(config.to_dict()) is not families.GENERIC:
+            self.family = families.family_of(config.to_dict())  # a hub id outside the local cache
+            self.recipe = families.recipe_for(self.family, o.get("recipe"))
+            self.media = families.effective_media(self.media, self.recipe)
+        self.caps = families.capabilities(proc)
+        families.check_modalities(name, self.caps, self.recipe, self.media.modalities)
         cls_name = o.get("model_class") or (config.architectures or ["AutoModelForImageTextToText"])[0]
         full = cls_name in THINKER_OF and not o.get("model_class")
         cls = getattr(transformers, cls_name, None)
         if cls is None:
             raise ModelError(f"hf: transformers {transformers.__version__} has no class {cls_name!r} (upgrade it)")
-        kwargs: dict[str, Any] = {"dtype": dtype}
+        kwargs: dict[str, Any] = {"dtype": dtype, **rev}
         if o.get("attn_implementation"):
             kwargs["attn_implementation"] = o["attn_implementation"]
         if o.get("device_map"):
@@ -181,57 +214,156 @@ class HFModel(Model):
         tok.padding_side = "left"
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
-        self._processor, self._model, self.device = proc, model, device
+        self._proc, self._model, self.device = proc, model, device
         self._ids = _chat.placeholder_ids(proc)
+        self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
 
     @property
     def accepts(self) -> set[str]:
-        """Which media part kinds the processor can take."""
+        """Which media part kinds the model can be sent (video also when the family sends frames as images)."""
         self.load()
-        return _chat.processor_kinds(self.processor)
+        return families.sendable(self.caps, self.recipe)
 
     # ---- inputs ---------------------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
 
-    def chat_inputs(self, conv: Conversation, gen: GenerationSpec):
-        """(chat-template messages, videos, audios, images) of one prepared conversation; media arrays in order
-        (videos: frames (T, H, W, 3) uint8; audios: 16 kHz float32 mono; images: (H, W, 3))."""
-        msgs, media = _chat.chat_messages(conv, gen, self.accepts)
-        videos = [p.data.frames for p in media if p.kind == "video"]
-        audios = [p.data.audio for p in media if p.kind == "audio"]
-        images = [p.data.frames[0] for p in media if p.kind == "image"]
-        return msgs, videos, audios, images
+    def chat_inputs(self, conv: Conversation, gen: GenerationSpec, interleave: bool = False):
+        """Chat-template messages and the media parts to send, in order, for one conversation, as the
+        family sends them (`families.as_sent`: e.g. frames as images), with the recipe's system prompt
+        when the run sets none. With `interleave` each video's audio rides with it: the third item holds
+        the ids of the video parts that carry their audio (`_media.audio_of_videos`)."""
+        self.load()
+        conv = families.as_sent(conv, self.caps, self.recipe)
+        if gen.system_prompt is None and self.recipe.system_prompt:
+            gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
+        sent, with_audio = _media.audio_of_videos(conv) if interleave else (conv, set())
+        msgs, media = _chat.chat_messages(sent, gen, self.accepts)
+        return msgs, media, with_audio
 
     def encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
-        """Processor outputs (input_ids, attention_mask, media features; left-padded, on the model's device) of
-        prepared conversations, each rendered with the generation prompt and followed by `suffixes[i]`.
+        """Processor inputs (input_ids, attention_mask, media features; left-padded, on the model's device) of
+        prepared conversations, each rendered with the generation prompt and followed by `suffixes[i]`;
+        see `_encode_sent`. Raises ModelError when the processor rejects the inputs."""
+        return self._encode_sent(batch, gen, suffixes)[0]
 
-        Raises ModelError when the processor rejects the inputs."""
+    def _interleaves(self) -> bool:
+        """Whether a video's audio goes interleaved with its frames (the qwen-omni-utils preset, Omni processors)."""
+        return self.media.preset == "qwen-omni-utils" and hasattr(self._proc, "replace_video_with_audio_token")
+
+    def _encode_sent(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        """Processor inputs for `batch` and, per conversation, what was sent (`meta`: the video grids the
+        processor made and each video's rate; `audio_truncated` where audio exceeded the extractor's window).
+
+        Each video's own sampling rate (`DecodedClip.fps`) sets its time axis (`video_second_per_grid`), so a
+        clip sampled sparser than `media.fps` is not squeezed. With the qwen-omni-utils preset the audio of
+        a video is interleaved with its frames by time (`load_audio_from_video` with the decoded audio, and
+        `use_audio_in_video` for the model's position ids); each conversation is then processed on its own
+        (the processor takes one rate per call) and the outputs are joined.
+        """
         self.load()
-        proc = self._processor
-        texts, videos, audios, images = [], [], [], []
+        proc = self._proc
+        interleave = self._interleaves()
+        window = _media.audio_window(proc)
+        rows, metas = [], []
         for i, conv in enumerate(batch):
-            msgs, v, a, im = self.chat_inputs(conv, gen)
+            msgs, media, with_audio = self.chat_inputs(conv, gen, interleave)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-            texts.append(text + (suffixes[i] if suffixes else ""))
-            videos += v
-            audios += a
-            images += im
+            row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
+            row.update(images=[], rates=[], slots=[])
+            meta: dict[str, Any] = {}
+            for p in media:
+                clip = p.data
+                if p.kind == "video":
+                    row["videos"].append(clip.frames)
+                    row["rates"].append(_media.clip_rate(clip, self.media.fps))
+                    if id(p) in with_audio:
+                        audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                        row["audio"].append(audio)
+                        row["slots"].append(len(row["videos"]) - 1)
+                        if cut:
+                            meta.setdefault("audio_truncated", []).append(cut)
+                elif p.kind == "audio":
+                    audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                    row["audio"].append(audio)
+                    row["slots"].append(None)
+                    if cut:
+                        meta.setdefault("audio_truncated", []).append(cut)
+                else:
+                    row["images"].append(clip.frames[0])
+            rows.append(row)
+            metas.append(meta)
+        if interleave:
+            pad = getattr(proc, "tokenizer", proc).pad_token_id
+            inputs = _media.collate([self._process([r], interleave) for r in rows], pad)
+            inputs["use_audio_in_video"] = True
+        else:
+            inputs = self._process(rows, interleave)
+        self._record_grids(inputs, rows, metas)
+        return _to_device(inputs, self.device), metas
+
+    def _process(self, rows: list[dict], interleave: bool):
+        """One processor call over `rows`; every video gets its own rate on the time axis."""
+        import torch
+
+        proc = self._proc
+        videos = [v for r in rows for v in r["videos"]]
+        audios = [a for r in rows for a in r["audio"]]
+        images = [im for r in rows for im in r["images"]]
+        rates = [x for r in rows for x in r["rates"]]
+        texts = [r["text"] for r in rows]
         kwargs: dict[str, Any] = {"text": texts, "padding": True, "return_tensors": "pt"}
+        kwargs["add_special_tokens"] = families.add_special_tokens(getattr(proc, "tokenizer", proc), texts)  # one BOS
         if videos:
             kwargs["videos"] = videos
-            kwargs["videos_kwargs"] = {"fps": float(self.media.fps)}
+            kwargs["videos_kwargs"] = {"fps": rates[0] if len(set(rates)) == 1 else float(self.media.fps)}
+            if _media.takes_cap_pixels_per_frame(proc):
+                kwargs["videos_kwargs"]["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
         if audios:
             kwargs["audio"] = audios
             kwargs["sampling_rate"] = self.media.sample_rate
+        if interleave and videos:
+            kwargs["load_audio_from_video"] = True
+            kwargs["audio_from_video_indices"] = [x for r in rows for x in r["slots"]]
         if images:
             kwargs["images"] = images
         try:
             inputs = proc(**kwargs)
         except Exception as e:
             raise ModelError(f"hf: the processor of {self.spec.name!r} rejected the inputs: {e}") from e
-        return inputs.to(self.device)
+        inputs = dict(inputs)
+        tps = getattr(getattr(proc, "video_processor", None), "temporal_patch_size", None)
+        for key in ("video_second_per_grid", "second_per_grid_ts"):
+            if key in inputs and tps and videos:
+                if len(set(rates)) > 1 and interleave:
+                    raise ModelError("hf: videos of one conversation sampled at different rates cannot be interleaved")
+                inputs[key] = torch.tensor([tps / r for r in rates], dtype=torch.float32)
+        return inputs
+
+    def _record_grids(self, inputs, rows: list[dict], metas: list[dict]) -> None:
+        """Per video: frames and size decoded, the grid (t, h, w) the processor made of them, the size it
+        resized each frame to, and the rate and seconds per temporal grid step sent."""
+        grid = inputs.get("video_grid_thw")
+        if grid is None:
+            return
+        vp = getattr(self._proc, "video_processor", None)
+        patch = getattr(vp, "patch_size", None) or 14
+        tps = getattr(vp, "temporal_patch_size", None) or 1
+        k = 0
+        for row, meta in zip(rows, metas, strict=True):
+            for frames, rate in zip(row["videos"], row["rates"], strict=True):
+                t, h, w = (int(x) for x in grid[k].tolist())
+                meta.setdefault("video", []).append(
+                    {
+                        "frames": int(frames.shape[0]),
+                        "decoded_hw": [int(frames.shape[1]), int(frames.shape[2])],
+                        "grid_thw": [t, h, w],
+                        "processed_hw": [h * patch, w * patch],
+                        "fps": round(rate, 6),
+                        "second_per_grid": round(tps / rate, 6),
+                    }
+                )
+                k += 1
 
     def _modalities(self, conv: Conversation, ids_row) -> tuple[str, ...]:
         mods = ["T"] if _media.text_modality(conv) else []
@@ -241,25 +373,39 @@ class HFModel(Model):
                 mods.append(mod)
         return tuple(mods)
 
-    def _seed(self) -> None:
-        import torch
-
-        torch.manual_seed(int(self.opts.get("seed", 0)))
-
     # ---- generate / score -----------------------------------------------------------------
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """Greedy or sampled answers. Sampling with `seeds` (one per conversation) runs each conversation
+        alone after torch.manual_seed(its seed), so batch size never changes a sampled answer; without
+        seeds a sampled batch is seeded once with options.seed."""
         import torch
 
         self.load()
-        self._seed()
-        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
-        inputs = self.encode(batch, gen)
-        tok = getattr(self._processor, "tokenizer", self._processor)
+        groups = families.batches(self.family, len(batch))
+        if len(groups) > 1:  # the family's outputs would depend on batch-mates: one forward per group
+            return [
+                g
+                for idx in groups
+                for g in self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
+            ]
         sample = gen.temperature > 0
+        if sample and seeds is not None and len(batch) > 1:
+            return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
+        self.load()
+        if sample:
+            torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
+        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
+        inputs, metas = self._encode_sent(batch, gen)
+        tok = getattr(self._proc, "tokenizer", self._proc)
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
             "do_sample": sample,
             "pad_token_id": tok.pad_token_id,
+            "eos_token_id": list(self.end_ids),  # every end token of the checkpoint and its template
         }
         if sample:
             kw.update(temperature=gen.temperature, top_p=gen.top_p)
@@ -270,65 +416,70 @@ class HFModel(Model):
         if not torch.is_tensor(out):
             out = out.sequences if hasattr(out, "sequences") else out[0]
         n_in = inputs["input_ids"].shape[1]
-        new = out[:, n_in:]
-        texts = tok.batch_decode(new, skip_special_tokens=True)
-        stop = {tok.pad_token_id, tok.eos_token_id}
+        new = out[:, n_in:].tolist()
         gens = []
         for i, conv in enumerate(batch):
-            row_in = inputs["input_ids"][i]
-            n_real = int(inputs["attention_mask"][i].sum())
-            n_out = 0
-            for t in new[i].tolist():
-                if t in stop:
-                    break
-                n_out += 1
+            # the answer ends at the first end token (counted, as vLLM and servers count it); what a
+            # model writes after it is an invented continuation, and a finished row's tail is padding
+            n_out, finish = stops.cut_at_end(new[i], self.end_ids, gen.max_new_tokens)
             gens.append(
                 Generation(
-                    text=texts[i].strip(),
-                    modalities=self._modalities(conv, row_in),
-                    n_input_tokens=n_real,
+                    text=tok.decode(new[i][:n_out], skip_special_tokens=True).strip(),
+                    modalities=self._modalities(conv, inputs["input_ids"][i]),
+                    n_input_tokens=int(inputs["attention_mask"][i].sum()),
                     n_output_tokens=n_out,
-                    meta={"notes": _media.part_notes(conv)} if _media.part_notes(conv) else {},
+                    finish_reason=finish,
+                    meta=_meta(conv, metas[i]),
                 )
             )
         return gens
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Sum of log p(option tokens | prompt) per option; one forward pass per conversation."""
+        """Sum of log p(option tokens | prompt) per option: one forward of each prompt (with its media),
+        then all options from its KV cache (`models._score`; exact, see the tokenisation boundary there)."""
         import torch
 
         if not options:
             raise ModelError("hf: score mode needs at least one candidate option")
         self.load()
-        self._seed()
         batch = [self.prepare(c) for c in batch]
-        tok = getattr(self._processor, "tokenizer", self._processor)
+        tok = getattr(self._proc, "tokenizer", self._proc)
         out = []
         for conv in batch:
-            inputs = self.encode([conv] * len(options), gen, suffixes=list(options))
+            msgs = self.chat_inputs(conv, gen)[0]
+            text = self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            try:
+                back, conts = _score.continuations(tok, text, list(options))
+            except ValueError as e:
+                raise ModelError(f"hf: {e}") from e
+            inputs, metas = self._encode_sent([conv], gen)
+            n_prompt = int(inputs["attention_mask"][0].sum())
+            if back:  # the last prompt tokens merge with the options: score them with each option
+                inputs["input_ids"] = inputs["input_ids"][:, :-back]
+                inputs["attention_mask"] = inputs["attention_mask"][:, :-back]
             with torch.inference_mode():
-                logits = self._model(**inputs).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)
-            ids = inputs["input_ids"]
-            scores = {}
-            for j, opt in enumerate(options):
-                n = len(tok(opt, add_special_tokens=False)["input_ids"])
-                target = ids[j, -n:]
-                lp = logp[j, -n:].gather(-1, target[:, None]).sum()  # left padding: option is the row's tail
-                scores[opt] = float(lp)
-            notes = _media.part_notes(conv)
+                lps = _score.option_logprobs(self._model, inputs, conts, tok.pad_token_id)
             out.append(
-                Generation(
-                    text=max(scores, key=scores.get),
-                    modalities=self._modalities(conv, ids[0]),
-                    n_input_tokens=int(inputs["attention_mask"][0].sum())
-                    - len(tok(options[0], add_special_tokens=False)["input_ids"]),
-                    scores=scores,
-                    meta={"notes": notes} if notes else {},
+                options_.scored(
+                    dict(zip(options, lps, strict=True)),
+                    gen.decision,
+                    modalities=self._modalities(conv, inputs["input_ids"][0]),
+                    n_input_tokens=n_prompt,
+                    meta=_meta(conv, metas[0]),
                 )
             )
         return out
 
     def close(self) -> None:
         self._model = None
-        self._processor = None
+        self._proc = None
+
+
+def _meta(conv: Conversation, sent: dict) -> dict:
+    """Generation.meta: notes on missing/trimmed media plus what the processor was sent (`encode`)."""
+    notes = _media.part_notes(conv)
+    return {**({"notes": notes} if notes else {}), **sent}
+
+
+def _to_device(inputs: dict, device):
+    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in inputs.items()}

@@ -11,7 +11,7 @@ WAV and sent as its own part, since servers have silently dropped audio-in-video
 
 Options: base_url (http://127.0.0.1:8000/v1), api_key_env (name of the env var holding the
 key; the key itself is never stored), concurrency (4), timeout (60 s), max_retries (4),
-backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0), extra_body ({}),
+backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0; runs send each sample's own seed), extra_body ({}),
 top_logprobs (20, score mode). Modalities on a Generation are those sent (a server cannot
 report which reached the model).
 """
@@ -31,7 +31,8 @@ from ..errors import ModelError, require
 from ..media import encode_mp4, get_cache, wav_bytes
 from ..specs import GenerationSpec, MediaSpec, ModelSpec
 from ..types import Generation
-from . import _media
+from . import _media, stops
+from . import options as options_
 from .base import Conversation, Model
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -187,17 +188,25 @@ class OpenAIModel(Model):
         return body, mods
 
     # ---- generate / score -----------------------------------------------------------------
-    def _one(self, conv: Conversation, gen: GenerationSpec) -> Generation:
+    def _one(self, conv: Conversation, gen: GenerationSpec, seed: int | None = None) -> Generation:
         try:
             conv = self.prepare(conv)
             body, mods = self.build_request(conv, gen)
+            if seed is not None:
+                body["seed"] = int(seed)
             t0 = time.perf_counter()
             data = self.post(body)
             choice = (data.get("choices") or [{}])[0]
-            text = (choice.get("message") or {}).get("content") or ""
+            text, reasoning, field = answer_fields(choice.get("message") or {})
+            text, cut = stops.cut_text_at_end(text)
             usage = data.get("usage") or {}
             notes = _media.part_notes(conv)
             meta: dict[str, Any] = {"latency_s": round(time.perf_counter() - t0, 4), "modalities_source": "sent"}
+            meta["answer_field"] = field
+            if cut:
+                meta["cut_at_end_token"] = True
+            if choice.get("finish_reason") is not None:
+                meta["finish_reason_raw"] = choice["finish_reason"]
             if notes:
                 meta["notes"] = notes
             return Generation(
@@ -205,16 +214,25 @@ class OpenAIModel(Model):
                 modalities=mods,
                 n_input_tokens=usage.get("prompt_tokens"),
                 n_output_tokens=usage.get("completion_tokens"),
+                finish_reason="stop" if cut else stops.finish_reason(choice.get("finish_reason")),
+                reasoning=reasoning,
                 meta=meta,
             )
         except ModelError as e:
             return Generation(text="", error=str(e))
 
-    def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
+    accepts_seeds = True
+
+    def generate(
+        self, batch: list[Conversation], gen: GenerationSpec, seeds: list[int] | None = None
+    ) -> list[Generation]:
+        """One request per conversation; `seeds` (one per conversation) replace options.seed as each
+        request's `seed` (servers that honour it then sample each answer independently of batching)."""
+        seeds = list(seeds) if seeds is not None else [None] * len(batch)
         if len(batch) == 1 or self.concurrency == 1:
-            return [self._one(c, gen) for c in batch]
+            return [self._one(c, gen, s) for c, s in zip(batch, seeds, strict=True)]
         with ThreadPoolExecutor(min(self.concurrency, len(batch))) as pool:
-            return list(pool.map(lambda c: self._one(c, gen), batch))
+            return list(pool.map(lambda cs: self._one(cs[0], gen, cs[1]), zip(batch, seeds, strict=True)))
 
     def _score_one(self, conv: Conversation, options: list[str], gen: GenerationSpec) -> Generation:
         """First-token log-probs of each option from the server's top_logprobs (-inf when absent)."""
@@ -232,21 +250,12 @@ class OpenAIModel(Model):
                     f"openai: the server at {self.base_url} returned no logprobs, so it cannot score options; "
                     "use generation mode: generate"
                 )
-            top = content[0]["top_logprobs"]
-            scores = {}
-            for opt in options:
-                best = float("-inf")
-                for t in top:
-                    tok = (t.get("token") or "").strip().lower()
-                    if tok and opt.strip().lower().startswith(tok):
-                        best = max(best, float(t["logprob"]))
-                scores[opt] = best
-            return Generation(
-                text=max(scores, key=scores.get),
-                modalities=mods,
-                scores=scores,
-                meta={"score_method": "first-token top_logprobs"},
-            )
+            scores, failure = first_token_scores(content[0]["top_logprobs"], options)
+            meta: dict[str, Any] = {"score_method": "first-token top_logprobs"}
+            if failure:
+                meta.update(unread_reason="scoring_failed", scoring_error=failure)
+                return Generation(text="", modalities=mods, meta=meta)
+            return options_.scored(scores, gen.decision, modalities=mods, meta=meta)
         except ModelError as e:
             return Generation(text="", error=str(e))
 
@@ -269,6 +278,65 @@ class OpenAIModel(Model):
             if self._client is not None:
                 self._client.close()
                 self._client = None
+
+
+def first_token_scores(top: list[dict], options: list[str]) -> tuple[dict[str, float], str | None]:
+    """Per-option first-token log-probs from a server's top_logprobs, and why they cannot be used.
+
+    A top token matches an option when its text (stripped, case-folded) is a prefix of the option; an
+    option's score is its best matching token's log-prob, -inf when none of the top tokens matches.
+    Refused (second value set; scores then mean nothing): no option matched any top token, or two
+    options take their score from the same token (they share a first token, so the server's answer
+    cannot tell them apart: "-3.0" and "-2.0" both start with "-").
+    """
+    scores: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for opt in options:
+        key = opt.strip().lower()
+        best, src = float("-inf"), None
+        for t in top:
+            tok = (t.get("token") or "").strip().lower()
+            if tok and key.startswith(tok) and float(t["logprob"]) > best:
+                best, src = float(t["logprob"]), tok
+        scores[opt] = best
+        if src is not None:
+            source[opt] = src
+    if not source:
+        return scores, f"none of the options {options} matches the server's top {len(top)} first tokens"
+    by_token: dict[str, list[str]] = {}
+    for opt, tok in source.items():
+        by_token.setdefault(tok, []).append(opt)
+    shared = {t: o for t, o in by_token.items() if len(o) > 1}
+    if shared:
+        tok, opts = next(iter(shared.items()))
+        return scores, f"options {opts} share the first token {tok!r}; first-token scores cannot tell them apart"
+    return scores, None
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def answer_fields(message: dict) -> tuple[str, str | None, str | None]:
+    """(answer text, reasoning text, the field the answer came from) of a chat-completion message.
+
+    The answer is `content`; a separate reasoning text (`reasoning_content`, vLLM's reasoning parsers
+    and DeepSeek; `reasoning`, other servers) is kept apart. When `content` is null or empty and only
+    a reasoning field holds text (a reasoning parser that swallowed the whole answer), that text is the
+    answer and its field is named, so parsing and reports can tell; the field is None when nothing came.
+    """
+    content = message.get("content")
+    if isinstance(content, list):  # content parts
+        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    reasoning, rfield = None, None
+    for f in REASONING_FIELDS:
+        if isinstance(message.get(f), str) and message[f].strip():
+            reasoning, rfield = message[f], f
+            break
+    if content and content.strip():
+        return content, reasoning, "content"
+    if reasoning is not None:
+        return reasoning, reasoning, rfield
+    return "", None, None
 
 
 def _png_url(img) -> str:

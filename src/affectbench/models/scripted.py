@@ -8,6 +8,9 @@ without weights. Options:
   hash of the conversation text: deterministic, label-blind noise).
 - `delay`: seconds slept per batch, standing in for a model's cost.
 - `fail_on`: a substring; a conversation containing it raises, to exercise error handling.
+- `raise_on`: a substring; a batch holding a conversation that contains it makes the whole
+  `generate`/`score` call raise a plain `RuntimeError` (as a CUDA out-of-memory or a server's
+  "prompt too long" would), to exercise the executor's per-sample isolation.
 """
 
 from __future__ import annotations
@@ -55,8 +58,14 @@ class ScriptedModel(Model):
         if delay:
             time.sleep(delay)
 
+    def _raise_on(self, batch: list[Conversation]) -> None:
+        marker = self.spec.options.get("raise_on")
+        if marker and any(marker in self._text(c) for c in batch):
+            raise RuntimeError(f"scripted test double: plain exception for a batch containing {marker!r}")
+
     def generate(self, batch: list[Conversation], gen: GenerationSpec) -> list[Generation]:
         self._delay()
+        self._raise_on(batch)
         out = []
         for conv in batch:
             try:

@@ -11,16 +11,29 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..analysis.ablation import modality_ablation
+from ..analysis.architecture import ablation_by_family, architecture_study
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
-from ..analysis.gains import GainRow, compare_runs, gains_markdown
+from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown
 from ..analysis.model_cards import ModelCard, card_for, load_cards
-from ..analysis.runs import eval_runs, spec_without
+from ..analysis.runs import eval_runs, is_partial, spec_without
 from ..errors import AffectbenchError
 from ..store import RunRecord, Store
 from . import html as H
-from .tables import Table, dataset_tables, leaderboard, to_csv, to_latex, to_markdown
+from .tables import (
+    RUNS_HEADER,
+    Table,
+    dataset_tables,
+    leaderboard,
+    rows_markdown,
+    runs_rows,
+    to_csv,
+    to_latex,
+    to_markdown,
+)
+
+MIN_RUNS_FOR_DRIVERS = 8  # below this, a Spearman rho over runs says nothing (3 points give CIs like [0.87, 1])
 
 FORMATS = ("md", "csv", "latex", "html")
 
@@ -35,18 +48,36 @@ def leaderboard_markdown(
     return to_markdown(t)
 
 
+# The settings a gain row may credit; runs compared must agree on everything else (prompt included).
+GAIN_FACTORS = ("knowledge", "knowledge_policy", "model.adapter")
+
+
+def gain_factor(run: RunRecord) -> str:
+    """What a run adds over zero-shot: GKP, SFT or GKP+SFT (GKP masked when its knowledge is masked)."""
+    spec = run.run_spec
+    bits = []
+    if spec.knowledge:
+        bits.append("GKP (masked)" if spec.knowledge_policy == "mask" else "GKP")
+    if spec.model.adapter:
+        bits.append("SFT")
+    return "+".join(bits)
+
+
 def gain_groups(runs: Sequence[RunRecord]) -> list[tuple[RunRecord, list[RunRecord]]]:
-    """(baseline, others): per model/dataset/media setting, the zero-shot run vs its knowledge/SFT runs."""
+    """(baseline, others): a zero-shot run and the knowledge/SFT runs that differ from it ONLY in
+    knowledge and adapter (same model, prompt, dataset options, split, media, generation, limit).
+    Partial runs (unfinished or `limit` subsets) are never compared."""
     groups: dict[str, list[RunRecord]] = {}
     for r in runs:
-        groups.setdefault(spec_without(r, "knowledge", "model.adapter", "prompt"), []).append(r)
+        if not is_partial(r):
+            groups.setdefault(spec_without(r, *GAIN_FACTORS), []).append(r)
     out = []
     for rs in groups.values():
         plain = [r for r in rs if not r.run_spec.knowledge and not r.run_spec.model.adapter]
         boosted = [r for r in rs if r.run_spec.knowledge or r.run_spec.model.adapter]
         if not plain or not boosted:
             continue
-        base = next((r for r in plain if r.run_spec.prompt == "default"), plain[0])
+        base = next((r for r in plain if r.run_spec.knowledge_policy == "keep"), plain[0])
         out.append((base, boosted))
     return out
 
@@ -83,11 +114,15 @@ def build_report(
     runs = eval_runs(store)
     gains: list[GainRow] = []
     for base, others in gain_groups(runs):
-        gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards)
+        factors = {r.id: gain_factor(r) for r in others}
+        gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
+    apply_holm(gains)  # one table: every gain row of the report
     written: dict[str, Path] = {}
 
     if "md" in formats:
         parts = ["# affectbench leaderboard\n", to_markdown(lb) if lb.rows else "No scored eval runs.\n"]
+        if lb.rows:
+            parts += [f"\n{lb.caption}\n\n## Runs\n\n", rows_markdown(RUNS_HEADER, runs_rows(store, by, cards))]
         for t in details:
             parts += [f"\n## {t.title}\n\n", to_markdown(t)]
         if gains:
@@ -128,6 +163,7 @@ def _html(
     if lb.rows:
         s.add_img(plots.heatmap(lb), "leaderboard heatmap")
         s.add_table(lb)
+        s.add_rows(RUNS_HEADER, runs_rows(store, by, cards), heading="Runs: n, split / fold and status", text=True)
         for t in details:
             s.add_table(t, heading=t.title)
     else:
@@ -167,16 +203,40 @@ def _html(
         sections.append(s)
 
     if gains:
-        s = H.Section(
-            "gains",
-            "Knowledge and fine-tuning gains",
-            "Δ of the primary metric over the zero-shot run on shared samples, 95% paired bootstrap CI.",
-        )
+        s = H.Section("gains", "Knowledge and fine-tuning gains", GAINS_NOTE)
         s.add_img(plots.gains_plot(gains), "gains over baseline")
         s.add_rows(
-            ["dataset", "run", "metric", "baseline", "value", "Δ", "CI low", "CI high", "p", "n"],
             [
-                [g.dataset, g.label, g.metric, g.baseline_value, g.value, g.delta, g.lo, g.hi, g.p_value, g.n]
+                "dataset",
+                "run",
+                "factor",
+                "metric",
+                "baseline",
+                "value",
+                "Δ",
+                "CI low",
+                "CI high",
+                "p",
+                "p (Holm)",
+                "Holm ✓",
+                "n",
+            ],
+            [
+                [
+                    g.dataset,
+                    g.label,
+                    g.factor,
+                    g.metric,
+                    g.baseline_value,
+                    g.value,
+                    g.delta,
+                    g.lo,
+                    g.hi,
+                    g.p_value,
+                    g.p_holm,
+                    "✓" if g.survives_holm else "",
+                    g.n,
+                ]
                 for g in gains
             ],
         )
@@ -190,25 +250,51 @@ def _html(
             "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
         )
         s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
-        s.add_rows(
-            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
-            [
-                [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
-                for m in marginals
-            ],
-        )
+        for family, rows in ablation_by_family(marginals).items():
+            s.add_rows(
+                ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
+                [
+                    [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
+                    for m in rows
+                ],
+                heading=f"family: {family}",
+            )
         sections.append(s)
 
     perf = performance_rows(store, cards, props)
-    corr = correlations(perf, n_boot=n_boot)
-    if corr:
+    corr = correlations(perf, n_boot=n_boot) if len(perf) >= MIN_RUNS_FOR_DRIVERS else []
+    study = architecture_study(perf, n_boot=n_boot)
+    if perf and len(perf) < MIN_RUNS_FOR_DRIVERS and not study.models:
+        s = H.Section("drivers", "What drives performance")
+        s.parts.append(
+            f"<p>Only {len(perf)} scored run(s); a rank correlation over fewer than {MIN_RUNS_FOR_DRIVERS} runs "
+            "says nothing about what drives performance, so none is shown. Add models or settings.</p>"
+        )
+        sections.append(s)
+    if corr or study.models:
         s = H.Section(
             "drivers",
             "What drives performance",
-            "Spearman ρ between run attributes and the within-dataset relative score, 95% bootstrap CI.",
+            "Architecture (model cards), one unit per model: each model's mean within-dataset relative score "
+            "over its zero-shot full-modality runs; 0/1 attributes as the difference with − without, numeric "
+            "ones as Spearman ρ over models; 95% bootstrap intervals resampling models. Then Spearman ρ of every "
+            "run attribute with the run's relative score.",
         )
+        if study.too_few:
+            s.add_text(f"Architecture: {study.too_few}.")
+        else:
+            s.add_rows(
+                ["attribute", "effect", "kind", "CI low", "CI high", "models", "levels"],
+                [[e.attribute, e.effect, e.kind, e.lo, e.hi, e.n_models, e.levels] for e in study.effects],
+                heading="architecture attributes (per model)",
+            )
+            if study.skipped:
+                s.add_rows(["attribute", "not estimated because"], sorted(study.skipped.items()), text=True)
+        s.add_rows(["model", "mean relative score"], sorted(study.models.items(), key=lambda kv: -kv[1]))
         s.add_rows(
-            ["attribute", "ρ", "CI low", "CI high", "runs"], [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr]
+            ["attribute", "ρ", "CI low", "CI high", "runs"],
+            [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr],
+            heading="run attributes (per run)",
         )
         s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
         sections.append(s)
@@ -259,9 +345,19 @@ def _html(
         )
         pf = parse_failures(store, cards)
         s.add_rows(
-            ["model", "dataset", "answers", "unparsed", "rate"],
-            [[p.model, p.dataset, p.n, p.failures, p.rate] for p in pf],
-            heading="Parse failures",
+            ["model", "dataset", "answers", "unread", "rate", "reasons"],
+            [
+                [
+                    p.model,
+                    p.dataset,
+                    p.n,
+                    p.failures,
+                    p.rate,
+                    ", ".join(f"{k} {v}" for k, v in sorted(p.reasons.items())),
+                ]
+                for p in pf
+            ],
+            heading="Unread answers (model errors excluded)",
         )
         sections.append(s)
 

@@ -7,7 +7,7 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .tables import Table, fmt
+from .tables import Table, cell, fmt
 
 CSS = """
 body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
@@ -43,6 +43,9 @@ class Section:
     def add_table(self, t: Table, digits: int = 4, heading: str | None = None) -> None:
         self.parts.append(table_html(t, digits, heading))
 
+    def add_text(self, text: str) -> None:
+        self.parts.append(f"<p>{html.escape(text)}</p>")
+
     def add_img(self, png: bytes, alt: str) -> None:
         self.parts.append(img_html(png, alt))
 
@@ -73,8 +76,10 @@ def table_html(t: Table, digits: int = 4, heading: str | None = None) -> str:
     body = []
     for i, row in enumerate(t.rows):
         cells = "".join(
-            f'<td class="best">{fmt(v, digits)}</td>' if i in best[j] else f"<td>{fmt(v, digits)}</td>"
-            for j, v in enumerate(t.values[i])
+            f'<td class="best">{html.escape(cell(t, i, j, digits))}</td>'
+            if i in best[j]
+            else f"<td>{html.escape(cell(t, i, j, digits))}</td>"
+            for j in range(len(t.columns))
         )
         body.append(f"<tr><td>{html.escape(row)}</td>{cells}</tr>")
     title = f"<h3>{html.escape(heading)}</h3>" if heading else ""

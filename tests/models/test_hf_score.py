@@ -1,0 +1,105 @@
+"""hf score mode against an independent reference: the plain full-sequence log-likelihood of each
+prompt+option, one unpadded forward per sequence, computed here; the option's tokens split off as
+lm-evaluation-harness's `_encode_pair` does (trailing whitespace of the context moves to the
+continuation; continuation = whole[len(context):]). Tiny Qwen2.5-Omni thinker with video and audio."""
+
+import pytest
+
+from affectbench.models.hf import HFModel
+from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.types import Message, Part
+from tests._clips import make_clip
+
+pytest.importorskip("transformers")
+pytest.importorskip("torchvision")
+
+GRID = ["-3.0", "-2.0", "-1.0", "0.0", "1.0", "2.0", "3.0"]
+LABELS = ["positive", "negative", "neutral"]
+
+
+@pytest.fixture(scope="module")
+def omni_dir(tmp_path_factory):
+    from tests._tiny import tiny_qwen_omni
+
+    return tiny_qwen_omni(tmp_path_factory.mktemp("omni"))
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clips")
+    return make_clip(d / "a.mp4", 2.0), make_clip(d / "b.mp4", 1.0, freq=300)
+
+
+def load(omni_dir, tmp, template_tail=None):
+    m = HFModel(ModelSpec(backend="hf", name=str(omni_dir)), MediaSpec(fps=2), tmp)
+    m.load()
+    if template_tail is not None:  # a generation prompt that ends inside a word's whitespace
+        before = m._proc.chat_template
+        m._proc.chat_template = before.replace(
+            "<|im_start|>assistant\n{% endif %}", "<|im_start|>assistant\n" + template_tail + "{% endif %}"
+        )
+        assert m._proc.chat_template != before
+    return m
+
+
+def conv(text, clip=None):
+    parts = [Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip))] if clip else []
+    return [Message(role="user", parts=[*parts, Part.of_text(text)])]
+
+
+def reference(m, c, options, gen):
+    """log P(option | prompt) from one full, unpadded forward of prompt+option per option."""
+    import torch
+
+    proc, tok = m._proc, m._proc.tokenizer
+    msgs, videos, audios, _ = m._chat(c, gen)
+    context = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+    out = {}
+    for opt in options:
+        n_space = len(context) - len(context.rstrip(" "))  # lm-eval: trailing spaces go to the continuation
+        ctx, cont = context[: len(context) - n_space], context[len(context) - n_space :] + opt
+        kw = {"return_tensors": "pt"}
+        if videos:
+            kw.update(videos=videos, videos_kwargs={"fps": 2.0})
+        if audios:
+            kw.update(audio=audios, sampling_rate=16000)
+        whole = proc(text=[ctx + cont], **kw)
+        n_ctx = len(tok(ctx, add_special_tokens=False)["input_ids"])
+        n_media = whole["input_ids"].shape[1] - len(tok(ctx + cont, add_special_tokens=False)["input_ids"])
+        start = n_ctx + n_media  # placeholders expand before the context's end
+        with torch.no_grad():
+            logp = torch.log_softmax(m._model(**whole).logits[0].float(), -1)
+        ids = whole["input_ids"][0]
+        out[opt] = sum(float(logp[i - 1, ids[i]]) for i in range(start, ids.shape[0]))
+    return out
+
+
+@pytest.mark.parametrize("options", [GRID, LABELS])
+def test_scores_equal_full_sequence_loglikelihood(omni_dir, clips, tmp_path, options):
+    m = load(omni_dir, tmp_path)
+    gen = GenerationSpec(mode="score")
+    convs = [
+        m.prepare(conv("How does the speaker feel?", clips[0])),
+        m.prepare(conv("And this one? Rate it.", clips[1])),
+        conv("Text only."),
+    ]
+    gens = m.score(convs, options, gen)  # different prompt lengths in one batch
+    for c, g in zip(convs, gens, strict=True):
+        want = reference(m, c, options, gen)
+        assert g.scores == pytest.approx(want, abs=1e-4)
+
+
+@pytest.mark.parametrize("options", [GRID, LABELS, ["positive"]])
+def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips, tmp_path, options):
+    m = load(omni_dir, tmp_path, template_tail="The sentiment is ")
+    tok = m._proc.tokenizer
+    gen = GenerationSpec(mode="score")
+    c = m.prepare(conv("How does the speaker feel?", clips[0]))
+    text = m._proc.apply_chat_template(m._chat(c, gen)[0], add_generation_prompt=True, tokenize=False)
+    # the boundary really merges here: the prompt's trailing space joins the option's first word
+    assert text.endswith(" ")
+    p = tok(text, add_special_tokens=False)["input_ids"]
+    merges = any(tok(text + o, add_special_tokens=False)["input_ids"][: len(p)] != p for o in options)
+    assert merges == (options != ["positive"])  # the prompt's last token merges with an option's first, or not
+    (g,) = m.score([c], options, gen)
+    assert g.scores == pytest.approx(reference(m, c, options, gen), abs=1e-4)
