@@ -52,7 +52,7 @@ def reference(m, c, options, gen):
     import torch
 
     proc, tok = m._proc, m._proc.tokenizer
-    msgs, videos, audios, _ = m._chat(c, gen)
+    msgs, videos, audios, _ = m.chat_inputs(c, gen)
     context = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     out = {}
     for opt in options:
@@ -95,7 +95,7 @@ def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips,
     tok = m._proc.tokenizer
     gen = GenerationSpec(mode="score")
     c = m.prepare(conv("How does the speaker feel?", clips[0]))
-    text = m._proc.apply_chat_template(m._chat(c, gen)[0], add_generation_prompt=True, tokenize=False)
+    text = m._proc.apply_chat_template(m.chat_inputs(c, gen)[0], add_generation_prompt=True, tokenize=False)
     # the boundary really merges here: the prompt's trailing space joins the option's first word
     assert text.endswith(" ")
     p = tok(text, add_special_tokens=False)["input_ids"]

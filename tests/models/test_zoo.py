@@ -127,7 +127,8 @@ def test_family_end_to_end(key, built, clips, tmp_path):
     spreds = store.predictions(sc.id)
     assert all(p.error is None and p.raw in ("negative", "positive") for p in spreds), [p.error for p in spreds]
     assert all(math.isfinite(v) for p in spreds for v in p.meta.get("scores", {"x": 0.0}).values())
-    ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=1e-2)
+    # video pairs reach ~2k tokens; a smaller max_length would have to cut media tokens, which is refused
+    ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=1e-2, max_length=4096)
     rec = runner.run(RunSpec(kind="finetune", dataset=ds, model=base, media=media, finetune=ft))
     assert rec.status == "done" and rec.metrics["steps"] == 1
     assert math.isfinite(rec.metrics["first_train_loss"])
