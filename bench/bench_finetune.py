@@ -28,13 +28,13 @@ from _synth import REPO, current_rss_mb, peak_rss_mb
 
 def child(case: str, steps: int, threads: int, work: Path) -> dict:
     import torch
+    from tests.finetune._fixtures import dataset_ref, write_corpus
 
     from affectbench.datasets import load_dataset
     from affectbench.finetune.backends import trainable_for
     from affectbench.finetune.lora import train_lora
     from affectbench.finetune.pairs import pairs_for_spec
     from affectbench.specs import FinetuneSpec, RunSpec
-    from tests.finetune._fixtures import dataset_ref, write_corpus
 
     torch.set_num_threads(threads)
     batch = 4

@@ -338,7 +338,10 @@ class _Planner:
         fields["knowledge_policy"] = parent.knowledge_policy
         parent_media = parent.media.model_dump(mode="json")
         for key, value in (own.get("media") or {}).items():
-            if key in parent_media and MediaSpec.model_validate({key: value}).model_dump(mode="json")[key] != parent_media[key]:
+            if (
+                key in parent_media
+                and MediaSpec.model_validate({key: value}).model_dump(mode="json")[key] != parent_media[key]
+            ):
                 refuse(f"media.{key}", value, parent_media[key])
         fields["media"] = parent_media
         system = parent.generation.system_prompt

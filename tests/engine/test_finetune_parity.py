@@ -25,7 +25,13 @@ def _exp(ft_extra: dict) -> str:
             "defaults": {"dataset": {"name": "mosi", "root": "/data/mosi"}, "split": "test"},
             "runs": [
                 {"name": "experts", "kind": "knowledge", "model": {"backend": "experts"}, "prompt": "describe"},
-                {"name": "other", "kind": "knowledge", "model": {"backend": "experts"}, "prompt": "describe", "limit": 3},
+                {
+                    "name": "other",
+                    "kind": "knowledge",
+                    "model": {"backend": "experts"},
+                    "prompt": "describe",
+                    "limit": 3,
+                },
                 {"name": "sft", "kind": "finetune", "model": "self", "finetune": {"epochs": 1}, **ft_extra},
                 {"name": "use", "model": {"backend": "scripted", "adapter": "sft"}, **EVAL},
             ],

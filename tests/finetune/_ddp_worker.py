@@ -35,9 +35,11 @@ def _conn(self):
     if id(conn) not in _traced:
         _traced.add(id(conn))
         conn.set_trace_callback(
-            lambda sql: WRITES.append(sql)
-            if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))
-            else None
+            lambda sql: (
+                WRITES.append(sql)
+                if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "REPLACE"))
+                else None
+            )
         )
     return conn
 

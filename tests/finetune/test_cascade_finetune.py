@@ -19,7 +19,11 @@ pytest.importorskip("peft")
 def test_cascade_lora_trains_truncates_and_its_adapter_changes_scores(tmp_path):
     corpus = [f"This is {w}. positive negative sentiment" for ws in WORDS.values() for w in ws] * 3
     llm = str(tiny_gemma3_checkpoint(tmp_path / "gemma", corpus))
-    model = {"backend": "cascade", "name": llm, "options": {"experts": ["lexicon"], "cache_dir": str(tmp_path / "cues")}}
+    model = {
+        "backend": "cascade",
+        "name": llm,
+        "options": {"experts": ["lexicon"], "cache_dir": str(tmp_path / "cues")},
+    }
     ds = dataset_ref(write_corpus(tmp_path / "data", {"train": 12, "valid": 4, "test": 6}))
     ft = FinetuneSpec(epochs=3, lr=2e-2, batch_size=4, rank=4, alpha=8, dropout=0.0, max_length=40)
     store = Store(tmp_path / "ws" / "affectbench.sqlite")
@@ -44,17 +48,19 @@ def test_cascade_lora_trains_truncates_and_its_adapter_changes_scores(tmp_path):
     dataset = load_dataset(ds["name"], ds["root"], **ds["options"])
     pairs = pairs_for_spec(spec, dataset, "train", {}).pairs + pairs_for_spec(spec, dataset, "valid", {}).pairs
     lengths = [
-        len(tok(cascade.llm_prompt(cascade.prepare(p.conversation), spec.generation) + p.answer + tok.eos_token,
-                add_special_tokens=False)["input_ids"])
+        len(
+            tok(
+                cascade.llm_prompt(cascade.prepare(p.conversation), spec.generation) + p.answer + tok.eos_token,
+                add_special_tokens=False,
+            )["input_ids"]
+        )
         for p in pairs
     ]
     assert m["truncated"] == sum(n > 40 for n in lengths) > 0
 
     gen = {"mode": "score"}
     zs = runner.run(RunSpec(dataset=ds, model=model, media={"modalities": "T"}, generation=gen))
-    sft = runner.run(
-        RunSpec(dataset=ds, model={**model, "adapter": rec.id}, media={"modalities": "T"}, generation=gen)
-    )
+    sft = runner.run(RunSpec(dataset=ds, model={**model, "adapter": rec.id}, media={"modalities": "T"}, generation=gen))
     runner.close()
     assert sft.env["fingerprint"] != zs.env["fingerprint"]
     scores = lambda rid: [p.meta["scores"] for p in store.predictions(rid)]  # noqa: E731

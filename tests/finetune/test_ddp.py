@@ -9,8 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from tests._tiny import tiny_qwen_omni
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
@@ -44,11 +42,20 @@ def _experiment(path: Path, model: str, ds: dict, ws: Path) -> Path:
 
 def _launch(nproc: int, exp: Path, spy: Path) -> subprocess.CompletedProcess:
     spy.mkdir(parents=True)
-    env = dict(os.environ, SPY_DIR=str(spy), OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)]))
+    env = dict(
+        os.environ, SPY_DIR=str(spy), OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join([str(REPO / "src"), str(REPO)])
+    )
     cmd = [sys.executable, str(WORKER), "--experiment", str(exp)]
     if nproc > 1:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--master_addr=127.0.0.1",
-               f"--master_port={_free_port()}", *cmd[1:]]
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            f"--nproc_per_node={nproc}",
+            "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}",
+            *cmd[1:],
+        ]
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=REPO)
     assert out.returncode == 0, out.stderr[-4000:]
     return out
@@ -78,7 +85,9 @@ def test_two_processes_train_the_same_adapter_as_one(tmp_path):
     train_ids = {f"train{i:03d}" for i in range(8)}
     for r in "01":
         assert len([s for s in seen[r] if s.startswith("train")]) == 8  # 2 epochs x 4 of the 8 pairs
-    assert {s for s in seen["0"] if s.startswith("train")} | {s for s in seen["1"] if s.startswith("train")} == train_ids
+    assert {s for s in seen["0"] if s.startswith("train")} | {
+        s for s in seen["1"] if s.startswith("train")
+    } == train_ids
     per_epoch = [set(seen[r][:4]) & train_ids for r in "01"]
     assert not per_epoch[0] & per_epoch[1] and len(per_epoch[0] | per_epoch[1]) == 8
 

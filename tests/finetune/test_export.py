@@ -68,7 +68,9 @@ def test_cli_exports_a_finetune_runs_pairs(tmp_path):
     store = Store(ws / "affectbench.sqlite")
     store.open_run(spec)
     cli = CliRunner()
-    r = cli.invoke(app, ["export", "--format", "llamafactory", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "lf")])
+    r = cli.invoke(
+        app, ["export", "--format", "llamafactory", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "lf")]
+    )
     assert r.exit_code == 0, r.output
     folder = tmp_path / "lf" / spec.run_id
     info = json.loads((folder / "dataset_info.json").read_text())
@@ -76,7 +78,9 @@ def test_cli_exports_a_finetune_runs_pairs(tmp_path):
     rows = json.loads((folder / f"{spec.run_id}-train.json").read_text())
     assert [r["messages"][-1]["content"] for r in rows] == ["positive", "negative"] * 2
     assert all(r["messages"][-2]["content"].startswith("<video><audio>") and r["videos"] == [str(clip)] for r in rows)
-    r = cli.invoke(app, ["export", "--format", "swift", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "sw")])
+    r = cli.invoke(
+        app, ["export", "--format", "swift", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "sw")]
+    )
     assert r.exit_code == 0, r.output
     lines = (tmp_path / "sw" / spec.run_id / f"{spec.run_id}-valid.jsonl").read_text().splitlines()
     assert len(lines) == 2

@@ -22,8 +22,9 @@ def test_adapter_of_a_full_checkpoint_loads_on_thinker_and_full_class(tmp_path):
     path = tiny_qwen3_omni(tmp_path / "full", full=True)
     ds = dataset_ref(write_corpus(tmp_path / "data", {"train": 8, "valid": 0, "test": 0}))
     ft = FinetuneSpec(epochs=2, lr=5e-2, batch_size=4, rank=4, alpha=8, dropout=0.0, valid_split=None)
-    spec = RunSpec(kind="finetune", dataset=ds, model={"backend": "hf", "name": str(path)}, media={"modalities": "T"},
-                   finetune=ft)
+    spec = RunSpec(
+        kind="finetune", dataset=ds, model={"backend": "hf", "name": str(path)}, media={"modalities": "T"}, finetune=ft
+    )
     store = Store(tmp_path / "ws" / "affectbench.sqlite")
     rec = run_finetune(store, spec)
     adapter = store.artifact(rec.id, "adapter")

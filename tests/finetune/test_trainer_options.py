@@ -19,8 +19,9 @@ def _train(model: str, ds: dict, out, **ft_kw):
     from safetensors.torch import load_file
 
     ft = FinetuneSpec(epochs=1, lr=2e-2, batch_size=4, rank=4, alpha=8, dropout=0.0, valid_split=None, **ft_kw)
-    spec = RunSpec(kind="finetune", dataset=ds, model={"backend": "hf", "name": model}, media={"modalities": "T"},
-                   finetune=ft)
+    spec = RunSpec(
+        kind="finetune", dataset=ds, model={"backend": "hf", "name": model}, media={"modalities": "T"}, finetune=ft
+    )
     dataset = load_dataset(ds["name"], ds["root"], **ds["options"])
     pairs = pairs_for_spec(spec, dataset, "train", {}).pairs
     trainable = trainable_for(spec.model, spec.media, None, spec.generation)
@@ -52,8 +53,9 @@ def test_gradient_checkpointing_trains_the_same_adapter(tmp_path):
 )
 def test_bad_options_are_refused_by_name(tmp_path, kw, world, needle):
     with pytest.raises(AffectbenchError, match=needle):
-        training_arguments(FinetuneSpec(**kw), tmp_path, seed=0, checkpoint_every=5, has_valid=False, world=world,
-                           n_train=8)
+        training_arguments(
+            FinetuneSpec(**kw), tmp_path, seed=0, checkpoint_every=5, has_valid=False, world=world, n_train=8
+        )
 
 
 def test_half_precision_needs_a_gpu(tmp_path, monkeypatch):
@@ -61,8 +63,9 @@ def test_half_precision_needs_a_gpu(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # a CPU-only machine, also where a GPU is
     with pytest.raises(AffectbenchError, match="finetune.precision bf16 needs a GPU"):
-        training_arguments(FinetuneSpec(precision="bf16"), tmp_path, seed=0, checkpoint_every=5, has_valid=False,
-                           world=1, n_train=8)
+        training_arguments(
+            FinetuneSpec(precision="bf16"), tmp_path, seed=0, checkpoint_every=5, has_valid=False, world=1, n_train=8
+        )
 
 
 def test_same_settings_train_a_byte_identical_adapter(tmp_path):

@@ -29,8 +29,8 @@ def run_finetune(
 
     `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
     simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
-    from ..progress import progress_bar
     from .. import provenance
+    from ..progress import progress_bar
     from ..runner import check_same_inputs, model_provenance, segment_env  # provenance of each segment
     from .backends import trainable_for
     from .lora import rank_world, steps_per_epoch, train_lora
@@ -114,7 +114,11 @@ def run_finetune(
         if result.truncated:
             log.warning(
                 "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
-                "their prompt (first: %s)", rid, len(result.truncated), ft.max_length, ", ".join(result.truncated[:5])
+                "their prompt (first: %s)",
+                rid,
+                len(result.truncated),
+                ft.max_length,
+                ", ".join(result.truncated[:5]),
             )
     if world > 1:
         _barrier()

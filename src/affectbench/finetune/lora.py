@@ -232,7 +232,13 @@ def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
             if "loss" in logs and log_fn and state.is_world_process_zero:
-                log_fn(state.global_step, "train", float(logs["loss"]), float(state.epoch or 0), lr=logs.get("learning_rate"))
+                log_fn(
+                    state.global_step,
+                    "train",
+                    float(logs["loss"]),
+                    float(state.epoch or 0),
+                    lr=logs.get("learning_rate"),
+                )
             if stop_after_steps is not None and "loss" in logs and state.global_step - resumed[0] >= stop_after_steps:
                 if state.global_step < state.max_steps:
                     raise Interrupt(f"stopped after {state.global_step} steps (test hook)")
@@ -397,7 +403,13 @@ def train_lora(
     is_main = rank == 0
     check_inputs_key(out_dir, inputs_key)
     args = training_arguments(
-        ft, out_dir, seed=seed, checkpoint_every=checkpoint_every, has_valid=bool(valid), world=world, n_train=len(train)
+        ft,
+        out_dir,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        has_valid=bool(valid),
+        world=world,
+        n_train=len(train),
     )
     import torch
 

@@ -81,8 +81,8 @@ def pairs_for_spec(
 
     `dataset` is the run's dataset, opened once by the caller for every split it trains or validates on.
     """
-    from ..prompts import load_prompt
     from ..datasets import select_samples
+    from ..prompts import load_prompt
 
     info = dataset.info
     prompt = load_prompt(spec.prompt, info)
