@@ -193,6 +193,11 @@ class RunSpec(Strict):
         data["model"] = self.model.identity()
         if self.parse == ParsePolicySpec():
             data.pop("parse")  # the default policy: run ids stay what they were before the field existed
+        media = data["media"]
+        if media.get("preset") is None:
+            media.pop("preset", None)  # fields added later, at the value that reproduces what came before,
+        if media.get("min_frames") == 1:  # leave the hash alone: older run ids stay valid
+            media.pop("min_frames", None)
         gen = data["generation"]
         gen.pop("decision", None)  # applied at parse time from stored scores; `rescore --decision` switches it
         if gen.get("mode") != "score" or self.kind != "eval":

@@ -11,19 +11,27 @@ from typer.testing import CliRunner
 from affectbench.cli import app
 from affectbench.errors import StoreError
 from affectbench.runner import run_spec
-from affectbench.specs import SPEED_ONLY_OPTIONS, DatasetRef, ExecSpec, ModelSpec, RunSpec
+from affectbench.specs import SPEED_ONLY_OPTIONS, DatasetRef, ExecSpec, MediaSpec, ModelSpec, RunSpec
 from affectbench.store import Prediction, Store
 from tests.engine.test_runner import manifest_spec, write_manifest
 
-# Run ids computed by affectbench before speed-only options and `revision` existed (commit a80dfb5),
-# for specs that use neither: they must not change.
+# Run ids computed by affectbench before speed-only options, `revision`, media presets and `min_frames`
+# existed (commit a80dfb5), for specs that use none of them and spell out that commit's media defaults
+# (1 frame at least, 256 x 256 px; the defaults changed since, and so do the ids of runs that use them):
+# they must not change.
+OLD_MEDIA = MediaSpec(min_frames=1, max_pixels=256 * 256)
 OLD_IDS = {
     "eval-mosi-008803572ccb": RunSpec(
         dataset=DatasetRef(name="mosi", root="/data/MOSI"),
         model=ModelSpec(backend="hf", name="Qwen/Qwen2.5-Omni-7B", options={"dtype": "bfloat16"}),
+        media=OLD_MEDIA,
     ),
     "knowledge-meld-af55e55d3e47": RunSpec(
-        kind="knowledge", dataset=DatasetRef(name="meld"), model=ModelSpec(backend="experts"), prompt="describe"
+        kind="knowledge",
+        dataset=DatasetRef(name="meld"),
+        model=ModelSpec(backend="experts"),
+        prompt="describe",
+        media=OLD_MEDIA,
     ),
 }
 

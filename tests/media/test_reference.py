@@ -21,6 +21,11 @@ pytest.importorskip("decord")  # the package's video reader here (torchvision 0.
 CLIPS = [(320, 240, 1.0), (160, 120, 7.3), (200, 360, 20.0), (640, 360, 40.0)]
 PROMPT = "How does the speaker feel?"
 GEN = GenerationSpec(max_new_tokens=2)
+# The system prompt of the Qwen/Qwen2.5-Omni-7B model card's examples (the family's default recipe sends it)
+MODEL_CARD_SYSTEM = (
+    "You are Qwen, a virtual human developed by the Qwen Team, Alibaba Group, capable of perceiving "
+    "auditory and visual inputs, as well as generating text and speech."
+)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +48,10 @@ def clips(tmp_path_factory):
 def reference(proc, path):
     """What Qwen's model card does: process_mm_info, then the processor with the audio of the video
     (transformers 5.24 takes it as load_audio_from_video + audio_from_video_indices and one fps number)."""
-    conv = [{"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": PROMPT}]}]
+    conv = [
+        {"role": "system", "content": [{"type": "text", "text": MODEL_CARD_SYSTEM}]},
+        {"role": "user", "content": [{"type": "video", "video": str(path)}, {"type": "text", "text": PROMPT}]},
+    ]
     audios, images, videos, video_kwargs = qou.process_mm_info(conv, use_audio_in_video=True, return_video_kwargs=True)
     text = proc.apply_chat_template(conv, add_generation_prompt=True, tokenize=False)
     inputs = proc(

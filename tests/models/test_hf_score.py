@@ -47,12 +47,16 @@ def conv(text, clip=None):
     return [Message(role="user", parts=[*parts, Part.of_text(text)])]
 
 
-def reference(m, c, options, gen):
-    """log P(option | prompt) from one full, unpadded forward of prompt+option per option."""
+def reference(m, c, options, gen, seconds=None):
+    """log P(option | prompt) from one full, unpadded forward of prompt+option per option; a video's
+    time axis at its real sampling rate (frames decoded / `seconds` of clip: short clips get the
+    4-frame minimum, so a 1 s clip is sampled at 4 fps, not 2)."""
     import torch
 
     proc, tok = m._proc, m._proc.tokenizer
-    msgs, videos, audios, _ = m.chat_inputs(c, gen)
+    msgs, media, _ = m.chat_inputs(c, gen)
+    videos = [p.data.frames for p in media if p.kind == "video"]
+    audios = [p.data.audio for p in media if p.kind == "audio"]
     context = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
     out = {}
     for opt in options:
@@ -60,7 +64,7 @@ def reference(m, c, options, gen):
         ctx, cont = context[: len(context) - n_space], context[len(context) - n_space :] + opt
         kw = {"return_tensors": "pt"}
         if videos:
-            kw.update(videos=videos, videos_kwargs={"fps": 2.0})
+            kw.update(videos=videos, videos_kwargs={"fps": len(videos[0]) / seconds})
         if audios:
             kw.update(audio=audios, sampling_rate=16000)
         whole = proc(text=[ctx + cont], **kw)
@@ -84,8 +88,8 @@ def test_scores_equal_full_sequence_loglikelihood(omni_dir, clips, tmp_path, opt
         conv("Text only."),
     ]
     gens = m.score(convs, options, gen)  # different prompt lengths in one batch
-    for c, g in zip(convs, gens, strict=True):
-        want = reference(m, c, options, gen)
+    for c, g, seconds in zip(convs, gens, (2.0, 1.0, None), strict=True):
+        want = reference(m, c, options, gen, seconds)
         assert g.scores == pytest.approx(want, abs=1e-4)
 
 
@@ -102,4 +106,4 @@ def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips,
     merges = any(tok(text + o, add_special_tokens=False)["input_ids"][: len(p)] != p for o in options)
     assert merges == (options != ["positive"])  # the prompt's last token merges with an option's first, or not
     (g,) = m.score([c], options, gen)
-    assert g.scores == pytest.approx(reference(m, c, options, gen), abs=1e-4)
+    assert g.scores == pytest.approx(reference(m, c, options, gen, seconds=2.0), abs=1e-4)

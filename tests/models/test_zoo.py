@@ -12,6 +12,7 @@ import pytest
 
 from affectbench.errors import ModelError
 from affectbench.models import families
+from affectbench.models._media import prepare_media
 from affectbench.models.hf import HFModel
 from affectbench.runner import Runner
 from affectbench.specs import FinetuneSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
@@ -237,7 +238,10 @@ def test_a_requested_modality_the_processor_cannot_take_fails_loudly(built, clip
         audio_only.load()
     vl = _model(built("qwen2_vl"), "TV", tmp_path)
     c = vl.prepare(conv("x", clips["av"]))
-    c[0].parts.append(Part(kind="audio", path=str(clips["av"]), data=c[0].parts[0].data))  # slipped past prepare
+    # a decoded audio part that slipped past prepare (a TV run decodes no audio, so decode it with TAV)
+    with_audio = prepare_media(conv("x", clips["av"]), MediaSpec(), None)[0].parts[0].data
+    assert with_audio.audio is not None and len(with_audio.audio) > 0
+    c[0].parts.append(Part(kind="audio", path=str(clips["av"]), data=with_audio))
     with pytest.raises(ModelError, match="audio part .*av.mp4.* cannot be sent"):
         vl.generate([c], GEN)
 

@@ -264,40 +264,8 @@ def _html(
     perf = performance_rows(store, cards, props)
     corr = correlations(perf, n_boot=n_boot) if len(perf) >= MIN_RUNS_FOR_DRIVERS else []
     study = architecture_study(perf, n_boot=n_boot)
-    if perf and len(perf) < MIN_RUNS_FOR_DRIVERS and not study.models:
-        s = H.Section("drivers", "What drives performance")
-        s.parts.append(
-            f"<p>Only {len(perf)} scored run(s); a rank correlation over fewer than {MIN_RUNS_FOR_DRIVERS} runs "
-            "says nothing about what drives performance, so none is shown. Add models or settings.</p>"
-        )
-        sections.append(s)
-    if corr or study.models:
-        s = H.Section(
-            "drivers",
-            "What drives performance",
-            "Architecture (model cards), one unit per model: each model's mean within-dataset relative score "
-            "over its zero-shot full-modality runs; 0/1 attributes as the difference with − without, numeric "
-            "ones as Spearman ρ over models; 95% bootstrap intervals resampling models. Then Spearman ρ of every "
-            "run attribute with the run's relative score.",
-        )
-        if study.too_few:
-            s.add_text(f"Architecture: {study.too_few}.")
-        else:
-            s.add_rows(
-                ["attribute", "effect", "kind", "CI low", "CI high", "models", "levels"],
-                [[e.attribute, e.effect, e.kind, e.lo, e.hi, e.n_models, e.levels] for e in study.effects],
-                heading="architecture attributes (per model)",
-            )
-            if study.skipped:
-                s.add_rows(["attribute", "not estimated because"], sorted(study.skipped.items()), text=True)
-        s.add_rows(["model", "mean relative score"], sorted(study.models.items(), key=lambda kv: -kv[1]))
-        s.add_rows(
-            ["attribute", "ρ", "CI low", "CI high", "runs"],
-            [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr],
-            heading="run attributes (per run)",
-        )
-        s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
-        sections.append(s)
+    if perf:
+        sections.append(_drivers_section(perf, corr, study))
     if props:
         s = H.Section("datasets", "Dataset properties")
         s.add_rows(
@@ -363,3 +331,42 @@ def _html(
 
     subtitle = f"{len(runs)} scored eval runs · store {store.path} · generated {time.strftime('%Y-%m-%d %H:%M')}"
     return H.render_page("affectbench report", subtitle, sections)
+
+
+def _drivers_section(perf, corr, study) -> H.Section:
+    """"What drives performance": per-model architecture effects (or why there are none) and, from
+    MIN_RUNS_FOR_DRIVERS scored runs on, Spearman ρ of each run attribute (or why there is none)."""
+    s = H.Section("drivers", "What drives performance")
+    if study.too_few:
+        s.add_text(f"Architecture: {study.too_few}.")
+    else:
+        s.add_text(
+            "Architecture (model cards), one unit per model: each model's mean within-dataset relative score over "
+            "its zero-shot full-modality runs; 0/1 attributes as the difference with − without, numeric ones as "
+            "Spearman ρ over models; 95% bootstrap intervals resampling models."
+        )
+        s.add_rows(
+            ["attribute", "effect", "kind", "CI low", "CI high", "models", "levels"],
+            [[e.attribute, e.effect, e.kind, e.lo, e.hi, e.n_models, e.levels] for e in study.effects],
+            heading="architecture attributes (per model)",
+        )
+        if study.skipped:
+            s.add_rows(["attribute", "not estimated because"], sorted(study.skipped.items()), text=True)
+    if study.models:
+        s.add_rows(["model", "mean relative score"], sorted(study.models.items(), key=lambda kv: -kv[1]))
+    if len(perf) < MIN_RUNS_FOR_DRIVERS:
+        s.add_text(
+            f"Only {len(perf)} scored run(s); a rank correlation over fewer than {MIN_RUNS_FOR_DRIVERS} runs says "
+            "nothing about what drives performance, so none is shown. Add models or settings."
+        )
+    elif corr:
+        from . import plots
+
+        s.add_text("Spearman ρ of every run attribute with the run's relative score; 95% bootstrap intervals.")
+        s.add_rows(
+            ["attribute", "ρ", "CI low", "CI high", "runs"],
+            [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr],
+            heading="run attributes (per run)",
+        )
+        s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
+    return s
