@@ -150,7 +150,12 @@ class FinetuneSpec(Strict):
     )
 
     # fields added after run ids were first published; left out of a run's identity while at their default
-    LATE_DEFAULTS: ClassVar[dict[str, Any]] = {"precision": "fp32", "gradient_checkpointing": False, "deepspeed": None, "threads": None}
+    LATE_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "precision": "fp32",
+        "gradient_checkpointing": False,
+        "deepspeed": None,
+        "threads": None,
+    }
 
 
 class ParsePolicySpec(Strict):
