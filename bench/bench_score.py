@@ -39,7 +39,7 @@ def reference(m: HFModel, conv, gen) -> dict[str, float]:
     tok = m._proc.tokenizer
     out = {}
     for opt in GRID:
-        inputs = m._encode([conv], gen, suffixes=[opt])
+        inputs = m.encode([conv], gen, suffixes=[opt])
         n = len(tok(opt, add_special_tokens=False)["input_ids"])  # this template's boundary never merges
         with torch.no_grad():
             logp = torch.log_softmax(m._model(**inputs).logits[0].float(), -1)
@@ -72,19 +72,19 @@ def main() -> None:
 
         def prompt_forward():
             with torch.inference_mode():
-                return model._model(**model._encode([conv], gen))
+                return model._model(**model.encode([conv], gen))
 
         def cached():
             return model.score([conv], GRID, gen)[0].scores
 
         def full_sequences():
             with torch.inference_mode():
-                return model._model(**model._encode([conv] * len(GRID), gen, suffixes=GRID))
+                return model._model(**model.encode([conv] * len(GRID), gen, suffixes=GRID))
 
         got, want = cached(), reference(model, conv, gen)
         err = max(abs(got[o] - want[o]) for o in GRID)
         assert err <= 1e-4, f"cached scores differ from the full-sequence reference by {err:.2e}"
-        n_prompt = int(model._encode([conv], gen)["attention_mask"].sum())
+        n_prompt = int(model.encode([conv], gen)["attention_mask"].sum())
         times: dict[str, list[float]] = {"prompt": [], "cached": [], "full": []}
         for _ in range(args.repeat):  # interleaved, so load from other jobs hits all three alike
             for name, fn in (("prompt", prompt_forward), ("cached", cached), ("full", full_sequences)):

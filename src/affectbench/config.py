@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ConfigError
-from .specs import ExecSpec, RunSpec
+from .specs import ExecSpec, MediaSpec, RunSpec
 
 
 class _Loader(yaml.SafeLoader):
@@ -271,8 +271,13 @@ class _Planner:
             out.append(fields)
         return out
 
-    def _spec(self, entry: RunEntry, fields: dict, parent: RunSpec | None) -> RunSpec:
+    def _spec(
+        self, entry: RunEntry, fields: dict, parent: RunSpec | None, parent_entry: RunEntry | None = None
+    ) -> RunSpec:
         fields = copy.deepcopy(fields)
+        knowledge_names = entry.knowledge
+        if parent is not None and parent_entry is not None and entry.kind == "finetune" and parent.kind == "eval":
+            knowledge_names = self._parity(entry, fields, parent, parent_entry)
         if parent is not None:  # a derived recipe inherits what makes it match its parent
             fields["dataset"] = parent.dataset.model_dump()
             fields["limit"], fields["seed"] = parent.limit, parent.seed
@@ -298,7 +303,7 @@ class _Planner:
             raise ConfigError(msg.replace(f"{self.name}: ", f"{self.name}:{line}: ") if line else msg) from None
         # references: knowledge recipes and an adapter from a finetune recipe
         kids = []
-        for ref in entry.knowledge:
+        for ref in knowledge_names:
             kentry = self.entries[ref]
             if kentry.kind != "knowledge":
                 raise ConfigError(
@@ -323,7 +328,7 @@ class _Planner:
                 raise ConfigError(
                     f"{self.name}: run {entry.name!r} uses {adapter_of!r} as adapter, but it is a {fentry.kind} run"
                 )
-            fspec = self._spec(fentry, self._expand(fentry)[0], parent=spec)
+            fspec = self._spec(fentry, self._expand(fentry)[0], parent=spec, parent_entry=entry)
             self._add(adapter_of, fspec)
             update["model"] = spec.model.model_copy(update={"adapter": fspec.run_id})
         return spec.model_copy(update=update)
@@ -356,6 +361,41 @@ class _Planner:
         if "system_prompt" not in (entry.generation or {}):
             gen["system_prompt"] = parent.generation.system_prompt
         fields["generation"] = gen
+
+    def _parity(self, entry: RunEntry, fields: dict, parent: RunSpec, parent_entry: RunEntry) -> list[str]:
+        """Make a fine-tune recipe train on the inputs its adapter is evaluated with: prompt, media, system
+        prompt, knowledge sources and knowledge policy come from the eval run. A value the recipe sets
+        itself must be equal, else a ConfigError names the field. Returns the knowledge entry names."""
+        own = entry.model_dump(exclude_unset=True)
+
+        def refuse(field: str, mine: Any, theirs: Any) -> None:
+            raise ConfigError(
+                f"{self.name}: fine-tune {entry.name!r} sets {field} = {mine!r}, but run {parent_entry.name!r} "
+                f"evaluates its adapter with {field} = {theirs!r}; training and evaluation inputs must match "
+                f"(drop {field} from {entry.name!r}: it is taken from the eval run)"
+            )
+
+        if "prompt" in own and own["prompt"] != parent.prompt:
+            refuse("prompt", own["prompt"], parent.prompt)
+        fields["prompt"] = parent.prompt
+        if "knowledge_policy" in own and own["knowledge_policy"] != parent.knowledge_policy:
+            refuse("knowledge_policy", own["knowledge_policy"], parent.knowledge_policy)
+        fields["knowledge_policy"] = parent.knowledge_policy
+        parent_media = parent.media.model_dump(mode="json")
+        for key, value in (own.get("media") or {}).items():
+            if (
+                key in parent_media
+                and MediaSpec.model_validate({key: value}).model_dump(mode="json")[key] != parent_media[key]
+            ):
+                refuse(f"media.{key}", value, parent_media[key])
+        fields["media"] = parent_media
+        system = parent.generation.system_prompt
+        if "system_prompt" in (own.get("generation") or {}) and own["generation"]["system_prompt"] != system:
+            refuse("generation.system_prompt", own["generation"]["system_prompt"], system)
+        fields.setdefault("generation", {})["system_prompt"] = system
+        if "knowledge" in own and list(entry.knowledge) != list(parent_entry.knowledge):
+            refuse("knowledge", list(entry.knowledge), list(parent_entry.knowledge))
+        return list(parent_entry.knowledge)
 
     def _add(self, name: str, spec: RunSpec) -> None:
         key = (spec.run_id, spec.split)

@@ -622,7 +622,6 @@ def source_table(
     """
     from .analysis.gains import compare_runs
     from .analysis.runs import info_from_run
-    from .errors import AffectbenchError
 
     if baseline not in names:
         raise AffectbenchError(f"no experiment entry named {baseline!r}; entries: {', '.join(names)}")
@@ -657,3 +656,4 @@ def source_markdown(rows, digits: int = 4) -> str:
     from .analysis.gains import gains_markdown
 
     return gains_markdown(rows, digits)
+

@@ -9,20 +9,19 @@ samples already stored without error.
 from __future__ import annotations
 
 import logging
-import random
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from . import provenance
-from .datasets import load_dataset
+from .datasets import load_dataset, select_samples
 from .environment import environment
 from .errors import AffectbenchError, StoreError
 from .execution import Call, Executor, LocalExecutor, Task
 from .knowledge import SampleKnowledge, gather_knowledge, knowledge_metrics, knowledge_texts, missing_knowledge
 from .models import Model, build_model
 from .models.options import CONTENT_FREE, apply_decision, check_rule, content_free_prior
+from .progress import progress_bar
 from .prompts import load_prompt
 from .prompts.base import Prompt
 from .prompts.extract import extractor_messages
@@ -34,14 +33,6 @@ from .types import DatasetInfo, Generation, Sample
 log = logging.getLogger(__name__)
 
 MAX_FAILED_BATCHES = 5  # consecutive batches that fail entirely before the run is aborted
-
-
-def select_samples(samples: list[Sample], limit: int | None, seed: int) -> list[Sample]:
-    """A seeded random subset of `limit` samples, kept in dataset order (first-N would be biased)."""
-    if limit is None or limit >= len(samples):
-        return samples
-    keep = set(random.Random(seed).sample(range(len(samples)), limit))
-    return [s for i, s in enumerate(samples) if i in keep]
 
 
 def resolve_adapter(spec: ModelSpec, store: Store) -> ModelSpec:
@@ -122,7 +113,7 @@ class Runner:
         if spec.kind == "finetune":
             from .finetune import run_finetune
 
-            return run_finetune(self, spec)
+            return run_finetune(self.store, spec, progress=self.progress)
         return self.infer(spec)
 
     # --- eval and knowledge runs ------------------------------------------------------------
@@ -355,41 +346,6 @@ class Runner:
 def score_mode(spec: RunSpec) -> bool:
     """Whether a run scores candidate options (eval runs with generation.mode: score)."""
     return spec.generation.mode == "score" and spec.kind == "eval"
-
-
-class progress_bar:
-    """A rich progress bar with rate and ETA; a no-op when disabled."""
-
-    def __init__(self, enabled: bool, label: str, total: int, completed: int) -> None:
-        self.enabled, self.label, self.total, self.completed = enabled, label, total, completed
-        self._progress: Any = None
-
-    def __enter__(self) -> Callable[[int], None]:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
-            TimeRemainingColumn(),
-        )
-        self._progress.start()
-        task = self._progress.add_task(self.label, total=self.total, completed=self.completed, rate="")
-        start, count = time.perf_counter(), [0]
-
-        def advance(n: int) -> None:
-            count[0] += n
-            rate = count[0] / max(time.perf_counter() - start, 1e-9)
-            self._progress.update(task, advance=n, rate=f"{rate:.1f} samples/s")
-
-        return advance
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
 
 
 def run_spec(spec: RunSpec, store: Store, exec_spec: ExecSpec | None = None, progress: bool = False) -> RunRecord:

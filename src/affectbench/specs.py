@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -132,8 +132,30 @@ class FinetuneSpec(Strict):
     epochs: int = 1
     batch_size: int = 4
     grad_accum: int = 1
-    max_length: int = 512
+    max_length: int = Field(
+        default=512, description="tokens per training pair; longer prompts lose their start (the answer is kept)"
+    )
     train_limit: int | None = None
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        default="fp32", description="mixed precision of the trainer (bf16/fp16 need a GPU that supports them)"
+    )
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations: less memory, slower")
+    deepspeed: str | None = Field(
+        default=None, description="DeepSpeed config JSON passed to the trainer (e.g. ZeRO-2/3); GPUs only"
+    )
+    threads: int | None = Field(
+        default=None,
+        description="torch CPU threads while training; CPU results depend on it (float summation order), so "
+        "fix it to reproduce an adapter on another machine of the same kind (None: torch's default, the cores)",
+    )
+
+    # fields added after run ids were first published; left out of a run's identity while at their default
+    LATE_DEFAULTS: ClassVar[dict[str, Any]] = {
+        "precision": "fp32",
+        "gradient_checkpointing": False,
+        "deepspeed": None,
+        "threads": None,
+    }
 
 
 class ParsePolicySpec(Strict):
@@ -199,6 +221,10 @@ class RunSpec(Strict):
             # that runs referencing it need, and is never generated twice.
             data.pop("split")
             data.pop("limit")
+        if data.get("finetune"):
+            for key, default in FinetuneSpec.LATE_DEFAULTS.items():
+                if data["finetune"].get(key) == default:
+                    data["finetune"].pop(key)
         return data
 
     @property

@@ -8,6 +8,7 @@ a killed process loses at most the batch it had not yet handed over.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -298,8 +299,13 @@ class Store:
             c.execute("UPDATE runs SET metrics=?, updated_at=? WHERE id=?", (_dumps(metrics), time.time(), run_id))
 
     def delete_run(self, run_id: str) -> None:
+        """Delete a run, its predictions, logs and its artefact folder (`artifacts/<run id>`: adapters,
+        checkpoints), so a rerun starts afresh."""
         with self._tx() as c:
             c.execute("DELETE FROM runs WHERE id=?", (run_id,))
+        folder = self.workspace / "artifacts" / run_id
+        if folder.is_dir():
+            shutil.rmtree(folder)
 
     # --- predictions ----------------------------------------------------------------------
     def add_predictions(self, run_id: str, preds: Iterable[Prediction]) -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from affectbench.runner import run_spec, select_samples
+from affectbench.datasets import select_samples
+from affectbench.runner import run_spec
 from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from affectbench.store import Store
 

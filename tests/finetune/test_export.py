@@ -51,3 +51,41 @@ def test_swift_jsonl(pairs, tmp_path):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(rows) == 3 and rows[1]["messages"][-1]["role"] == "assistant"
     assert rows[1]["messages"][0]["content"].count("<video>") == len(rows[1]["videos"])
+
+
+def test_cli_exports_a_finetune_runs_pairs(tmp_path):
+    from typer.testing import CliRunner
+
+    from affectbench.cli import app
+    from affectbench.specs import FinetuneSpec, RunSpec
+    from affectbench.store import Store
+    from tests.finetune._fixtures import dataset_ref, write_corpus
+
+    clip = make_clip(tmp_path / "c.mp4", 1.0)
+    ds = dataset_ref(write_corpus(tmp_path / "data", {"train": 4, "valid": 2, "test": 0}, media={"video": str(clip)}))
+    spec = RunSpec(kind="finetune", dataset=ds, model={"backend": "hf", "name": "x"}, finetune=FinetuneSpec())
+    ws = tmp_path / "ws"
+    store = Store(ws / "affectbench.sqlite")
+    store.open_run(spec)
+    cli = CliRunner()
+    r = cli.invoke(
+        app, ["export", "--format", "llamafactory", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "lf")]
+    )
+    assert r.exit_code == 0, r.output
+    folder = tmp_path / "lf" / spec.run_id
+    info = json.loads((folder / "dataset_info.json").read_text())
+    assert set(info) == {f"{spec.run_id}-train", f"{spec.run_id}-valid"}
+    rows = json.loads((folder / f"{spec.run_id}-train.json").read_text())
+    assert [r["messages"][-1]["content"] for r in rows] == ["positive", "negative"] * 2
+    assert all(r["messages"][-2]["content"].startswith("<video><audio>") and r["videos"] == [str(clip)] for r in rows)
+    r = cli.invoke(
+        app, ["export", "--format", "swift", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "sw")]
+    )
+    assert r.exit_code == 0, r.output
+    lines = (tmp_path / "sw" / spec.run_id / f"{spec.run_id}-valid.jsonl").read_text().splitlines()
+    assert len(lines) == 2
+    # an eval run has no training pairs: refused by name
+    ev = RunSpec(dataset=ds, model={"backend": "hf", "name": "x"})
+    store.open_run(ev)
+    r = cli.invoke(app, ["export", "--format", "swift", ev.run_id, "--workspace", str(ws)])
+    assert r.exit_code != 0 and "is of kind eval; give a finetune run" in str(r.exception)

@@ -51,9 +51,9 @@ def conv(text, video=None, audio=None, span=None):
 
 
 def test_omni_audio_and_video_tokens_reach_model(omni, clips):
-    tok = omni._proc.tokenizer
+    tok = omni.processor.tokenizer
     c = omni.prepare(conv("What is the sentiment?", clips["av"], clips["av"]))
-    enc = omni._encode([c], GEN)
+    enc = omni.encode([c], GEN)
     ids = enc["input_ids"][0].tolist()
     assert ids.count(tok.audio_token_id) > 0 and ids.count(tok.video_token_id) > 0
     (g,) = omni.generate([c], GEN)
@@ -63,9 +63,9 @@ def test_omni_audio_and_video_tokens_reach_model(omni, clips):
 
 
 def test_omni_no_audio_part_means_no_audio_tokens(omni, clips):
-    tok = omni._proc.tokenizer
+    tok = omni.processor.tokenizer
     c = omni.prepare(conv("Sentiment?", video=clips["av"]))
-    ids = omni._encode([c], GEN)["input_ids"][0].tolist()
+    ids = omni.encode([c], GEN)["input_ids"][0].tolist()
     assert tok.audio_token_id not in ids and tok.video_token_id in ids
     assert omni.generate([c], GEN)[0].modalities == ("T", "V")
 

@@ -52,14 +52,14 @@ def test_loads_thinker_with_its_processor(omni):
     info = omni.info()
     assert info["model_class"] == "Qwen3OmniMoeThinkerForConditionalGeneration"
     assert info["processor_class"] == "Qwen3OmniMoeProcessor"
-    assert omni._ids["A"] == {omni._proc.tokenizer.audio_token_id}
+    assert omni._ids["A"] == {omni.processor.tokenizer.audio_token_id}
     assert {"audio", "video"} <= omni.accepts
 
 
 def test_audio_part_puts_audio_tokens_in_input_ids(omni, clips):
-    tok = omni._proc.tokenizer
+    tok = omni.processor.tokenizer
     c = omni.prepare(conv("What is the sentiment?", clips["av"], clips["av"]))
-    enc = omni._encode([c], GEN)
+    enc = omni.encode([c], GEN)
     ids = enc["input_ids"][0].tolist()
     assert ids.count(tok.audio_token_id) > 0 and ids.count(tok.video_token_id) > 0
     assert "input_features" in enc and "pixel_values_videos" in enc
@@ -69,9 +69,9 @@ def test_audio_part_puts_audio_tokens_in_input_ids(omni, clips):
 
 
 def test_no_audio_part_means_no_audio_tokens(omni, clips):
-    tok = omni._proc.tokenizer
+    tok = omni.processor.tokenizer
     c = omni.prepare(conv("Sentiment?", video=clips["av"]))
-    enc = omni._encode([c], GEN)
+    enc = omni.encode([c], GEN)
     ids = enc["input_ids"][0].tolist()
     assert tok.audio_token_id not in ids and tok.video_token_id in ids
     assert "input_features" not in enc
@@ -106,7 +106,7 @@ def test_full_checkpoint_loads_only_its_thinker(omni, clips, tmp_path):
     full = HFModel(ModelSpec(backend="hf", name=str(path)), MediaSpec(fps=2), tmp_path)
     full.load()
     assert full.info()["model_class"] == "Qwen3OmniMoeThinkerForConditionalGeneration"
-    assert not hasattr(full._model, "talker")
+    assert not hasattr(full.model, "talker")
     c = omni.prepare(conv("Sentiment?", clips["av"], clips["av"]))
     # the thinker weights came from the checkpoint (same seed as `omni`), not a fresh random init
     mine, theirs = full.score([c], OPTIONS, GEN)[0].scores, omni.score([c], OPTIONS, GEN)[0].scores

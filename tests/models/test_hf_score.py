@@ -54,7 +54,7 @@ def reference(m, c, options, gen, seconds=None):
     import torch
 
     proc, tok = m._proc, m._proc.tokenizer
-    msgs, media, _ = m._chat(c, gen)
+    msgs, media, _ = m.chat_inputs(c, gen)
     videos = [p.data.frames for p in media if p.kind == "video"]
     audios = [p.data.audio for p in media if p.kind == "audio"]
     context = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
@@ -99,7 +99,7 @@ def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips,
     tok = m._proc.tokenizer
     gen = GenerationSpec(mode="score")
     c = m.prepare(conv("How does the speaker feel?", clips[0]))
-    text = m._proc.apply_chat_template(m._chat(c, gen)[0], add_generation_prompt=True, tokenize=False)
+    text = m._proc.apply_chat_template(m.chat_inputs(c, gen)[0], add_generation_prompt=True, tokenize=False)
     # the boundary really merges here: the prompt's trailing space joins the option's first word
     assert text.endswith(" ")
     p = tok(text, add_special_tokens=False)["input_ids"]

@@ -61,7 +61,7 @@ def reference_hf(model, conv, seed):
     import torch
 
     model.load()
-    inputs = model._encode([conv], SAMPLING)
+    inputs = model.encode([conv], SAMPLING)
     tok = model._proc.tokenizer
     torch.manual_seed(seed)
     out = model._model.generate(

@@ -105,7 +105,7 @@ def test_family_end_to_end(key, built, clips, tmp_path):
     model = _model(path, mods, tmp_path)
     assert model.family.key == key
     c = model.prepare(conv("Sentiment?", clips["av"]))
-    enc = model._encode([c], GEN)
+    enc = model.encode([c], GEN)
     counts = _placeholder_counts(model, enc)
     if "A" in mods:
         assert counts["audio_token"] > 0
@@ -128,7 +128,8 @@ def test_family_end_to_end(key, built, clips, tmp_path):
     spreds = store.predictions(sc.id)
     assert all(p.error is None and p.raw in ("negative", "positive") for p in spreds), [p.error for p in spreds]
     assert all(math.isfinite(v) for p in spreds for v in p.meta.get("scores", {"x": 0.0}).values())
-    ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=1e-2)
+    # video pairs reach ~2k tokens; a smaller max_length would have to cut media tokens, which is refused
+    ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=1e-2, max_length=4096)
     rec = runner.run(RunSpec(kind="finetune", dataset=ds, model=base, media=media, finetune=ft))
     assert rec.status == "done" and rec.metrics["steps"] == 1
     assert math.isfinite(rec.metrics["first_train_loss"])
@@ -158,7 +159,7 @@ def test_video_reaches_frame_families_as_images_and_audio_reaches_them(key, buil
     c = model.prepare(conv("Emotion?", clips["av"]))
     n_frames = len(c[0].parts[0].data.frames)
     assert n_frames == 3  # the recipe's frame count
-    enc = model._encode([c], GEN)
+    enc = model.encode([c], GEN)
     counts = _placeholder_counts(model, enc)
     assert counts["audio_token"] > 0
     if key == "gemma3n":  # a fixed 4 soft tokens per image in the tiny config
@@ -177,7 +178,7 @@ def test_every_family_input_has_at_most_one_bos(key, built, clips, tmp_path):
     model = _model(built(key), FAMILY_MODALITIES[key], tmp_path)
     a = model.prepare(conv("Short?", clips["av"]))
     b = model.prepare(conv("A much longer question about this clip and its emotion?", clips["av2"]))
-    enc = model._encode([a, b], GEN)
+    enc = model.encode([a, b], GEN)
     tok = model._proc.tokenizer
     for row in range(2):
         ids = enc["input_ids"][row][enc["attention_mask"][row].bool()].tolist()
@@ -213,8 +214,8 @@ def test_phi4_batch_composition_would_change_outputs_so_it_runs_one_by_one(built
     audio_only = model.prepare(conv("Emotion?", clips["av2"]))
     audio_only[0].parts = [p for p in audio_only[0].parts if p.kind != "video"]
     with_image = model.prepare(conv("Another, longer question here?", clips["av"]))
-    together = model._encode([audio_only, with_image], GEN)
-    alone = model._encode([audio_only], GEN)
+    together = model.encode([audio_only, with_image], GEN)
+    alone = model.encode([audio_only], GEN)
     with torch.inference_mode():
         lt = model._model(**together).logits[0, -1]
         la = model._model(**alone).logits[0, -1]

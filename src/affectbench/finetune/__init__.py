@@ -1,6 +1,6 @@
 """Runs of kind `finetune`: LoRA SFT on the prompts that `eval` renders (with or without knowledge).
 
-`run_finetune(runner, spec)` builds training pairs with `Prompt.render` + `Prompt.answer`
+`run_finetune(store, spec)` builds training pairs with `Prompt.render` + `Prompt.answer`
 (`pairs`), trains a peft LoRA adapter (`lora`) on the backend's model (`backends`), logs train
 and validation losses to the store, and registers the best epoch's adapter as the run's
 artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune run id>`).
@@ -11,68 +11,56 @@ artifact "adapter" — an eval run names it by run id (`model.adapter: <finetune
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from ..errors import AffectbenchError
 from ..specs import FinetuneSpec, RunSpec
-from ..store import RunRecord
-
-if TYPE_CHECKING:
-    from ..runner import Runner
+from ..store import RunRecord, Store
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_finetune"]
+__all__ = ["export_run", "finetune_pairs", "run_finetune"]
 
 
-def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None = None) -> RunRecord:
-    """Train (or resume, or return the finished) LoRA adapter of a finetune run."""
+def run_finetune(
+    store: Store, spec: RunSpec, *, progress: bool = False, stop_after_steps: int | None = None
+) -> RunRecord:
+    """Train (or resume, or return the finished) LoRA adapter of a finetune run into `store`.
+
+    `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
+    simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
     from .. import provenance
-    from ..prompts import load_prompt
-    from ..runner import check_same_inputs, knowledge_texts, model_provenance, progress_bar, segment_env, select_samples
+    from ..progress import progress_bar
+    from ..runner import check_same_inputs, model_provenance, segment_env  # provenance of each segment
     from .backends import trainable_for
-    from .lora import _dist, _steps, train_lora
-    from .pairs import pairs_for_spec, summary
+    from .lora import rank_world, steps_per_epoch, train_lora
+    from .pairs import summary
 
     if spec.kind != "finetune":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
     ft = spec.finetune or FinetuneSpec()
-    store = runner.store
-    rank, _, _ = _dist()
+    rank, world = rank_world()
     is_main = rank == 0
-    record = store.open_run(spec)
-    rid = record.id
+    rid = spec.run_id
+    # only rank 0 writes to the store; the others read what it wrote
+    record = store.open_run(spec) if is_main else None
+    if world > 1:
+        _barrier()
+        record = store.run(rid)
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
-    from ..datasets import load_dataset
-
-    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
-    knowledge = knowledge_texts(spec, store, dataset.info)
-    train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
-    valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
-    if not len(train):
-        raise AffectbenchError(
-            f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
-            f"(skipped: {train.skipped}); check the split name and that samples have targets"
-        )
-    if spec.knowledge:  # every source must reach (nearly) every training prompt: knowledge.MIN_FINETUNE_COVERAGE
-        from ..knowledge import check_coverage, gather_knowledge
-
-        check_coverage(
-            gather_knowledge(spec, store, dataset.info),
-            [p.sample.id for p in train.pairs],
-            spec.knowledge,
-            what=f"finetune run {rid} (split {ft.train_split!r})",
-        )
+    prompt, train, valid, dataset, knowledge = finetune_pairs(store, spec, with_sources=True)
     if is_main:  # provenance of this segment: prompt text, model and data fingerprints (see provenance)
+        from ..datasets import select_samples
+
         splits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
         read = [s for split in splits for s in select_samples(dataset.load(split), spec.limit, spec.seed)]
         files = sorted({f for split in splits for f in dataset.label_files(split)})
         data = provenance.data_record(read, files, dataset.root)
         ids = data.pop("samples")
         kfp = provenance.knowledge_record(spec.knowledge, knowledge, ids) if spec.knowledge else None
-        env = segment_env(spec, load_prompt(spec.prompt, dataset.info), data, kfp)
+        env = segment_env(spec, prompt, data, kfp)
         env.update(model_provenance(spec.model))
         if store.train_logs(rid, "train"):  # resuming from a checkpoint: same inputs only
             check_same_inputs(store.run(rid), env)
@@ -80,9 +68,9 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
         store.set_status(rid, "running")
     try:
         trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
-        total = _steps(len(train.pairs), ft.batch_size * ft.grad_accum) * ft.epochs
+        total = steps_per_epoch(len(train.pairs), ft) * ft.epochs
         done = len(store.train_logs(rid, "train"))
-        with progress_bar(runner.progress and is_main, f"{rid} (steps)", total, min(done, total)) as advance:
+        with progress_bar(progress and is_main, f"{rid}", total, min(done, total), unit="steps") as advance:
 
             def log_fn(step: int, split: str, loss: float, epoch: float, **meta) -> None:
                 store.log_train(rid, step, split, loss, epoch, **meta)
@@ -94,10 +82,11 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
                 train.pairs,
                 valid.pairs if valid else [],
                 ft,
-                store.artifact_dir(rid),
+                store.workspace / "artifacts" / rid,
                 seed=spec.seed,
                 log_fn=log_fn,
                 stop_after_steps=stop_after_steps,
+                inputs_key=inputs_key(spec, prompt.fingerprint, train, valid, trainable.base),
             )
     except BaseException as e:
         if is_main:
@@ -115,9 +104,104 @@ def run_finetune(runner: Runner, spec: RunSpec, *, stop_after_steps: int | None 
                 "steps": result.steps,
                 "resumed_from_step": result.resumed_from_step,
                 "wall_s": result.wall_s,
+                "truncated": len(result.truncated),
+                "torch_threads": result.threads,
                 "_train": summary(train),
                 "_valid": summary(valid) if valid else None,
             },
         )
         store.set_status(rid, "done")
+        if result.truncated:
+            log.warning(
+                "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
+                "their prompt (first: %s)",
+                rid,
+                len(result.truncated),
+                ft.max_length,
+                ", ".join(result.truncated[:5]),
+            )
+    if world > 1:
+        _barrier()
     return store.run(rid)
+
+
+def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
+    """(prompt, train PairSet, valid PairSet or None) of a finetune run: its splits rendered with its
+    prompt, media, system prompt and stored knowledge; with `with_sources` also the opened dataset and
+    the knowledge texts. Raises AffectbenchError when the train split gives no pairs or the run asks
+    for knowledge that is not stored."""
+    from ..datasets import load_dataset
+    from ..knowledge import knowledge_texts
+    from ..prompts import load_prompt
+    from .pairs import pairs_for_spec
+
+    ft = spec.finetune or FinetuneSpec()
+    rid = spec.run_id
+    dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
+    knowledge = knowledge_texts(spec, store, dataset.info)
+    prompt = load_prompt(spec.prompt, dataset.info)
+    train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
+    valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
+    if not len(train):
+        raise AffectbenchError(
+            f"finetune run {rid}: split {ft.train_split!r} of {spec.dataset.name!r} gave no training pairs "
+            f"(skipped: {train.skipped}); check the split name and that samples have targets"
+        )
+    if spec.knowledge:  # every source must reach (nearly) every training prompt: knowledge.MIN_FINETUNE_COVERAGE
+        from ..knowledge import check_coverage, gather_knowledge
+
+        check_coverage(
+            gather_knowledge(spec, store, dataset.info),
+            [p.sample.id for p in train.pairs],
+            spec.knowledge,
+            what=f"finetune run {rid} (split {ft.train_split!r})",
+        )
+    return (prompt, train, valid, dataset, knowledge) if with_sources else (prompt, train, valid)
+
+
+def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:
+    """Write a finetune run's training (and validation) pairs for another trainer: `fmt` "llamafactory"
+    (sharegpt JSON + dataset_info.json, template qwen2_omni) or "swift" (ms-swift JSONL), into
+    `out_dir/<run id>/`. Returns the data files. Raises AffectbenchError for other run kinds or formats."""
+    from .export import export_llamafactory, export_swift
+
+    if fmt not in ("llamafactory", "swift"):
+        raise AffectbenchError(f"export: unknown training format {fmt!r}; use llamafactory or swift")
+    spec = store.run(run_id).run_spec
+    if spec.kind != "finetune":
+        raise AffectbenchError(f"export --format {fmt}: run {run_id} is of kind {spec.kind}; give a finetune run")
+    _, train, valid = finetune_pairs(store, spec)
+    folder = Path(out_dir) / run_id
+    out = []
+    for split, ps in (("train", train), ("valid", valid)):
+        if ps is None or not len(ps):
+            continue
+        if fmt == "llamafactory":
+            out.append(export_llamafactory(ps.pairs, folder, name=f"{run_id}-{split}"))
+        else:
+            out.append(export_swift(ps.pairs, folder / f"{run_id}-{split}.jsonl"))
+    return out
+
+
+def inputs_key(spec: RunSpec, prompt_fingerprint: str, train, valid, base: dict) -> str:
+    """sha256 (16 hex) of what a fine-tune's checkpoints come from: the run spec, the base model,
+    the prompt's fingerprint, and every training/validation pair (sample id, rendered conversation, answer)."""
+    import hashlib
+
+    from ..specs import canonical_json
+
+    h = hashlib.sha256(canonical_json({"spec": spec.identity(), "base": base, "prompt": prompt_fingerprint}).encode())
+    for name, ps in (("train", train), ("valid", valid)):
+        for p in ps.pairs if ps else []:
+            h.update(f"{name}\0{p.sample.id}\0{p.conversation!r}\0{p.answer}\0".encode())
+    return h.hexdigest()[:16]
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        from accelerate import PartialState
+
+        PartialState()  # joins the launcher's process group (gloo on CPU, nccl on GPUs)
+    dist.barrier()

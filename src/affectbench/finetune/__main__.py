@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..runner import Runner
     from ..store import Store
     from . import run_finetune
-    from .lora import _dist
+    from .lora import rank_world
 
     ap = argparse.ArgumentParser(prog="python -m affectbench.finetune", description=__doc__.splitlines()[0])
     ap.add_argument("--workspace", type=Path, help="workspace folder (default: the experiment's)")
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", help="the experiment's finetune entry (or an entry that uses it as adapter)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="override key=value")
     args = ap.parse_args(argv)
-    rank, world, _ = _dist()
+    rank, world = rank_world()
     try:
         if args.experiment:
             from ..config import load_experiment
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                             )
                         if world == 1:
                             runner.run(k)
-                record = run_finetune(runner, spec)
+                record = run_finetune(store, spec)
                 if rank == 0:
                     print(f"{record.id}: {record.status} {record.metrics}")
         else:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                 ap.error("give --experiment [--name] or --workspace and --run-id")
             store = Store(Path(args.workspace) / "affectbench.sqlite")
             spec = store.run(args.run_id).run_spec
-            record = run_finetune(Runner(store, progress=False), spec)
+            record = run_finetune(store, spec)
             if rank == 0:
                 print(f"{record.id}: {record.status} {record.metrics}")
     except AffectbenchError as e:

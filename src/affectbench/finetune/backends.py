@@ -45,6 +45,7 @@ class Trainable:
     prepare: Callable[[Conversation], Conversation]  # decode media etc. (as in eval)
     device: str = "cpu"
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
+    media_ids: set[int] = field(default_factory=set)  # audio/video/image placeholder token ids (never truncated)
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -93,26 +94,27 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
 
     hf = HFModel(spec.model_copy(update={"adapter": None}), media, workspace)
     hf.opts["merge_adapter"] = False
-    hf.load()
-    proc = hf._proc
+    proc = hf.processor
     tok = getattr(proc, "tokenizer", proc)
-    model = hf._model
+    model = hf.model
 
     def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
         completions, n_answer = [], []
         for conv, ans in zip(batch, answers, strict=True):
-            msgs, *_ = hf._chat(conv, gen)
+            msgs, *_ = hf.chat_inputs(conv, gen)
             comp = _completion(proc.apply_chat_template, msgs, ans, tok.eos_token)
             completions.append(comp)
             n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
-        inputs = hf._encode(batch, gen, suffixes=completions)
+        inputs = hf.encode(batch, gen, suffixes=completions)
         inputs = dict(inputs)
         inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
         return inputs
 
-    return Trainable(
-        model, encode, hf.prepare, str(hf.device), {"backend": "hf", "name": spec.name, "class": type(model).__name__}
-    )
+    media_ids = set().union(*hf.placeholder_ids.values())
+    base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
+    if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
+        base["thinker_prefix"] = hf.thinker_prefix
+    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids)
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
@@ -120,6 +122,7 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     import torch
 
     from ..models import textlm
+    from ..models.hf import torch_device
 
     transformers = __import__("transformers")
     folder = textlm.resolve(spec.name)
@@ -127,8 +130,8 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
     tok.padding_side = "left"
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    device = torch_device()
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     module = transformers.AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device)
     prompt_of = getattr(model_obj, "llm_prompt", None)
     if prompt_of is None:

@@ -1,9 +1,22 @@
-"""The LoRA training loop (peft): answer-masked loss, validation loss per epoch, best-epoch
-selection, a checkpoint every N optimizer steps and at each epoch end, resume after a kill.
+"""LoRA training on transformers' `Trainer` (+ accelerate): answer-only loss, validation loss per
+epoch, best-epoch selection, a checkpoint every N optimizer steps and at each epoch end, resume
+after a kill.
 
-Runs single process (CPU or one GPU) and, unchanged, under `torchrun` / `accelerate launch`
-(DDP): each rank takes its share of every optimizer step's examples, gradients are averaged,
-and only rank 0 writes logs, checkpoints and the adapter.
+One process (CPU or one GPU) or data-parallel under `torchrun` / `accelerate launch`: the
+Trainer shards each optimizer step's examples over the ranks (each rank on its own device,
+`LOCAL_RANK`), averages gradients, normalises the loss by the answer tokens of the whole global
+batch (so N processes train the same adapter as one), and only rank 0 writes files.
+`FinetuneSpec.batch_size` is the global batch per micro-step: each of N ranks takes batch_size / N.
+
+Prompts longer than `FinetuneSpec.max_length` tokens lose their start (left truncation), so the
+answer always survives; the ids of truncated pairs are reported. A pair whose cut would remove
+media placeholder tokens (audio/video frames) is refused with its sample id: cutting those
+would desynchronise the tokens and the media features.
+
+Mixed precision (`precision: bf16|fp16`), gradient checkpointing and a DeepSpeed config
+(`deepspeed: path/to/zero.json`) pass through to `TrainingArguments`. Only CPU runs (one and two
+processes, fp32) were run here; bf16/fp16, gradient checkpointing on GPU and DeepSpeed are
+passed through untested on GPUs.
 """
 
 from __future__ import annotations
@@ -13,6 +26,7 @@ import logging
 import math
 import os
 import random
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -20,14 +34,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import AffectbenchError
 from ..specs import FinetuneSpec
-from .backends import Trainable, lm_linear_modules
+from .backends import IGNORE, Trainable, lm_linear_modules
 from .guard import check_finite_step
 from .pairs import Pair
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_EVERY = 50  # optimizer steps between checkpoints (env AFFECTBENCH_CHECKPOINT_STEPS overrides)
+CHECKPOINTS = "checkpoints"  # Trainer output folder under the run's artefact folder
+INPUTS_FILE = "inputs.json"  # the key of what produced the checkpoints (see `train_lora(inputs_key=)`)
 
 
 @dataclass
@@ -41,23 +58,17 @@ class TrainResult:
     resumed_from_step: int
     wall_s: float
     history: list[dict[str, Any]] = field(default_factory=list)
+    truncated: list[str] = field(default_factory=list)  # sample ids cut to max_length (left side)
+    threads: int = 0  # torch CPU threads used
 
 
 class Interrupt(Exception):
     """Raised by the test hook `stop_after_steps` to simulate a kill."""
 
 
-def _dist():
-    """(rank, world, torch.distributed or None); initialises the process group under torchrun/accelerate."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, None
-    import torch
-    import torch.distributed as dist
-
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), dist.get_world_size(), dist
+def rank_world() -> tuple[int, int]:
+    """(global rank, world size) from the launcher's environment (torchrun / accelerate); (0, 1) alone."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def seed_everything(seed: int) -> None:
@@ -69,66 +80,296 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _steps(n: int, per_step: int) -> int:
-    return max(1, math.ceil(n / per_step))
-
-
-def _save_state(ckpt: Path, model, optimizer, state: dict[str, Any]) -> None:
-    """Write adapter + optimizer + counters to a temp folder, then swap it in (no half-written checkpoint)."""
+def deterministic(threads: int | None) -> int:
+    """Deterministic kernels (warn where an op has none) and, when given, a fixed torch CPU thread count;
+    returns the thread count in force. On GPUs also cuDNN determinism and cuBLAS's fixed workspace."""
     import torch
 
-    tmp = ckpt.with_name(ckpt.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state(), **state}, tmp / "state.pt")
-    old = ckpt.with_name(ckpt.name + ".old")
-    shutil.rmtree(old, ignore_errors=True)
-    if ckpt.exists():
-        ckpt.rename(old)
-    tmp.rename(ckpt)
-    shutil.rmtree(old, ignore_errors=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
-def _load_state(ckpt: Path, model, optimizer) -> dict[str, Any] | None:
-    import torch
-    from peft import set_peft_model_state_dict
-
-    state_file = ckpt / "state.pt"
-    if not state_file.is_file():
-        return None
-    weights = ckpt / "adapter_model.safetensors"
-    if weights.is_file():
-        from safetensors.torch import load_file
-
-        sd = load_file(str(weights))
-    else:
-        sd = torch.load(ckpt / "adapter_model.bin", map_location="cpu")
-    set_peft_model_state_dict(model, sd)
-    state = torch.load(state_file, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(state.pop("optimizer"))
-    torch.set_rng_state(state.pop("torch_rng"))
-    return state
+def steps_per_epoch(n_pairs: int, ft: FinetuneSpec) -> int:
+    """Optimizer steps in one epoch over `n_pairs` (global batch = batch_size × grad_accum)."""
+    return max(1, math.ceil(n_pairs / (ft.batch_size * ft.grad_accum)))
 
 
-def answer_loss(model: Any, inputs: dict[str, Any]):
-    """Mean cross-entropy over the answer tokens, computing logits only where labels are.
+def answer_loss_sum(model: Any, inputs: dict[str, Any]):
+    """(summed cross-entropy over the answer tokens, their count), computing logits only where labels are.
 
     Labels sit at the end of left-padded rows, so the vocabulary projection (the largest matmul
     of a small LLM with a big vocabulary) runs for a handful of positions instead of the prompt.
-    Equal to the model's own `labels=` loss.
     """
     import torch.nn.functional as F
 
     labels = inputs["labels"]
     width = labels.shape[1]
-    cols = (labels != -100).any(0).nonzero()
-    if len(cols) == 0:
-        return model(**inputs).loss
-    keep = width - int(cols.min()) + 1
+    cols = (labels != IGNORE).any(0).nonzero()
     kwargs = {k: v for k, v in inputs.items() if k != "labels"}
+    if len(cols) == 0:
+        logits = model(**kwargs).logits
+        return logits.sum() * 0.0, 0
+    keep = width - int(cols.min()) + 1
     logits = model(**kwargs, logits_to_keep=keep).logits[:, -keep:]  # a model may ignore logits_to_keep
     target = labels[:, width - keep + 1 :]
-    return F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=-100)
+    total = F.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
+    )
+    return total, int((target != IGNORE).sum())
+
+
+def answer_loss(model: Any, inputs: dict[str, Any]):
+    """Mean cross-entropy over the answer tokens; equal to the model's own `labels=` loss."""
+    total, n = answer_loss_sum(model, inputs)
+    return total / max(n, 1)
+
+
+def truncate_left(inputs: dict[str, Any], max_length: int, media_ids: set[int], ids: list[str]) -> list[str]:
+    """Cut left-padded rows to their last `max_length` tokens, in place; returns the ids of cut rows.
+
+    Every (batch, width) tensor (input_ids, attention_mask, labels, …) keeps its last columns.
+    Raises AffectbenchError naming the sample when a cut would remove media placeholder tokens
+    or the whole answer would not fit.
+    """
+    input_ids = inputs["input_ids"]
+    width = input_ids.shape[1]
+    if width <= max_length:
+        return []
+    lengths = inputs["attention_mask"].sum(1).tolist()
+    cut: list[str] = []
+    for row, (sid, n) in enumerate(zip(ids, lengths, strict=True)):
+        if n <= max_length:
+            continue
+        dropped = input_ids[row, width - n : width - max_length].tolist()
+        if media_ids & set(dropped):
+            raise AffectbenchError(
+                f"finetune: sample {sid} has {n} tokens > finetune.max_length {max_length} and cutting its start "
+                "would remove audio/video tokens; raise finetune.max_length or lower the media budget "
+                "(media.max_frames, media.max_pixels)"
+            )
+        if int((inputs["labels"][row, width - max_length + 1 :] != IGNORE).sum()) < int(
+            (inputs["labels"][row] != IGNORE).sum()
+        ):
+            raise AffectbenchError(f"finetune: the answer of sample {sid} alone is longer than finetune.max_length")
+        cut.append(sid)
+    for key, value in list(inputs.items()):
+        if hasattr(value, "shape") and value.dim() >= 2 and value.shape[:2] == (input_ids.shape[0], width):
+            inputs[key] = value[:, width - max_length :]
+    return cut
+
+
+class PairCollator:
+    """Trainer data collator: prepares (decodes media of) the pairs as eval does, encodes them with
+    answer-only labels and truncates them to max_length from the left."""
+
+    def __init__(self, trainable: Trainable, max_length: int) -> None:
+        self.trainable, self.max_length = trainable, max_length
+        self.truncated: set[str] = set()
+
+    def __call__(self, pairs: list[Pair]) -> dict[str, Any]:
+        t = self.trainable
+        batch = [t.prepare(p.conversation) for p in pairs]
+        inputs = dict(t.encode(batch, [p.answer for p in pairs]))
+        ids = [p.sample.id for p in pairs]
+        self.truncated.update(truncate_left(inputs, self.max_length, t.media_ids, ids))
+        return inputs
+
+
+def _trainer_class():
+    import torch
+    from transformers import Trainer
+
+    class AnswerLossTrainer(Trainer):
+        """Trainer whose loss is the answer-only cross-entropy, normalised by the answer tokens of the
+        whole global batch (all micro-batches and ranks), so data parallelism does not change the update."""
+
+        loss_is_scaled_for_ga = True
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.model_accepts_loss_kwargs = True  # makes the Trainer count num_items_in_batch for us
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            total, n = answer_loss_sum(model, inputs)
+            if num_items_in_batch is None or not model.training:
+                loss = total / max(n, 1)
+            else:
+                loss = total / num_items_in_batch
+                if self.args.average_tokens_across_devices:  # DDP averages the ranks' gradients
+                    loss = loss * self.accelerator.num_processes
+            return (loss, None) if return_outputs else loss
+
+        def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            inputs = self._prepare_inputs(inputs)
+            with torch.no_grad():
+                loss = self.compute_loss(model, inputs)
+            return loss.detach(), None, None
+
+    return AnswerLossTrainer
+
+
+def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list[int]):
+    from transformers import TrainerCallback
+
+    class Bookkeeping(TrainerCallback):
+        """Logs losses, keeps the best epoch's adapter (`best/`), saves at each epoch end, test kill hook."""
+
+        def on_train_begin(self, args, state, control, **kw):
+            resumed[0] = state.global_step
+
+        def on_epoch_end(self, args, state, control, **kw):
+            control.should_save = True
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+            # never apply non-finite gradients (they would turn the adapter into NaNs); see guard
+            check_finite_step(state.global_step + 1, 0.0, (p for p in model.parameters() if p.requires_grad))
+
+        def on_log(self, args, state, control, logs=None, **kw):
+            logs = logs or {}
+            if "loss" in logs and log_fn and state.is_world_process_zero:
+                log_fn(
+                    state.global_step,
+                    "train",
+                    float(logs["loss"]),
+                    float(state.epoch or 0),
+                    lr=logs.get("learning_rate"),
+                )
+            if stop_after_steps is not None and "loss" in logs and state.global_step - resumed[0] >= stop_after_steps:
+                if state.global_step < state.max_steps:
+                    raise Interrupt(f"stopped after {state.global_step} steps (test hook)")
+
+        def on_evaluate(self, args, state, control, metrics=None, model=None, **kw):
+            loss = float(metrics["eval_loss"])
+            epoch = round(float(state.epoch or 0))
+            if log_fn and state.is_world_process_zero:
+                log_fn(state.global_step, "valid", loss, float(epoch))
+            # the Trainer logs this evaluation before calling us: compare with the ones before it
+            earlier = [h["eval_loss"] for h in state.log_history if "eval_loss" in h][:-1]
+            if state.is_world_process_zero and all(loss < e for e in earlier):
+                _save_adapter(model, out_dir / "best", {"epoch": epoch, "valid_loss": loss})
+
+    return Bookkeeping()
+
+
+def _save_adapter(model, path: Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write a peft adapter to a temp folder, then swap it in (never a half-written adapter)."""
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    if meta is not None:
+        (tmp / "epoch.json").write_text(json.dumps(meta))
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    return path
+
+
+FULL_CLASS_DIR = "full"  # inside an adapter trained on a full Omni checkpoint's thinker
+
+
+def full_class_adapter(src: Path, prefix: str, dst: Path) -> Path:
+    """Write a copy of the peft adapter `src` (trained on the thinker of a full Qwen2.5-/Qwen3-Omni
+    checkpoint, keys relative to the thinker) that loads onto the full Omni class: every weight key and
+    target module gets `prefix` ("thinker."), so peft finds all of them (without it peft only warns
+    "missing adapter keys" and the model equals the base). Returns `dst`."""
+    from safetensors.torch import load_file, save_file
+
+    head = "base_model.model."
+    weights = load_file(str(src / "adapter_model.safetensors"))
+    renamed = {}
+    for key, value in weights.items():
+        if not key.startswith(head):
+            raise AffectbenchError(f"{src}: unexpected adapter key {key!r} (peft keys start with {head!r})")
+        renamed[head + prefix + key[len(head) :]] = value
+    config = json.loads((src / "adapter_config.json").read_text())
+    targets = config.get("target_modules")
+    if isinstance(targets, list):
+        config["target_modules"] = sorted(prefix + t for t in targets)
+    elif isinstance(targets, str):  # a regex over full module names
+        config["target_modules"] = f"{re.escape(prefix)}(?:{targets})"
+    tmp = dst.with_name(dst.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(renamed, str(tmp / "adapter_model.safetensors"), metadata={"format": "pt"})
+    (tmp / "adapter_config.json").write_text(json.dumps(config, indent=2))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    return dst
+
+
+def training_arguments(
+    ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint_every: int, has_valid: bool, world: int, n_train: int
+):
+    """The `TrainingArguments` of a FinetuneSpec (AdamW, linear warm-up over int(5%) of the optimizer
+    steps then linear decay, grad-norm clip 1.0, no weight decay); raises AffectbenchError when
+    batch_size does not split over the ranks or a GPU-only option is asked for on CPU."""
+    import torch
+    from transformers import TrainingArguments
+
+    if ft.batch_size % world:
+        raise AffectbenchError(
+            f"finetune.batch_size {ft.batch_size} does not split over {world} processes; use a multiple of {world}"
+        )
+    cuda = torch.cuda.is_available()
+    if ft.precision != "fp32" and not cuda:
+        raise AffectbenchError(f"finetune.precision {ft.precision} needs a GPU here; use fp32 on CPU")
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(out_dir / CHECKPOINTS),
+        per_device_train_batch_size=ft.batch_size // world,
+        per_device_eval_batch_size=max(1, ft.batch_size // world),
+        gradient_accumulation_steps=ft.grad_accum,
+        num_train_epochs=ft.epochs,
+        learning_rate=ft.lr,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        lr_scheduler_type="linear",
+        warmup_steps=int(0.05 * steps_per_epoch(n_train, ft) * ft.epochs),
+        optim="adamw_torch",
+        logging_strategy="steps",
+        logging_steps=1,
+        eval_strategy="epoch" if has_valid else "no",
+        save_strategy="steps",
+        save_steps=max(1, checkpoint_every),
+        save_total_limit=1,
+        seed=seed,
+        data_seed=seed,
+        report_to="none",
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+        bf16=ft.precision == "bf16",
+        fp16=ft.precision == "fp16",
+        activation_checkpointing=ft.gradient_checkpointing,
+        average_tokens_across_devices=True,
+        use_cpu=not cuda,
+        ddp_backend=None if cuda else ("gloo" if world > 1 else None),
+        ddp_find_unused_parameters=ft.train_towers,  # tower LoRA layers get no gradient from text-only batches
+    )
+    if ft.deepspeed:
+        if not Path(ft.deepspeed).is_file():
+            raise AffectbenchError(f"finetune.deepspeed: config file not found: {ft.deepspeed}")
+        kwargs["deepspeed"] = ft.deepspeed
+    return TrainingArguments(**kwargs)
+
+
+def check_inputs_key(out_dir: Path, key: str | None) -> None:
+    """Refuse to resume checkpoints made from other inputs (pairs, prompt, spec, base model)."""
+    if key is None:
+        return
+    ckpts = out_dir / CHECKPOINTS
+    stored = out_dir / INPUTS_FILE
+    if ckpts.is_dir() and any(ckpts.iterdir()):
+        before = json.loads(stored.read_text()).get("key") if stored.is_file() else None
+        if before != key:
+            raise AffectbenchError(
+                f"the checkpoints in {ckpts} were made from other inputs (training pairs, prompt, settings or "
+                f"base model: {before} → {key}); refusing to resume them. Delete the run (affectbench rm RUN) "
+                "and rerun to train afresh"
+            )
 
 
 def train_lora(
@@ -142,21 +383,38 @@ def train_lora(
     log_fn: Callable[..., None] | None = None,
     checkpoint_every: int | None = None,
     stop_after_steps: int | None = None,
+    inputs_key: str | None = None,
 ) -> TrainResult:
     """Train a LoRA adapter on `train`, select the epoch with the lowest validation loss.
 
-    `out_dir` holds `checkpoint/` (resume state), `best/` and `final/`; the returned adapter is
-    `best/` when there is a validation split, else `final/`. `log_fn(step, split, loss, epoch, **meta)`
-    receives train losses per optimizer step and the validation loss per epoch.
+    `out_dir` holds `checkpoints/` (Trainer resume state), `best/` and `final/`; the returned
+    adapter is `best/` when there is a validation split, else `final/`. `log_fn(step, split, loss,
+    epoch, **meta)` receives train losses per optimizer step and the validation loss per epoch
+    (rank 0 only). `inputs_key` identifies what produced the checkpoints; a resume whose key
+    differs is refused (AffectbenchError).
     """
-    import torch
     from peft import LoraConfig, get_peft_model
+    from transformers.trainer_utils import get_last_checkpoint
 
     t0 = time.perf_counter()
     if checkpoint_every is None:
         checkpoint_every = int(os.environ.get("AFFECTBENCH_CHECKPOINT_STEPS", CHECKPOINT_EVERY))
-    rank, world, dist = _dist()
+    rank, world = rank_world()
     is_main = rank == 0
+    check_inputs_key(out_dir, inputs_key)
+    args = training_arguments(
+        ft,
+        out_dir,
+        seed=seed,
+        checkpoint_every=checkpoint_every,
+        has_valid=bool(valid),
+        world=world,
+        n_train=len(train),
+    )
+    import torch
+
+    before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
+    threads = deterministic(ft.threads)
     seed_everything(seed)
     base = trainable.module
     if isinstance(ft.target_modules, str) and ft.target_modules == "all-linear":
@@ -166,156 +424,79 @@ def train_lora(
     config = LoraConfig(
         r=ft.rank, lora_alpha=ft.alpha, lora_dropout=ft.dropout, target_modules=targets, task_type="CAUSAL_LM"
     )
+    if ft.gradient_checkpointing and hasattr(base, "enable_input_require_grads"):
+        base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input with grad
     model = get_peft_model(base, config)
-    if ft.train_towers:
-        pass  # LoRA layers were placed on the towers' Linear layers too; base weights stay frozen
-    ddp_model = model
-    if dist is not None:
-        from torch.nn.parallel import DistributedDataParallel
+    collator = PairCollator(trainable, ft.max_length)
+    resumed = [0]
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=valid or None,
+        data_collator=collator,
+        callbacks=[_callback(out_dir, log_fn, stop_after_steps, resumed)],
+    )
+    from transformers.trainer_callback import PrinterCallback
 
-        dev = torch.device(trainable.device)
-        ddp_model = DistributedDataParallel(
-            model, device_ids=[dev.index] if dev.type == "cuda" else None, find_unused_parameters=True
-        )
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=ft.lr, weight_decay=0.0)
-    per_step = ft.batch_size * ft.grad_accum
-    steps_per_epoch = _steps(len(train), per_step)
-    total = steps_per_epoch * ft.epochs
-    ckpt = out_dir / "checkpoint"
-    state = _load_state(ckpt, model, optimizer) if ckpt.exists() else None
-    step = state["step"] if state else 0
-    best_loss = state.get("best_loss") if state else None
-    best_epoch = state.get("best_epoch", -1) if state else -1
-    history: list[dict[str, Any]] = state.get("history", []) if state else []
-    resumed = step
-    if resumed:
-        log.info("finetune: resuming from step %d of %d", step, total)
+    trainer.remove_callback(PrinterCallback)  # losses go to the store (log_fn), not to stdout
+    if is_main and inputs_key is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / INPUTS_FILE).write_text(json.dumps({"key": inputs_key}))
+    last = get_last_checkpoint(str(out_dir / CHECKPOINTS)) if (out_dir / CHECKPOINTS).is_dir() else None
+    if last:
+        log.info("finetune: resuming from %s", last)
+    try:
+        trainer.train(resume_from_checkpoint=last)
+    finally:  # leave the process as it was (an eval in the same process keeps its own settings)
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+    history = [
+        {"step": h["step"], "split": "train", "loss": h["loss"], "epoch": h.get("epoch")}
+        if "loss" in h
+        else {"step": h["step"], "split": "valid", "loss": h["eval_loss"], "epoch": round(h.get("epoch", 0))}
+        for h in trainer.state.log_history
+        if "loss" in h or "eval_loss" in h
+    ]
+    train_losses = [h["loss"] for h in history if h["split"] == "train"]
+    valid_hist = [h for h in history if h["split"] == "valid"]
+    best = min(valid_hist, key=lambda h: h["loss"]) if valid_hist else None
+    truncated = sorted(collator.truncated)
+    if world > 1:  # every rank saw its own shard: gather the truncated ids
+        import torch.distributed as dist
 
-    def lr_at(s: int) -> float:  # linear warm-up over 5% of steps, then linear decay
-        warm = max(1, int(0.05 * total))
-        return ft.lr * (s + 1) / warm if s < warm else ft.lr * max(0.0, (total - s) / max(1, total - warm))
-
-    def micro_batches(items: list[Pair]) -> list[list[Pair]]:
-        share = items[rank::world] or items[:1]
-        chunks = [share[i : i + ft.batch_size] for i in range(0, len(share), ft.batch_size)]
-        if world > 1:  # every rank must run the same number of backward passes
-            n_max = math.ceil(math.ceil(len(items) / world) / ft.batch_size)
-            chunks += [[]] * (n_max - len(chunks))
-        return chunks
-
-    def forward(chunk: list[Pair], weight: float):
-        batch = [trainable.prepare(p.conversation) for p in (chunk or train[:1])]
-        inputs = trainable.encode(batch, [p.answer for p in (chunk or train[:1])])
-        return answer_loss(ddp_model, inputs) * (weight if chunk else 0.0)
-
-    def valid_loss() -> float | None:
-        if not valid:
-            return None
-        model.eval()
-        tot, cnt = 0.0, 0
-        with torch.no_grad():
-            for chunk in micro_batches(valid):
-                if not chunk:
-                    continue
-                batch = [trainable.prepare(p.conversation) for p in chunk]
-                inputs = trainable.encode(batch, [p.answer for p in chunk])
-                n_tok = int((inputs["labels"] != -100).sum())
-                tot += float(answer_loss(model, inputs)) * n_tok
-                cnt += n_tok
-        if dist is not None:
-            t = torch.tensor([tot, float(cnt)], device=trainable.device)
-            dist.all_reduce(t)
-            tot, cnt = float(t[0]), int(t[1])
-        model.train()
-        return tot / max(cnt, 1)
-
-    def save_adapter(name: str) -> Path:
-        path = out_dir / name
-        tmp = out_dir / (name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
-        shutil.rmtree(path, ignore_errors=True)
-        tmp.rename(path)
-        return path
-
-    model.train()
-    first_loss = last_loss = math.nan
-    for h in history:
-        if h["split"] == "train":
-            first_loss = h["loss"] if math.isnan(first_loss) else first_loss
-            last_loss = h["loss"]
-    for epoch in range(step // steps_per_epoch, ft.epochs):
-        order = list(range(len(train)))
-        random.Random(seed * 1000 + epoch).shuffle(order)
-        for s_in_epoch in range(step - epoch * steps_per_epoch, steps_per_epoch):
-            items = [train[i] for i in order[s_in_epoch * per_step : (s_in_epoch + 1) * per_step]]
-            for g in optimizer.param_groups:
-                g["lr"] = lr_at(step)
-            chunks = micro_batches(items)
-            loss_sum = 0.0
-            for chunk in chunks:
-                loss = forward(chunk, 1.0 / len(chunks))
-                loss.backward()
-                loss_sum += float(loss.detach())
-            check_finite_step(step + 1, loss_sum, params)
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if dist is not None:
-                t = torch.tensor([loss_sum], device=trainable.device)
-                dist.all_reduce(t)
-                loss_sum = float(t[0]) / world
-            first_loss = loss_sum if math.isnan(first_loss) else first_loss
-            last_loss = loss_sum
-            ep = epoch + (s_in_epoch + 1) / steps_per_epoch
-            history.append({"step": step, "split": "train", "loss": loss_sum, "epoch": ep})
-            if is_main and log_fn:
-                log_fn(step, "train", loss_sum, ep, lr=lr_at(step - 1))
-            end_of_epoch = s_in_epoch + 1 == steps_per_epoch
-            if end_of_epoch:
-                vl = valid_loss()
-                if vl is not None:
-                    history.append({"step": step, "split": "valid", "loss": vl, "epoch": epoch + 1})
-                    if is_main and log_fn:
-                        log_fn(step, "valid", vl, epoch + 1)
-                    if best_loss is None or vl < best_loss:
-                        best_loss, best_epoch = vl, epoch + 1
-                        if is_main:
-                            save_adapter("best")
-            if is_main and (end_of_epoch or step % max(1, checkpoint_every) == 0):
-                _save_state(
-                    ckpt,
-                    model,
-                    optimizer,
-                    {"step": step, "best_loss": best_loss, "best_epoch": best_epoch, "history": history},
-                )
-            if stop_after_steps is not None and step - resumed >= stop_after_steps and step < total:
-                raise Interrupt(f"stopped after {step} steps (test hook)")
+        parts: list[list[str]] = [[] for _ in range(world)]
+        dist.all_gather_object(parts, truncated)
+        truncated = sorted({sid for part in parts for sid in part})
     adapter = out_dir / "best"
+    best_epoch = int(best["epoch"]) if best else ft.epochs
     if is_main:
-        final = save_adapter("final")
-        if not valid or not (out_dir / "best").exists():
+        final = _save_adapter(model, out_dir / "final")
+        if not valid or not adapter.exists():
             adapter, best_epoch = final, ft.epochs
         card = {
             "base": trainable.base,
             "finetune": ft.model_dump(mode="json"),
             "best_epoch": best_epoch,
-            "best_valid_loss": best_loss,
-            "steps": step,
+            "best_valid_loss": best["loss"] if best else None,
+            "steps": trainer.state.global_step,
+            "truncated": len(truncated),
         }
         (adapter / "affectbench_finetune.json").write_text(json.dumps(card, indent=2))
-    if dist is not None:
-        dist.barrier()
+        if trainable.base.get("thinker_prefix"):
+            full_class_adapter(adapter, trainable.base["thinker_prefix"], adapter / FULL_CLASS_DIR)
+    if world > 1:
+        trainer.accelerator.wait_for_everyone()
     return TrainResult(
         adapter=adapter,
         best_epoch=best_epoch,
-        best_valid_loss=best_loss,
-        first_train_loss=first_loss,
-        last_train_loss=last_loss,
-        steps=step,
-        resumed_from_step=resumed,
+        best_valid_loss=best["loss"] if best else None,
+        first_train_loss=train_losses[0] if train_losses else math.nan,
+        last_train_loss=train_losses[-1] if train_losses else math.nan,
+        steps=trainer.state.global_step,
+        resumed_from_step=resumed[0],
         wall_s=round(time.perf_counter() - t0, 2),
         history=history,
+        truncated=truncated,
+        threads=threads,
     )

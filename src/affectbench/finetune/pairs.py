@@ -81,8 +81,8 @@ def pairs_for_spec(
 
     `dataset` is the run's dataset, opened once by the caller for every split it trains or validates on.
     """
+    from ..datasets import select_samples
     from ..prompts import load_prompt
-    from ..runner import select_samples
 
     info = dataset.info
     prompt = load_prompt(spec.prompt, info, spec.prompt_language)

@@ -21,6 +21,20 @@ def processor_kinds(proc) -> set[str]:
     return set(capabilities(proc))
 
 
+def placeholder_ids(proc) -> dict[str, set[int]]:
+    """{"A": ids, "V": ids}: token ids whose presence in input_ids proves that a modality reached the model
+    (the processor's or tokenizer's audio_token / video_token / image_token)."""
+    tok = getattr(proc, "tokenizer", proc)
+    ids: dict[str, set[int]] = {"A": set(), "V": set()}
+    for attr, mod in (("audio_token", "A"), ("video_token", "V"), ("image_token", "V")):
+        token = getattr(proc, attr, None) or getattr(tok, attr, None)
+        if token:
+            tid = tok.convert_tokens_to_ids(token)
+            if tid is not None and tid != tok.unk_token_id:
+                ids[mod].add(int(tid))
+    return ids
+
+
 def chat_messages(conv: Conversation, gen: GenerationSpec, accepts: set[str]) -> tuple[list[dict], list[Part]]:
     """The chat-template messages (system prompt first unless the conversation has one) and the media
     parts they hold placeholders for, in order."""

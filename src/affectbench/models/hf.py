@@ -59,6 +59,18 @@ def _dtype(torch, name: str, device: str):
         raise ModelError(f"hf: unknown dtype {name!r}; use auto, float32, bfloat16 or float16") from None
 
 
+def torch_device(device: str = "auto") -> str:
+    """A process's torch device: `device` unless "auto"; then `cuda:LOCAL_RANK` when a GPU is visible (each
+    rank of torchrun / accelerate launch takes its own GPU; LOCAL_RANK unset = 0), else "cpu"."""
+    import torch
+
+    if device != "auto":
+        return device
+    if torch.cuda.is_available():
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return "cpu"
+
+
 class HFModel(Model):
     def __init__(self, spec: ModelSpec, media: MediaSpec | None = None, workspace: Path | None = None) -> None:
         super().__init__(spec, media, workspace)
@@ -70,6 +82,7 @@ class HFModel(Model):
         self._lock = threading.Lock()
         self._model = None
         self._proc = None
+        self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
         self.family = families.family_of(families.local_config(spec.name))
         self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
@@ -129,15 +142,31 @@ class HFModel(Model):
             if self._model is None:
                 self._load()
 
+    @property
+    def model(self):
+        """The loaded torch module (the thinker of a full Omni checkpoint; adapter applied if any)."""
+        self.load()
+        return self._model
+
+    @property
+    def processor(self):
+        """The loaded HF processor (its `.tokenizer` pads on the left)."""
+        self.load()
+        return self._proc
+
+    @property
+    def placeholder_ids(self) -> dict[str, set[int]]:
+        """{"A": ids, "V": ids}: the audio and video/image placeholder token ids of the processor."""
+        self.load()
+        return self._ids
+
     def _load(self) -> None:
         torch = require("torch", "hf", "the hf backend")
         transformers = require("transformers", "hf", "the hf backend")
         o = self.opts
         name = self.spec.name
         trust = bool(o.get("trust_remote_code", False))
-        device = o.get("device", "auto")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = torch_device(o.get("device", "auto"))
         dtype = _dtype(torch, o.get("dtype", "auto"), device)
         rev = {"revision": self.spec.revision} if self.spec.revision else {}
         try:
@@ -172,6 +201,7 @@ class HFModel(Model):
             if hasattr(model, "disable_talker"):  # in case a config ignored enable_audio_output
                 model.disable_talker()
             model = model.thinker
+            self.thinker_prefix = "thinker."
         if not o.get("device_map"):
             model = model.to(device)
         if self.spec.adapter:
@@ -185,21 +215,8 @@ class HFModel(Model):
         if tok.pad_token_id is None:
             tok.pad_token = tok.eos_token
         self._proc, self._model, self.device = proc, model, device
-        self._ids = self._placeholder_ids(proc)
+        self._ids = _chat.placeholder_ids(proc)
         self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
-
-    @staticmethod
-    def _placeholder_ids(proc) -> dict[str, set[int]]:
-        """Token ids whose presence in input_ids proves that a modality reached the model."""
-        tok = getattr(proc, "tokenizer", proc)
-        ids: dict[str, set[int]] = {"A": set(), "V": set()}
-        for attr, mod in (("audio_token", "A"), ("video_token", "V"), ("image_token", "V")):
-            token = getattr(proc, attr, None) or getattr(tok, attr, None)
-            if token:
-                tid = tok.convert_tokens_to_ids(token)
-                if tid is not None and tid != tok.unk_token_id:
-                    ids[mod].add(int(tid))
-        return ids
 
     @property
     def accepts(self) -> set[str]:
@@ -211,7 +228,7 @@ class HFModel(Model):
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
 
-    def _chat(self, conv: Conversation, gen: GenerationSpec, interleave: bool = False):
+    def chat_inputs(self, conv: Conversation, gen: GenerationSpec, interleave: bool = False):
         """Chat-template messages and the media parts to send, in order, for one conversation, as the
         family sends them (`families.as_sent`: e.g. frames as images), with the recipe's system prompt
         when the run sets none. With `interleave` each video's audio rides with it: the third item holds
@@ -224,8 +241,10 @@ class HFModel(Model):
         msgs, media = _chat.chat_messages(sent, gen, self.accepts)
         return msgs, media, with_audio
 
-    def _encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
-        """Processor inputs for `batch` (a dict of tensors on the model's device); see `_encode_sent`."""
+    def encode(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+        """Processor inputs (input_ids, attention_mask, media features; left-padded, on the model's device) of
+        prepared conversations, each rendered with the generation prompt and followed by `suffixes[i]`;
+        see `_encode_sent`. Raises ModelError when the processor rejects the inputs."""
         return self._encode_sent(batch, gen, suffixes)[0]
 
     def _interleaves(self) -> bool:
@@ -248,7 +267,7 @@ class HFModel(Model):
         window = _media.audio_window(proc)
         rows, metas = [], []
         for i, conv in enumerate(batch):
-            msgs, media, with_audio = self._chat(conv, gen, interleave)
+            msgs, media, with_audio = self.chat_inputs(conv, gen, interleave)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
@@ -427,7 +446,7 @@ class HFModel(Model):
         tok = getattr(self._proc, "tokenizer", self._proc)
         out = []
         for conv in batch:
-            msgs = self._chat(conv, gen)[0]
+            msgs = self.chat_inputs(conv, gen)[0]
             text = self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             try:
                 back, conts = _score.continuations(tok, text, list(options))
@@ -457,7 +476,7 @@ class HFModel(Model):
 
 
 def _meta(conv: Conversation, sent: dict) -> dict:
-    """Generation.meta: notes on missing/trimmed media plus what the processor was sent (`_encode`)."""
+    """Generation.meta: notes on missing/trimmed media plus what the processor was sent (`encode`)."""
     notes = _media.part_notes(conv)
     return {**({"notes": notes} if notes else {}), **sent}
 

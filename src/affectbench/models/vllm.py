@@ -29,7 +29,7 @@ from ..types import Generation
 from . import _chat, _media, _score, stops
 from . import options as options_
 from .base import Conversation, Model
-from .hf import ADAPTER_FILES, WEIGHT_FILES, HFModel
+from .hf import ADAPTER_FILES, WEIGHT_FILES
 
 
 def build_request(
@@ -115,7 +115,7 @@ class VLLMModel(Model):
         transformers = require("transformers", "hf", "the vllm backend's chat template")
         rev = {"revision": self.spec.revision} if self.spec.revision else {}
         self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name, **rev)
-        self._ids = HFModel._placeholder_ids(self._proc)
+        self._ids = _chat.placeholder_ids(self._proc)
         try:
             gencfg = transformers.GenerationConfig.from_pretrained(self.spec.name)
         except Exception:  # a checkpoint without generation_config.json: the tokenizer and template still say

@@ -350,7 +350,7 @@ def _html(
 
 
 def _drivers_section(perf, corr, study) -> H.Section:
-    """"What drives performance": per-model architecture effects (or why there are none) and, from
+    """ "What drives performance": per-model architecture effects (or why there are none) and, from
     MIN_RUNS_FOR_DRIVERS scored runs on, Spearman ρ of each run attribute (or why there is none)."""
     s = H.Section("drivers", "What drives performance")
     if study.too_few:
