@@ -51,17 +51,7 @@ def make_clip(
             n = int(seconds * sample_rate)
             t = np.arange(n) / sample_rate
             wave = np.zeros(n) if silent else 0.3 * np.sin(2 * np.pi * freq * t)
-            chunk = 1024
-            for start in range(0, n, chunk):
-                data = wave[start : start + chunk].astype(np.float32)[None, :]
-                frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
-                frame.sample_rate = sample_rate
-                frame.pts = start
-                frame.time_base = Fraction(1, sample_rate)
-                for pkt in aus.encode(frame):
-                    out.mux(pkt)
-            for pkt in aus.encode():
-                out.mux(pkt)
+            mux_audio(out, aus, wave, sample_rate, 1024)
     return path
 
 
@@ -124,15 +114,7 @@ def make_speech_clip(
                 out.mux(pkt)
         for pkt in vs.encode():
             out.mux(pkt)
-        for start in range(0, len(wave_), 1024):
-            frame = av.AudioFrame.from_ndarray(wave_[None, start : start + 1024], format="fltp", layout="mono")
-            frame.sample_rate = sample_rate
-            frame.pts = start
-            frame.time_base = Fraction(1, sample_rate)
-            for pkt in aus.encode(frame):
-                out.mux(pkt)
-        for pkt in aus.encode():
-            out.mux(pkt)
+        mux_audio(out, aus, wave_, sample_rate, 1024)
     return path
 
 
@@ -183,3 +165,19 @@ def truncate(path: str | Path, keep: float, out: str | Path | None = None) -> Pa
     out = Path(out) if out is not None else Path(path)
     out.write_bytes(data[: int(len(data) * keep)])
     return out
+
+
+def mux_audio(out, stream, wave: np.ndarray, sample_rate: int, chunk: int) -> None:
+    """Encode mono float `wave` (n,) into PyAV audio `stream` of container `out`, `chunk` samples a frame."""
+    import av
+
+    for start in range(0, len(wave), chunk):
+        data = wave[start : start + chunk].astype(np.float32)[None, :]
+        frame = av.AudioFrame.from_ndarray(data, format="fltp", layout="mono")
+        frame.sample_rate = sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, sample_rate)
+        for pkt in stream.encode(frame):
+            out.mux(pkt)
+    for pkt in stream.encode():
+        out.mux(pkt)
