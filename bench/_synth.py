@@ -27,10 +27,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(BENCH), str(REPO), os.environ.ge
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+from affectbench.core.registry import DATASETS, MODELS  # noqa: E402
+from affectbench.core.types import DatasetInfo, Sample, TaskType  # noqa: E402
 from affectbench.datasets.base import Dataset  # noqa: E402
 from affectbench.models.scripted import ScriptedModel  # noqa: E402
-from affectbench.registry import DATASETS, MODELS  # noqa: E402
-from affectbench.types import DatasetInfo, Sample, TaskType  # noqa: E402
 
 LABELS = ("positive", "negative", "neutral")
 

@@ -23,13 +23,13 @@ from pathlib import Path
 
 from _synth import register, row, timer
 
+from affectbench.core.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from affectbench.datasets import load_dataset
-from affectbench.execution import batched
+from affectbench.engine.execution import batched
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.models import build_model
 from affectbench.prompts import load_prompt
-from affectbench.runner import Runner
-from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
-from affectbench.store import Store
 
 
 def spec(root: Path, n: int, delay: float = 0.0) -> RunSpec:

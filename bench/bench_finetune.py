@@ -30,11 +30,11 @@ def child(case: str, steps: int, threads: int, work: Path) -> dict:
     import torch
     from tests.finetune._fixtures import dataset_ref, write_corpus
 
+    from affectbench.core.specs import FinetuneSpec, RunSpec
     from affectbench.datasets import load_dataset
     from affectbench.finetune.backends import trainable_for
     from affectbench.finetune.lora import train_lora
     from affectbench.finetune.pairs import pairs_for_spec
-    from affectbench.specs import FinetuneSpec, RunSpec
 
     torch.set_num_threads(threads)
     batch = 4

@@ -21,14 +21,14 @@ from pathlib import Path
 
 from _synth import make_clips, register, row, timer
 
+from affectbench.core.specs import DatasetRef, ExecSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
 from affectbench.datasets import load_dataset
-from affectbench.execution import batched
+from affectbench.engine.execution import batched
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.media import MediaCache, decode, decode_count
 from affectbench.models import build_model
 from affectbench.prompts import load_prompt
-from affectbench.runner import Runner
-from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Store
 
 
 def raw_pyav(path: Path) -> None:

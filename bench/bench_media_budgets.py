@@ -22,10 +22,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests._clips import ffmpeg_clip  # noqa: E402
 
+from affectbench.core.specs import MediaSpec  # noqa: E402
 from affectbench.datasets.check import packet_truncation, probe_media  # noqa: E402
 from affectbench.media import decode  # noqa: E402
 from affectbench.media.reference import decode_reference  # noqa: E402
-from affectbench.specs import MediaSpec  # noqa: E402
 
 
 def best_ms(fn, repeat: int) -> float:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from _synth import current_rss_mb, make_clips, peak_rss_mb, register, row, timer
 
-from affectbench.runner import run_spec
-from affectbench.specs import DatasetRef, ExecSpec, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Store
+from affectbench.core.specs import DatasetRef, ExecSpec, MediaSpec, ModelSpec, RunSpec
+from affectbench.engine.runner import run_spec
+from affectbench.engine.store import Store
 
 
 def child(n: int, media: bool, root: Path) -> dict:

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.metrics import bootstrap_ci, classification_scores, mosi_scores, primary_metric, sims_scores
-from affectbench.types import DatasetInfo, TaskType
 
 N_SCORE = 100_000
 N_BOOT_SAMPLES = 5_000

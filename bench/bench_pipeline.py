@@ -37,13 +37,13 @@ from pathlib import Path
 
 from _synth import make_clips, row, timer
 
+from affectbench.core.specs import DatasetRef, ExecSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
 from affectbench.datasets import load_dataset
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.media import get_cache
 from affectbench.models.hf import HFModel
 from affectbench.prompts import load_prompt
-from affectbench.runner import Runner
-from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Store
 
 LABELS = ("positive", "negative", "neutral")
 
@@ -80,7 +80,7 @@ class Busy:
     the LocalExecutor looks them up from), to see whether the model waited or was slowed by decoding."""
 
     def __init__(self) -> None:
-        import affectbench.execution as ex
+        import affectbench.engine.execution as ex
 
         self.ex, self.model, self.prepare = ex, 0.0, 0.0
         self._orig = (ex.call_model, ex.prepare_task)

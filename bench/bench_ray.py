@@ -18,10 +18,10 @@ from pathlib import Path
 
 from _synth import register, row, timer
 
-from affectbench.ray_executor import RayExecutor, init_ray
-from affectbench.runner import Runner
-from affectbench.specs import DatasetRef, ExecSpec, ModelSpec, RunSpec
-from affectbench.store import Store
+from affectbench.core.specs import DatasetRef, ExecSpec, ModelSpec, RunSpec
+from affectbench.engine.ray import RayExecutor, init_ray
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 
 
 class TimedRunner(Runner):

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _synth import make_clips, timer  # noqa: E402
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec  # noqa: E402
+from affectbench.core.types import Message, Part  # noqa: E402
 from affectbench.models.hf import HFModel  # noqa: E402
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec  # noqa: E402
-from affectbench.types import Message, Part  # noqa: E402
 
 GRID = ["-3.0", "-2.0", "-1.0", "0.0", "1.0", "2.0", "3.0"]
 

@@ -26,9 +26,9 @@ def main() -> None:
 
     import torch
 
+    from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+    from affectbench.core.types import Message, Part
     from affectbench.models.hf import HFModel
-    from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-    from affectbench.types import Message, Part
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="bench_zoo_"))

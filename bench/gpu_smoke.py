@@ -35,9 +35,9 @@ def main() -> int:
         return 0
     from tests.finetune._fixtures import dataset_ref, write_corpus
 
-    from affectbench.runner import Runner
-    from affectbench.specs import FinetuneSpec, RunSpec
-    from affectbench.store import Store
+    from affectbench.core.specs import FinetuneSpec, RunSpec
+    from affectbench.engine.runner import Runner
+    from affectbench.engine.store import Store
 
     cuda = args.device.startswith("cuda")
     opts = {"device": args.device, "dtype": "bfloat16" if cuda else "float32", "attn_implementation": "sdpa"}

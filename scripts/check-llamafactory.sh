@@ -17,8 +17,8 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1
 PYTHONPATH="$PWD/src:$PWD" .venv/bin/python - "$W" <<'PY'
 import subprocess, sys
 from pathlib import Path
-from affectbench.specs import FinetuneSpec, RunSpec
-from affectbench.store import Store
+from affectbench.core.specs import FinetuneSpec, RunSpec
+from affectbench.engine.store import Store
 from tests._clips import make_clip
 from tests._tiny import tiny_qwen_omni
 from tests.finetune._fixtures import dataset_ref, write_corpus

@@ -10,7 +10,7 @@ from pathlib import Path
 import typer
 
 from . import __version__
-from .errors import AffectbenchError
+from .core.errors import AffectbenchError
 
 app = typer.Typer(
     help="Benchmark and boost multimodal LLMs on affective computing (sentiment, emotion, sarcasm, humour).",
@@ -36,7 +36,7 @@ def _workspace(path: Path | None) -> Path:
 
 def _store(workspace: Path | None, read_only: bool = False):
     """The workspace's store; read-only commands open it with `read_only` (works on a read-only copy)."""
-    from .store import Store
+    from .engine.store import Store
 
     ws = _workspace(workspace)
     db = ws / "affectbench.sqlite"
@@ -63,8 +63,8 @@ def run(
 ) -> None:
     """Expand an experiment file into runs and execute them; reruns resume."""
     from .config import load_experiment
-    from .runner import Runner
-    from .store import Store
+    from .engine.runner import Runner
+    from .engine.store import Store
 
     plan = load_experiment(experiment, set_)
     ws = workspace or plan.workspace
@@ -98,7 +98,7 @@ def run(
             )
             record = runner.run(spec)
             if record.kind == "eval" and record.metrics:
-                from .scoring import unread_summary
+                from .engine.scoring import unread_summary
 
                 shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}
                 undefined = record.metrics.get("_undefined") or {}
@@ -184,7 +184,7 @@ def ls(
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
 ) -> None:
     """List what is available (or the runs in the store)."""
-    from .registry import DATASETS, METRIC_SUITES, MODELS
+    from .core.registry import DATASETS, METRIC_SUITES, MODELS
 
     registries = {"datasets": DATASETS, "models": MODELS, "metrics": METRIC_SUITES}
     if what in registries:
@@ -207,7 +207,7 @@ def ls(
         for name in list_prompts():
             typer.echo(name)
     elif what == "runs":
-        from .scoring import unread_summary
+        from .engine.scoring import unread_summary
 
         store = _store(workspace, read_only=True)
         for r in store.runs():
@@ -250,7 +250,7 @@ def export(
             for path in export_run(store, rid, fmt, out):
                 typer.echo(str(path))
         return
-    from .export import export_runs
+    from .report.export import export_runs
 
     for path in export_runs(store, run_ids or [r.id for r in store.runs()], out, fmt):
         typer.echo(str(path))
@@ -281,8 +281,8 @@ def rescore(
 ) -> None:
     """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
     labels or samples changed since the predictions were made (stored targets would be stale)."""
+    from .engine.scoring import info_from_record, json_safe, score_run
     from .prompts import load_prompt
-    from .scoring import info_from_record, json_safe, score_run
 
     store = _store(workspace, read_only=dry_run)
     record = store.run(run_id)
@@ -301,7 +301,7 @@ def rescore(
         prompt = load_prompt(spec.prompt, info, spec.prompt_language)
         metrics = score_run(store, run_id, info, prompt, write=not dry_run, decision=decision)
         if spec.knowledge:  # keep the run's knowledge coverage summary
-            from .knowledge import knowledge_metrics
+            from .engine.gather import knowledge_metrics
 
             metrics = dict(metrics, **knowledge_metrics(store, run_id))
             if not dry_run:
@@ -317,9 +317,8 @@ def rescore(
 def _check_data_unchanged(store, record) -> None:
     """Refuse to rescore when the run's dataset (label files, targets, media) changed on disk;
     when the dataset cannot be read, say that the stored targets are used unchecked."""
-    from . import provenance
-    from .datasets import load_dataset
-    from .runner import check_same_inputs, select_samples
+    from .datasets import load_dataset, select_samples
+    from .engine.provenance import check_same_inputs, data_record
 
     spec = record.run_spec
     try:
@@ -328,7 +327,7 @@ def _check_data_unchanged(store, record) -> None:
     except (AffectbenchError, OSError) as e:
         _console().print(f"[yellow]rescore: dataset not readable ({e}); scoring the stored targets unchecked[/]")
         return
-    data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
+    data = data_record(samples, dataset.label_files(spec.split), dataset.root)
     digests = data.pop("samples")
     check_same_inputs(record, {"data": data}, store, samples, digests, action="rescore")
 

@@ -36,8 +36,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ConfigError
-from .specs import ExecSpec, MediaSpec, RunSpec
+from .core.errors import ConfigError
+from .core.specs import ExecSpec, MediaSpec, RunSpec
 
 
 class _Loader(yaml.SafeLoader):

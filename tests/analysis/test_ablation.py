@@ -1,7 +1,7 @@
 import pytest
 
 from affectbench.analysis.ablation import modality_ablation
-from affectbench.store import Store
+from affectbench.engine.store import Store
 from tests.report._matrix import add_run, correct_pattern_preds
 
 # correct answers out of 20 per modality setting; MOSI's primary metric (Non0_acc_2) is then k/20

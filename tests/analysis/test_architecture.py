@@ -13,8 +13,8 @@ from affectbench.analysis.ablation import modality_ablation
 from affectbench.analysis.architecture import ablation_by_family, architecture_study
 from affectbench.analysis.correlate import performance_rows
 from affectbench.analysis.runs import eval_runs, higher_is_better, info_from_run, label, primary_metric
+from affectbench.engine.store import Store
 from affectbench.report import build_report
-from affectbench.store import Store
 from tests.report._matrix import add_run, synth_preds, targets
 
 # hub ids (matched to the packaged model cards) → the modalities each takes

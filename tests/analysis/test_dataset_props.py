@@ -9,7 +9,7 @@ from affectbench.analysis.dataset_props import (
     label_entropy,
     unimodal_agreement,
 )
-from affectbench.types import DatasetInfo, Sample, TaskType
+from affectbench.core.types import DatasetInfo, Sample, TaskType
 
 EMO = DatasetInfo("emo", TaskType.CLASSIFICATION, labels=("happy", "sad", "angry", "neutral"))
 SIMS = DatasetInfo("sims", TaskType.REGRESSION, score_range=(-1, 1), metric_suite="sims", language="zh")

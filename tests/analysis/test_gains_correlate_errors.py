@@ -10,7 +10,7 @@ from affectbench.analysis import (
     performance_rows,
     stratified,
 )
-from affectbench.errors import AffectbenchError
+from affectbench.core.errors import AffectbenchError
 from affectbench.metrics import primary_metric
 from affectbench.report import info_from_run
 from tests.report._matrix import build_matrix

@@ -1,8 +1,8 @@
 import pytest
 
 from affectbench.analysis.model_cards import builtin_cards, card_for, load_cards
-from affectbench.errors import ConfigError
-from affectbench.specs import ModelSpec
+from affectbench.core.errors import ConfigError
+from affectbench.core.specs import ModelSpec
 
 
 def test_builtin_cards_cover_the_benchmark_models():

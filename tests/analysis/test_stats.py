@@ -33,8 +33,8 @@ def test_spearman_ci_brackets_the_point_and_drops_missing():
 
 def test_metric_replicates_use_the_draws_of_paired_bootstrap():
     from affectbench.analysis.stats import metric_replicates, percentile_interval
+    from affectbench.core.types import DatasetInfo, TaskType
     from affectbench.metrics import paired_bootstrap, primary_metric
-    from affectbench.types import DatasetInfo, TaskType
 
     info = DatasetInfo("e", TaskType.CLASSIFICATION, labels=("a", "b", "c"))
     _, fn = primary_metric(info)

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
+from affectbench.core.errors import DatasetError
 from affectbench.datasets._common import find_dir, parse_float, read_csv, repair_mojibake
-from affectbench.errors import DatasetError
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.errors import DatasetError
 from affectbench.datasets import load_dataset
 from affectbench.datasets.iemocap import IEMOCAP
-from affectbench.errors import DatasetError
 from tests.datasets.fixtures import iemocap_dialogs, write_iemocap_fixture
 
 

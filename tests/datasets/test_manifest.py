@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.errors import DatasetError
+from affectbench.core.types import TaskType
 from affectbench.datasets import load_dataset
-from affectbench.errors import DatasetError
-from affectbench.types import TaskType
 from tests.datasets.fixtures import write_manifest_fixture
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.errors import DatasetError
+from affectbench.core.types import Turn
 from affectbench.datasets import load_dataset
 from affectbench.datasets.meld import KNOWN_DEFECTS, MELD
-from affectbench.errors import DatasetError
-from affectbench.types import Turn
 from tests.datasets.fixtures import MELD_COLUMNS, write_meld_fixture
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench import registry
+from affectbench.core import registry
+from affectbench.core.errors import DatasetError
+from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.datasets import load_dataset
 from affectbench.datasets.mmsa import MMSADataset
-from affectbench.errors import DatasetError
-from affectbench.types import DatasetInfo, TaskType
 from tests.datasets.fixtures import MMSA_COLUMNS, write_mmsa_fixture
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from affectbench.core.errors import DatasetError
+from affectbench.core.types import Turn
 from affectbench.datasets import load_dataset
-from affectbench.errors import DatasetError
-from affectbench.types import Turn
 from tests.datasets.fixtures import mustard_data, write_mustard_fixture
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.errors import DatasetError
+from affectbench.core.types import Turn
 from affectbench.datasets import load_dataset
-from affectbench.errors import DatasetError
-from affectbench.types import Turn
 from tests.datasets.fixtures import write_urfunny_fixture
 
 

@@ -5,7 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from affectbench.cli import app
-from affectbench.store import Store
+from affectbench.engine.store import Store
 from tests.engine.test_runner import write_manifest
 
 EXP = """

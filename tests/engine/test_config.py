@@ -1,7 +1,7 @@
 import pytest
 
 from affectbench.config import plan_experiment
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
 
 BASE = """
 workspace: ws

@@ -12,10 +12,10 @@ from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from affectbench.cli import app
+from affectbench.core.specs import DatasetRef, ModelSpec, ParsePolicySpec, RunSpec
+from affectbench.engine.runner import run_spec
+from affectbench.engine.store import Store
 from affectbench.report.tables import dataset_tables
-from affectbench.runner import run_spec
-from affectbench.specs import DatasetRef, ModelSpec, ParsePolicySpec, RunSpec
-from affectbench.store import Store
 
 LABELS = ["negative", "neutral", "positive"]
 ANSWERS = {  # what the answering test double says per clip

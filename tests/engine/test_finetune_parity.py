@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from affectbench.config import plan_experiment
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
 
 EVAL = {
     "prompt": "cot",

@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from affectbench.cli import app
-from affectbench.errors import StoreError
-from affectbench.runner import run_spec
-from affectbench.specs import SPEED_ONLY_OPTIONS, DatasetRef, ExecSpec, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Prediction, Store
+from affectbench.core.errors import StoreError
+from affectbench.core.specs import SPEED_ONLY_OPTIONS, DatasetRef, ExecSpec, MediaSpec, ModelSpec, RunSpec
+from affectbench.engine.runner import run_spec
+from affectbench.engine.store import Prediction, Store
 from tests.engine.test_runner import manifest_spec, write_manifest
 
 # Run ids computed by affectbench before speed-only options, `revision`, media presets and `min_frames`
@@ -197,7 +197,7 @@ def test_resumed_runs_keep_one_env_segment_each_with_prompt_text(tmp_path):
 
 
 def test_env_written_before_segments_becomes_the_first_segment():
-    from affectbench.store import with_segment
+    from affectbench.engine.store import with_segment
 
     env = with_segment({"python": "3.10"}, {"python": "3.11"})
     assert env["python"] == "3.11" and [s["python"] for s in env["segments"]] == ["3.10", "3.11"]
@@ -236,7 +236,7 @@ def test_exec_spec_is_not_part_of_identity():
 def test_env_records_perception_library_versions():
     from importlib import metadata
 
-    from affectbench.environment import environment
+    from affectbench.core.environment import environment
 
     packages = environment()["packages"]
     for name in ("faster-whisper", "opensmile", "opencv-python-headless", "vaderSentiment"):

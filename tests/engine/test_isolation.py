@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench.errors import AffectbenchError
-from affectbench.runner import MAX_FAILED_BATCHES, run_spec
-from affectbench.specs import ExecSpec, GenerationSpec, ModelSpec
-from affectbench.store import Store
+from affectbench.core.errors import AffectbenchError
+from affectbench.core.specs import ExecSpec, GenerationSpec, ModelSpec
+from affectbench.engine.runner import MAX_FAILED_BATCHES, run_spec
+from affectbench.engine.store import Store
 from tests.engine.test_runner import manifest_spec, write_manifest
 
 

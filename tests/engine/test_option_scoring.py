@@ -6,14 +6,14 @@ here from its scores with the formulas of Zhao et al. 2021, in probability space
 import numpy as np
 import pytest
 
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
+from affectbench.core.specs import GenerationSpec, ModelSpec
+from affectbench.core.types import Sample
+from affectbench.engine.runner import run_spec
+from affectbench.engine.scoring import score_run
+from affectbench.engine.store import Store
 from affectbench.models import build_model
 from affectbench.prompts import load_prompt
-from affectbench.runner import run_spec
-from affectbench.scoring import score_run
-from affectbench.specs import GenerationSpec, ModelSpec
-from affectbench.store import Store
-from affectbench.types import Sample
 from tests.engine.test_runner import LABELS, manifest_spec, write_manifest
 
 pytest.importorskip("transformers")
@@ -76,7 +76,7 @@ def test_calibration_is_in_the_run_id_only_in_score_mode_and_decision_never(tmp_
 
 
 def _info(rec):
-    from affectbench.scoring import info_from_record
+    from affectbench.engine.scoring import info_from_record
 
     return info_from_record(rec.metrics["_info"])
 
@@ -97,8 +97,8 @@ def test_cli_rescore_switches_the_decision_on_a_score_grid(tiny_grid, tmp_path):
     from typer.testing import CliRunner
 
     from affectbench.cli import app
+    from affectbench.core.specs import DatasetRef, RunSpec
     from affectbench.models.options import decide
-    from affectbench.specs import DatasetRef, RunSpec
 
     root = tmp_path / "reg"
     root.mkdir()

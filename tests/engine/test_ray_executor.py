@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from affectbench.errors import AffectbenchError, ModelError
-from affectbench.execution import Call, Task
-from affectbench.ray_executor import RayExecutor, init_ray
-from affectbench.runner import Runner, run_spec
-from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
-from affectbench.store import Store
-from affectbench.types import Message, Part, Sample
+from affectbench.core.errors import AffectbenchError, ModelError
+from affectbench.core.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
+from affectbench.core.types import Message, Part, Sample
+from affectbench.engine.execution import Call, Task
+from affectbench.engine.ray import RayExecutor, init_ray
+from affectbench.engine.runner import Runner, run_spec
+from affectbench.engine.store import Store
 
 ray = pytest.importorskip("ray")
 

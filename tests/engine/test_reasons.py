@@ -12,13 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from affectbench.cli import app
-from affectbench.errors import DatasetError
-from affectbench.execution import Task
+from affectbench.core.errors import DatasetError
+from affectbench.core.specs import DatasetRef, ExecSpec, ModelSpec, RunSpec
+from affectbench.core.types import UNREAD_REASONS, DatasetInfo, Generation, Sample, TaskType
+from affectbench.engine.execution import Task
+from affectbench.engine.record import to_prediction
+from affectbench.engine.runner import run_spec
+from affectbench.engine.store import MIGRATIONS, SCHEMA_VERSION, Prediction, Store
 from affectbench.prompts import load_prompt
-from affectbench.runner import Runner, run_spec
-from affectbench.specs import DatasetRef, ExecSpec, ModelSpec, RunSpec
-from affectbench.store import MIGRATIONS, SCHEMA_VERSION, Prediction, Store
-from affectbench.types import UNREAD_REASONS, DatasetInfo, Generation, Sample, TaskType
 
 LABELS = ["negative", "neutral", "positive"]
 SENT = DatasetInfo("manifest", TaskType.CLASSIFICATION, labels=tuple(LABELS), task_name="sentiment")
@@ -81,7 +82,7 @@ def _pred(text, *, finish=None, reasoning=None, error=None, info=SENT):
         task.error = error
     else:
         task.generation = Generation(text=text, finish_reason=finish, reasoning=reasoning)
-    return Runner._prediction(info, load_prompt("default", info), task)
+    return to_prediction(info, load_prompt("default", info), task)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +193,7 @@ def test_export_of_a_run_scored_before_reasons_is_valid_json(tmp_path):
     root = _manifest(tmp_path / "data", [("a1", "fine", "positive")])
     rec = run_spec(_spec(root, {"fine": "positive"}), store)
     store.set_metrics(rec.id, {"Corr": float("nan"), "acc": 1.0})  # as an older scorer stored it
-    from affectbench.export import export_runs
+    from affectbench.report.export import export_runs
 
     paths = export_runs(store, [rec.id], tmp_path / "exp")
     row = json.loads(paths[0].read_text(), parse_constant=lambda c: pytest.fail(c))
@@ -200,7 +201,7 @@ def test_export_of_a_run_scored_before_reasons_is_valid_json(tmp_path):
 
 
 def test_an_unknown_unread_reason_is_refused():
-    from affectbench.types import Parsed
+    from affectbench.core.types import Parsed
 
     with pytest.raises(ValueError, match="not one of"):
         Parsed(None, False, "x", "bogus")
@@ -209,7 +210,7 @@ def test_an_unknown_unread_reason_is_refused():
 
 
 def test_a_crash_while_scoring_after_inference_fails_the_run(tmp_path, monkeypatch):
-    import affectbench.runner as runner_mod
+    import affectbench.engine.runner as runner_mod
     from affectbench.metrics import MetricInputError
 
     def broken(store, rid, info, prompt=None, **kw):

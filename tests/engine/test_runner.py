@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from affectbench.core.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
 from affectbench.datasets import select_samples
-from affectbench.runner import run_spec
-from affectbench.specs import DatasetRef, ExecSpec, GenerationSpec, ModelSpec, RunSpec
-from affectbench.store import Store
+from affectbench.engine.runner import run_spec
+from affectbench.engine.store import Store
 
 LABELS = ["negative", "neutral", "positive"]
 REPO = Path(__file__).resolve().parents[2]
@@ -106,7 +106,7 @@ def test_score_mode_uses_options_and_rescore_reparses(tmp_path):
 
 
 def test_rerun_with_a_different_spec_under_the_same_id_is_refused(tmp_path):
-    from affectbench.errors import StoreError
+    from affectbench.core.errors import StoreError
 
     root = write_manifest(tmp_path / "data", 3)
     store = Store(tmp_path / "ws.sqlite")
@@ -198,8 +198,8 @@ def test_cli_errors_are_one_clear_line(tmp_path):
 
 
 def test_resume_refuses_when_the_model_changed(tmp_path):
-    from affectbench.errors import StoreError
-    from affectbench.runner import check_same_inputs
+    from affectbench.core.errors import StoreError
+    from affectbench.engine.provenance import check_same_inputs
 
     root = write_manifest(tmp_path / "data", 6)
     store = Store(tmp_path / "ws.sqlite")

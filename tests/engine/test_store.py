@@ -3,9 +3,9 @@ import sqlite3
 
 import pytest
 
-from affectbench.errors import StoreError
-from affectbench.specs import DatasetRef, ModelSpec, RunSpec
-from affectbench.store import SCHEMA_VERSION, Prediction, Store
+from affectbench.core.errors import StoreError
+from affectbench.core.specs import DatasetRef, ModelSpec, RunSpec
+from affectbench.engine.store import SCHEMA_VERSION, Prediction, Store
 
 
 def spec(**kw) -> RunSpec:

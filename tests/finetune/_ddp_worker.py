@@ -12,9 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+from affectbench.engine.store import Store
 from affectbench.finetune import lora
 from affectbench.finetune.__main__ import main
-from affectbench.store import Store
 
 SPY = Path(os.environ["SPY_DIR"])
 RANK = os.environ.get("RANK", "0")

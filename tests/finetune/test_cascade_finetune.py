@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.specs import FinetuneSpec, RunSpec
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.finetune import run_finetune
-from affectbench.runner import Runner
-from affectbench.specs import FinetuneSpec, RunSpec
-from affectbench.store import Store
 from tests._tiny import tiny_gemma3_checkpoint
 from tests.finetune._fixtures import WORDS, dataset_ref, write_corpus
 

@@ -64,7 +64,7 @@ def _launch(nproc: int, exp: Path, spy: Path) -> subprocess.CompletedProcess:
 def _adapter(ws: Path):
     from safetensors.torch import load_file
 
-    from affectbench.store import Store
+    from affectbench.engine.store import Store
 
     store = Store(ws / "affectbench.sqlite")
     (run,) = store.runs()

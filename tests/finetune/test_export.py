@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from affectbench.errors import AffectbenchError
+from affectbench.core.errors import AffectbenchError
+from affectbench.core.types import DatasetInfo, Sample, TaskType
 from affectbench.finetune.export import (
     export_llamafactory,
     export_swift,
@@ -14,7 +15,6 @@ from affectbench.finetune.export import (
 )
 from affectbench.finetune.pairs import build_pairs
 from affectbench.prompts import load_prompt
-from affectbench.types import DatasetInfo, Sample, TaskType
 from tests._clips import make_clip
 
 INFO = DatasetInfo("m", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi", task_name="sentiment")
@@ -57,8 +57,8 @@ def test_cli_exports_a_finetune_runs_pairs(tmp_path):
     from typer.testing import CliRunner
 
     from affectbench.cli import app
-    from affectbench.specs import FinetuneSpec, RunSpec
-    from affectbench.store import Store
+    from affectbench.core.specs import FinetuneSpec, RunSpec
+    from affectbench.engine.store import Store
     from tests.finetune._fixtures import dataset_ref, write_corpus
 
     clip = make_clip(tmp_path / "c.mp4", 1.0)

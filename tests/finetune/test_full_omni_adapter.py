@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.specs import FinetuneSpec, RunSpec
+from affectbench.engine.store import Store
 from affectbench.finetune import run_finetune
-from affectbench.specs import FinetuneSpec, RunSpec
-from affectbench.store import Store
 from tests._tiny import tiny_qwen3_omni
 from tests.finetune._fixtures import dataset_ref, write_corpus
 

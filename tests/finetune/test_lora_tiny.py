@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from affectbench.core.specs import FinetuneSpec, RunSpec
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.finetune import run_finetune
 from affectbench.finetune.lora import Interrupt
-from affectbench.runner import Runner
-from affectbench.specs import FinetuneSpec, RunSpec
-from affectbench.store import Store
 from tests._tiny import tiny_qwen_omni
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
@@ -97,7 +97,7 @@ def test_rm_then_rerun_trains_afresh(setup, tmp_path):
 def test_resume_whose_inputs_changed_is_refused(setup, tmp_path, monkeypatch):
     import json
 
-    from affectbench.errors import AffectbenchError
+    from affectbench.core.errors import AffectbenchError
 
     _, model, _ = setup
     monkeypatch.setenv("AFFECTBENCH_CHECKPOINT_STEPS", "2")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.errors import AffectbenchError
+from affectbench.core.specs import FinetuneSpec, RunSpec
 from affectbench.datasets import load_dataset
-from affectbench.errors import AffectbenchError
 from affectbench.finetune.backends import trainable_for
 from affectbench.finetune.lora import train_lora, training_arguments
 from affectbench.finetune.pairs import pairs_for_spec
-from affectbench.specs import FinetuneSpec, RunSpec
 from tests._tiny import tiny_qwen_omni
 from tests.finetune._fixtures import dataset_ref, write_corpus
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench.errors import AffectbenchError
+from affectbench.core.errors import AffectbenchError
 from affectbench.finetune.backends import _tail_labels
 from affectbench.finetune.lora import truncate_left
 

@@ -8,8 +8,10 @@ import json
 import pytest
 
 from affectbench.config import plan_experiment
-from affectbench.errors import AffectbenchError, ConfigError
-from affectbench.knowledge import (
+from affectbench.core.errors import AffectbenchError, ConfigError
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
+from affectbench.knowledge.assembly import (
     TRIM_MARKER,
     SampleKnowledge,
     SourcePiece,
@@ -17,8 +19,6 @@ from affectbench.knowledge import (
     check_coverage,
     fair_shares,
 )
-from affectbench.runner import Runner
-from affectbench.store import Store
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
 LONG = " ".join(f"Sentence number {i} describes a calm voice." for i in range(80))  # ~3.5k characters
@@ -132,7 +132,7 @@ def test_each_prediction_records_sources_chars_and_trimming(ran):
     assert cov[refuser_id]["coverage"] == 0.0 and cov[refuser_id]["refusal_rate"] == 1.0
     assert cov[partial_id]["coverage"] == round(1 - want_great / 8, 4)
     assert cov[partial_id]["error_rate"] == round(want_great / 8, 4)
-    from affectbench.knowledge import knowledge_metrics
+    from affectbench.engine.gather import knowledge_metrics
 
     assert knowledge_metrics(store, run.id)["_knowledge"] == cov  # what `affectbench rescore` recomputes
 

@@ -7,19 +7,14 @@ from pathlib import Path
 import pytest
 
 from affectbench.config import plan_experiment
-from affectbench.knowledge import (
-    apply_leak_policy,
-    knowledge_quality,
-    leak_kind,
-    leaks,
-    mask_labels,
-    source_markdown,
-    source_table,
-)
+from affectbench.core.types import DatasetInfo, TaskType
+from affectbench.engine.gather import knowledge_quality
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Prediction, Store
+from affectbench.knowledge.leaks import leak_kind, leaks
+from affectbench.knowledge.masking import apply_leak_policy, mask_labels
 from affectbench.models.scripted import ScriptedModel
-from affectbench.runner import Runner
-from affectbench.store import Prediction, Store
-from affectbench.types import DatasetInfo, TaskType
+from affectbench.report.knowledge import source_markdown, source_table
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
 SENT = DatasetInfo("s", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi", task_name="sentiment")
@@ -79,7 +74,7 @@ def test_masking_blanks_every_answer_word_synonym_and_polarity_score_not_only_th
 
 
 def test_quality_metrics_and_per_sample_flags(tmp_path):
-    from affectbench.specs import RunSpec
+    from affectbench.core.specs import RunSpec
 
     store = Store(tmp_path / "db.sqlite")
     spec = RunSpec(kind="knowledge", dataset={"name": "x"}, model={"backend": "scripted"})
@@ -215,7 +210,7 @@ def test_sources_table_and_rerun_reuses_stored_knowledge(experiment, monkeypatch
 )
 @pytest.mark.parametrize("info", [MELD, SENT, EMO], ids=lambda i: i.name)
 def test_mask_leaves_nothing_the_parsers_matcher_can_read_as_an_answer(text, info):
-    from affectbench.knowledge import answer_matcher
+    from affectbench.knowledge.leaks import answer_matcher
     from affectbench.prompts.parsing import fold
 
     masked = mask_labels(text, info)

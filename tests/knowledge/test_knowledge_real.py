@@ -7,8 +7,8 @@ import pytest
 
 from affectbench.config import plan_experiment
 from affectbench.datasets.demo import write_demo
-from affectbench.runner import Runner
-from affectbench.store import Store
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 
 pytestmark = pytest.mark.slow
 

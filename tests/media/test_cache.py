@@ -4,8 +4,8 @@ import wave
 
 import numpy as np
 
+from affectbench.core.specs import MediaSpec
 from affectbench.media import MediaCache, decode_count, extract_wav, file_identity, get_cache
-from affectbench.specs import MediaSpec
 from tests._clips import make_clip, make_wav
 
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from affectbench.errors import MediaError
+from affectbench.core.errors import MediaError
+from affectbench.core.specs import MediaSpec
 from affectbench.media import decode, decode_count
-from affectbench.specs import MediaSpec
 from tests._clips import make_clip, make_wav
 
 

@@ -8,11 +8,11 @@ import csv
 import numpy as np
 import pytest
 
+from affectbench.core.specs import MediaSpec
+from affectbench.core.types import Message, Part
 from affectbench.datasets.check import check_dataset, probe_media
 from affectbench.media import decode
 from affectbench.models import _media
-from affectbench.specs import MediaSpec
-from affectbench.types import Message, Part
 from tests._clips import ffmpeg_clip, make_wav, truncate
 
 pytest.importorskip("av")

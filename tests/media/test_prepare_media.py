@@ -2,10 +2,10 @@
 
 import numpy as np
 
+from affectbench.core.specs import MediaSpec
+from affectbench.core.types import Message, Part
 from affectbench.media import MediaCache, decode, decode_count
 from affectbench.models._media import part_notes, prepare_media
-from affectbench.specs import MediaSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 
 

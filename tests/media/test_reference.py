@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models.hf import HFModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import ffmpeg_clip
 
 pytest.importorskip("transformers")
@@ -107,7 +107,7 @@ def test_interleaved_run_reports_audio_and_video_reached(model, clips):
 
 
 def test_preset_is_part_of_the_run_id():
-    from affectbench.specs import DatasetRef, RunSpec
+    from affectbench.core.specs import DatasetRef, RunSpec
 
     base = RunSpec(dataset=DatasetRef(name="x"), model=ModelSpec(backend="hf", name="m"))
     preset = base.model_copy(update={"media": MediaSpec(preset="qwen-omni-utils")})

@@ -8,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.metrics import MetricInputError, bootstrap_ci, paired_bootstrap, primary_metric
-from affectbench.types import DatasetInfo, TaskType
 
 MOSI = DatasetInfo("mosi", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi")
 MELD = DatasetInfo("meld", TaskType.CLASSIFICATION, labels=("neutral", "joy", "anger"), metric_suite="classification")

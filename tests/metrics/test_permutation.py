@@ -7,9 +7,9 @@ import pytest
 from scipy.stats import permutation_test
 from statsmodels.stats.multitest import multipletests
 
+from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.metrics.additive import f1_weighted
 from affectbench.metrics.permutation import holm, paired_permutation
-from affectbench.types import DatasetInfo, TaskType
 
 LABELS = ("neg", "neu", "pos")
 

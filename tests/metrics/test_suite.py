@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from affectbench.core.registry import METRIC_SUITES
+from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.metrics import (
     MER_BINARY_KEY,
     MetricInputError,
@@ -17,8 +19,6 @@ from affectbench.metrics import (
     sims_scores,
 )
 from affectbench.metrics.mmsa import MOSI_KEYS, SIMS_KEYS
-from affectbench.registry import METRIC_SUITES
-from affectbench.types import DatasetInfo, TaskType
 
 MOSI = DatasetInfo("mosi", TaskType.REGRESSION, score_range=(-3.0, 3.0), metric_suite="mosi")
 SIMS = DatasetInfo("sims", TaskType.REGRESSION, score_range=(-1.0, 1.0), metric_suite="sims", language="zh")

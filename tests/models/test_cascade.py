@@ -7,9 +7,9 @@ import math
 
 import pytest
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models import build_model
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 from tests._tiny import tiny_gemma3_checkpoint
 
@@ -102,7 +102,7 @@ def test_lora_adapter_changes_scores(tiny, tmp_path):
 
 
 def test_missing_adapter_is_a_model_error(tiny, tmp_path):
-    from affectbench.errors import ModelError
+    from affectbench.core.errors import ModelError
 
     with pytest.raises(ModelError, match="adapter"):
         build_model(ModelSpec(backend="cascade", name=tiny, adapter=str(tmp_path / "nope")))

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from affectbench.cli import app
-from affectbench.errors import ModelError
+from affectbench.core.errors import ModelError
+from affectbench.core.specs import MediaSpec
 from affectbench.models import families
-from affectbench.specs import MediaSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -4,10 +4,10 @@ import math
 
 import pytest
 
-from affectbench.errors import MediaError, ModelError
+from affectbench.core.errors import MediaError, ModelError
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models.hf import HFModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 
 pytest.importorskip("transformers")

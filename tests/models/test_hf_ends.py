@@ -7,10 +7,10 @@ processor, generate(), the backend's cut and count — is the real code.
 
 import pytest
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models import stops
 from affectbench.models.hf import HFModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests.models._forced import ForcedTokens
 
 pytest.importorskip("transformers")

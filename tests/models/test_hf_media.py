@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench.execution import Call, Task, call_model, prepare_task
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part, Sample
+from affectbench.engine.execution import Call, Task, call_model, prepare_task
 from affectbench.models.hf import HFModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part, Sample
 from tests._clips import make_clip
 
 pytest.importorskip("transformers")
@@ -107,9 +107,9 @@ def test_audio_beyond_the_feature_window_is_cut_and_recorded(omni, long_clips):
 def test_audio_truncated_is_counted_in_the_run_metrics(omni_dir, long_clips, tmp_path):
     import csv
 
-    from affectbench.runner import run_spec
-    from affectbench.specs import DatasetRef, RunSpec
-    from affectbench.store import Store
+    from affectbench.core.specs import DatasetRef, RunSpec
+    from affectbench.engine.runner import run_spec
+    from affectbench.engine.store import Store
 
     root = tmp_path / "ds"
     root.mkdir()

@@ -5,9 +5,9 @@ continuation; continuation = whole[len(context):]). Tiny Qwen2.5-Omni thinker wi
 
 import pytest
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models.hf import HFModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 
 pytest.importorskip("transformers")

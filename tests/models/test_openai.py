@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from affectbench.errors import ModelError
+from affectbench.core.errors import ModelError
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.media import decode_count
 from affectbench.models.openai import OpenAIModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 
 pytest.importorskip("httpx")
@@ -239,9 +239,9 @@ def test_score_refuses_unmatched_and_shared_first_tokens(server):
 
 
 def test_per_sample_seeds_reach_the_requests(server):
-    from affectbench.execution import Call, Task, call_model
+    from affectbench.core.types import Sample
+    from affectbench.engine.execution import Call, Task, call_model
     from affectbench.models.base import sample_seed
-    from affectbench.types import Sample
 
     m = model(server, name="seeded", concurrency=2)
     tasks = [Task(Sample(id=f"clip{i}", transcript="", target=None), text_conv(f"Seed me {i}")) for i in range(3)]

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models.openai import OpenAIModel
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests.models.test_vllm_cpu import VLLM_PYTHON, tiny_qwen2
 
 pytestmark = [

@@ -7,7 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
+from affectbench.core.types import Generation
 from affectbench.models.openai import first_token_scores
 from affectbench.models.options import (
     ScoringFailed,
@@ -16,7 +17,6 @@ from affectbench.models.options import (
     content_free_prior,
     decide,
 )
-from affectbench.types import Generation
 
 GRID = {"-3.0": -5.0, "-2.0": -4.2, "-1.0": -3.1, "0.0": -1.2, "1.0": -1.0, "2.0": -2.5, "3.0": -1.5}
 

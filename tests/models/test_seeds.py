@@ -7,11 +7,11 @@ import hashlib
 
 import pytest
 
-from affectbench.execution import Call, Task, call_model
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part, Sample
+from affectbench.engine.execution import Call, Task, call_model
 from affectbench.models import build_model
 from affectbench.models.base import sample_seed
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part, Sample
 
 pytest.importorskip("transformers")
 

@@ -5,11 +5,11 @@ import importlib.util
 import numpy as np
 import pytest
 
-from affectbench.errors import MissingExtra
+from affectbench.core.errors import MissingExtra
+from affectbench.core.registry import MODELS
+from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
+from affectbench.core.types import Message, Part
 from affectbench.models.vllm import VLLMModel, build_request
-from affectbench.registry import MODELS
-from affectbench.specs import GenerationSpec, MediaSpec, ModelSpec
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 
 HAS_VLLM = importlib.util.find_spec("vllm") is not None

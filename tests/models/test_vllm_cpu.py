@@ -41,8 +41,8 @@ DRIVER = textwrap.dedent(
 
     from affectbench.models import _chat
     from affectbench.models.vllm import VLLMModel
-    from affectbench.specs import GenerationSpec, ModelSpec
-    from affectbench.types import Message, Part
+    from affectbench.core.specs import GenerationSpec, ModelSpec
+    from affectbench.core.types import Message, Part
 
 
     def main():

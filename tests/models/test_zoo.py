@@ -10,14 +10,14 @@ import math
 
 import pytest
 
-from affectbench.errors import ModelError
+from affectbench.core.errors import ModelError
+from affectbench.core.specs import FinetuneSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
+from affectbench.core.types import Message, Part
+from affectbench.engine.runner import Runner
+from affectbench.engine.store import Store
 from affectbench.models import families
 from affectbench.models._media import prepare_media
 from affectbench.models.hf import HFModel
-from affectbench.runner import Runner
-from affectbench.specs import FinetuneSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Store
-from affectbench.types import Message, Part
 from tests._clips import make_clip
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
@@ -281,7 +281,7 @@ def test_remote_code_is_never_loaded_without_the_opt_in(tmp_path):
 def test_nan_lora_gradients_stop_training_loudly(clips, tmp_path):
     """A zero pad-embedding row (tiny Gemma 3n's random init) gives NaN LoRA gradients on a left-padded batch."""
     pytest.importorskip("timm")
-    from affectbench.errors import AffectbenchError
+    from affectbench.core.errors import AffectbenchError
     from tests._tiny_zoo import tiny_gemma3n
 
     path = tiny_gemma3n(tmp_path / "g3n0", zero_pad_row=True)

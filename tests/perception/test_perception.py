@@ -110,7 +110,7 @@ def test_cue_text_is_stable():
 
 
 def test_unknown_expert_is_a_config_error(clips):
-    from affectbench.errors import ConfigError
+    from affectbench.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="nose"):
         perceive(clips["happy"], experts=("nose",))

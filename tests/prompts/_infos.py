@@ -1,6 +1,6 @@
 """DatasetInfo objects for the prompt tests, built directly (no dependency on the datasets package)."""
 
-from affectbench.types import DatasetInfo, TaskType
+from affectbench.core.types import DatasetInfo, TaskType
 
 MELD = DatasetInfo(
     "meld",

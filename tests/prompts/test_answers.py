@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from affectbench.errors import ConfigError, DatasetError
+from affectbench.core.errors import ConfigError, DatasetError
 from affectbench.prompts import list_prompts, load_prompt
 
 from ._infos import ALL_CLASSIFICATION, ALL_REGRESSION, MELD, MOSI, SIMS

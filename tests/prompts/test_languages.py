@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
+from affectbench.core.specs import RunSpec
+from affectbench.core.types import Sample
 from affectbench.prompts import list_prompts, load_prompt, localized_name
-from affectbench.specs import RunSpec
-from affectbench.types import Sample
 from tests.prompts._infos import MOSI, SIMS
 
 DESCRIBE = [n for n in list_prompts() if n.startswith("describe") and not n.endswith("_zh")]

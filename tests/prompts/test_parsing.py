@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from affectbench.core.types import UNREAD_REASONS
 from affectbench.prompts import load_prompt
 from affectbench.prompts.parsing import LabelMatcher, parse_label
-from affectbench.types import UNREAD_REASONS
 
 from ._infos import IEMOCAP4, IEMOCAP6, MELD, MELD_SENT, MOSI, MUSTARD, SIMS, URFUNNY
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from affectbench.errors import ConfigError
+from affectbench.core.errors import ConfigError
+from affectbench.core.types import Sample, Turn
 from affectbench.prompts import default_prompt_name, list_prompts, load_prompt, prompt_summaries, trim_knowledge
 from affectbench.prompts.template import KNOWLEDGE_MARKER, TemplatePrompt
-from affectbench.types import Sample, Turn
 
 from ._infos import GENERIC, IEMOCAP6, MELD, MELD_SENT, MOSI, MUSTARD, SIMS, URFUNNY
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from affectbench.core.types import Message, Sample, Turn
 from affectbench.prompts import list_prompts, load_prompt
-from affectbench.types import Message, Sample, Turn
 
 from ._infos import IEMOCAP6, MELD, MELD_SENT, MOSI, MUSTARD, SIMS, URFUNNY
 

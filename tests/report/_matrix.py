@@ -1,6 +1,6 @@
 """A small benchmark matrix written straight through the Store API, with synthetic predictions.
 
-Runs are scored by the real scoring path (`affectbench.scoring.score_run`), so the stored
+Runs are scored by the real scoring path (`affectbench.engine.scoring.score_run`), so the stored
 metrics and `_info` have exactly the runner's shape.
 """
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from affectbench.scoring import score_run
-from affectbench.specs import DatasetRef, MediaSpec, ModelSpec, RunSpec
-from affectbench.store import Prediction, Store
-from affectbench.types import DatasetInfo, TaskType
+from affectbench.core.specs import DatasetRef, MediaSpec, ModelSpec, RunSpec
+from affectbench.core.types import DatasetInfo, TaskType
+from affectbench.engine.scoring import score_run
+from affectbench.engine.store import Prediction, Store
 
 MELD_LABELS = ("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger")
 

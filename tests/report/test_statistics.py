@@ -11,14 +11,14 @@ import pytest
 from statsmodels.stats.multitest import multipletests
 
 from affectbench.analysis import compare_runs
+from affectbench.core.specs import DatasetRef, ModelSpec, RunSpec
+from affectbench.core.types import DatasetInfo, TaskType
+from affectbench.engine.scoring import score_run
+from affectbench.engine.store import Prediction, Store
 from affectbench.metrics import paired_permutation, primary_metric
 from affectbench.report import build_report
 from affectbench.report.build import gain_groups
 from affectbench.report.tables import leaderboard, runs_rows, to_markdown
-from affectbench.scoring import score_run
-from affectbench.specs import DatasetRef, ModelSpec, RunSpec
-from affectbench.store import Prediction, Store
-from affectbench.types import DatasetInfo, TaskType
 
 LABELS = ("neutral", "happy", "sad", "angry")
 INFO = DatasetInfo("iemocap4", TaskType.CLASSIFICATION, labels=LABELS, task_name="emotion")

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
+from affectbench.engine.store import Store
 from affectbench.report import build_report, leaderboard, leaderboard_markdown, to_csv, to_latex, to_markdown
 from affectbench.report.tables import dataset_tables
-from affectbench.store import Store
 from tests.report._matrix import build_matrix
 
 
@@ -107,7 +107,7 @@ def test_empty_store_reports_without_crashing(tmp_path):
 
 
 def test_dataset_tables_show_unread_reasons_and_why_a_metric_is_undefined(tmp_path):
-    from affectbench.store import Prediction, Store
+    from affectbench.engine.store import Prediction, Store
     from tests.report._matrix import add_run
 
     store = Store(tmp_path / "affectbench.db")

@@ -11,8 +11,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..store import RunRecord, Store
-from ..types import ALL_MODALITIES
+from ..core.types import ALL_MODALITIES
+from ..engine.store import RunRecord, Store
 from .model_cards import ModelCard, card_for
 from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, primary_metric, spec_without
 from .stats import metric_replicates, percentile_interval

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..store import Store
+from ..engine.store import Store
 from .dataset_props import DatasetProperties
 from .model_cards import ModelCard, card_for, load_cards
 from .runs import (

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..types import DatasetInfo, Sample, TaskType
+from ..core.types import DatasetInfo, Sample, TaskType
 
 DurationProbe = Callable[[Sample], "float | None"]
 UNIMODAL_KEYS = {"T": "label_T", "A": "label_A", "V": "label_V"}

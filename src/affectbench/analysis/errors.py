@@ -10,8 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..store import Store
-from ..types import DatasetInfo, TaskType
+from ..core.types import DatasetInfo, TaskType
+from ..engine.store import Store
 from .dataset_props import polarity
 from .model_cards import ModelCard
 from .runs import eval_runs, info_from_run, label

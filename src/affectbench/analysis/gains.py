@@ -8,8 +8,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..errors import AffectbenchError
-from ..store import Store
+from ..core.errors import AffectbenchError
+from ..engine.store import Store
 from .model_cards import ModelCard
 from .runs import aligned, higher_is_better, info_from_run, label, primary_metric
 

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import ConfigError
-from ..types import ALL_MODALITIES
+from ..core.errors import ConfigError
+from ..core.types import ALL_MODALITIES
 
 
 class ModelCard(BaseModel):

@@ -11,10 +11,10 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import AffectbenchError
-from ..specs import canonical_json
-from ..store import RunRecord, Store
-from ..types import DatasetInfo
+from ..core.errors import AffectbenchError
+from ..core.specs import canonical_json
+from ..core.types import DatasetInfo
+from ..engine.store import RunRecord, Store
 from .model_cards import ModelCard, card_for
 
 MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
@@ -31,7 +31,7 @@ def higher_is_better(metric_name: str) -> bool:
 
 def info_from_run(run: RunRecord) -> DatasetInfo:
     """Rebuild a run's DatasetInfo from `metrics["_info"]`, which the runner stores when it scores a run."""
-    from ..scoring import info_from_record
+    from ..engine.scoring import info_from_record
 
     raw = (run.metrics or {}).get("_info")
     if not raw:

@@ -100,3 +100,16 @@ METRIC_SUITES = Registry(
         ),
     },
 )
+
+# Run kinds: an entry is a callable (runner, spec) -> RunRecord. The engine dispatches through this
+# table and imports no kind's implementation; a new kind (e.g. a readout head) is one line here.
+RUN_KINDS = Registry(
+    "run kind",
+    {
+        "eval": Entry(
+            "affectbench.engine.runner:infer_kind", summary="render, generate or score options, parse, score"
+        ),
+        "knowledge": Entry("affectbench.engine.runner:infer_kind", summary="per-sample knowledge text (GKP)"),
+        "finetune": Entry("affectbench.finetune:run_kind", extra="finetune", summary="LoRA SFT on the eval prompts"),
+    },
+)

@@ -6,8 +6,8 @@ import random
 from pathlib import Path
 from typing import Any
 
-from ..registry import DATASETS
-from ..types import Sample
+from ..core.registry import DATASETS
+from ..core.types import Sample
 from .base import Dataset
 
 __all__ = ["Dataset", "load_dataset", "select_samples"]

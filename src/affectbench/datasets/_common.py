@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetError
+from ..core.errors import DatasetError
 
 
 def read_csv(

@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import DatasetError
-from ..types import DatasetInfo, Sample
+from ..core.errors import DatasetError
+from ..core.types import DatasetInfo, Sample
 
 
 class Dataset(ABC):

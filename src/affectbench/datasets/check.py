@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AffectbenchError
-from ..registry import DATASETS
-from ..types import DatasetInfo, Sample, TaskType
+from ..core.errors import AffectbenchError
+from ..core.registry import DATASETS
+from ..core.types import DatasetInfo, Sample, TaskType
 
 SHOW = 5  # examples of each problem in render()
 

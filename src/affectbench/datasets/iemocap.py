@@ -18,8 +18,8 @@ import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import DatasetError
-from ..types import DatasetInfo, Sample, TaskType
+from ..core.errors import DatasetError
+from ..core.types import DatasetInfo, Sample, TaskType
 from ._common import fold_option
 from .base import Dataset
 

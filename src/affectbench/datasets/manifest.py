@@ -16,8 +16,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetError
-from ..types import DatasetInfo, Sample, TaskType
+from ..core.errors import DatasetError
+from ..core.types import DatasetInfo, Sample, TaskType
 from ._common import parse_float, read_csv
 from .base import Dataset
 

@@ -14,8 +14,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..errors import DatasetError
-from ..types import DatasetInfo, Sample, TaskType, Turn
+from ..core.errors import DatasetError
+from ..core.types import DatasetInfo, Sample, TaskType, Turn
 from ._common import find_dir, read_csv, repair_mojibake
 from .base import Dataset
 

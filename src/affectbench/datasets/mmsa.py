@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..types import DatasetInfo, Sample, TaskType
+from ..core.types import DatasetInfo, Sample, TaskType
 from ._common import parse_float, read_csv
 from .base import Dataset
 

@@ -30,8 +30,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ..errors import DatasetError
-from ..types import DatasetInfo, Sample, TaskType, Turn
+from ..core.errors import DatasetError
+from ..core.types import DatasetInfo, Sample, TaskType, Turn
 from ._common import fold_option, shared_text_groups, truthy
 from .base import Dataset
 

@@ -1,7 +1,7 @@
 """How batches reach a model: prepare ahead in a worker pool, then call the backend.
 
 An executor turns a stream of rendered Tasks into a stream of answered batches. The local one
-runs in this process; the Ray one (`affectbench.ray_executor`) shards batches over actors that
+runs in this process; the Ray one (`affectbench.engine.ray`) shards batches over actors that
 each hold a model replica. Both fill the same fields, so the runner cannot tell them apart.
 """
 
@@ -14,10 +14,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Protocol
 
-from .errors import AffectbenchError
-from .models.base import Conversation, Model, sample_seed
-from .specs import ExecSpec, GenerationSpec
-from .types import Generation, Sample
+from ..core.errors import AffectbenchError
+from ..core.specs import ExecSpec, GenerationSpec
+from ..core.types import Generation, Sample
+from ..models.base import Conversation, Model, sample_seed
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .errors import StoreError
-from .types import Sample
+if TYPE_CHECKING:
+    from ..core.specs import ModelSpec, RunSpec
+    from .store import RunRecord, Store
+
+from ..core.environment import environment
+from ..core.errors import StoreError
+from ..core.types import Sample
 
 HEAD_TAIL = 1 << 20  # bytes hashed at each end of a large media file
 _MEDIA_MEMO: dict[tuple[str, int, int], str] = {}
@@ -181,3 +187,42 @@ def refuse(run_id: str, reasons: list[str], action: str = "resume") -> None:
             f"run {run_id}: refusing to {action}: " + "; ".join(reasons) + ". Stored predictions were made from "
             f"other inputs; delete the run (affectbench rm {run_id}) to redo it, or restore the old inputs"
         )
+
+
+def check_same_inputs(
+    record: RunRecord,
+    env: dict[str, Any],
+    store: Store | None = None,
+    samples: list[Sample] | None = None,
+    digests: dict[str, str] | None = None,
+    action: str = "resume",
+) -> None:
+    """Refuse to resume (or rescore) a run whose prompt, model weights, knowledge texts, label files
+    or stored samples' targets/media changed since its predictions were made; one sentence per change.
+    Raises StoreError (see `refuse`)."""
+    reasons = changed_inputs(record.id, record.env, env)
+    if store is not None and samples is not None:
+        targets = {s.id: s.target for s in samples}
+        stored = ((p.sample_id, p.target, p.meta.get("data")) for p in store.predictions(record.id))
+        reasons += changed_samples(stored, targets, digests or {}, report_gone=record.kind != "knowledge")
+    refuse(record.id, reasons, action)
+
+
+def model_provenance(mspec: ModelSpec) -> dict[str, Any]:
+    """Model identity without loading it: the fingerprint `Model.fingerprint` gives for the spec's
+    result-changing fields, and the weights' source (local folder digest or resolved hub commit)."""
+    from ..core.specs import canonical_json
+    from ..models import weights_provenance
+
+    fp = hashlib.sha256(canonical_json(mspec.identity()).encode()).hexdigest()[:16]
+    return {"fingerprint": fp, "weights": weights_provenance(mspec.name, mspec.revision)}
+
+
+def segment_env(spec: RunSpec, prompt: Any, data: dict[str, Any], knowledge: dict[str, Any] | None) -> dict:
+    """What one start or resume of a run records: versions, prompt text, data and knowledge
+    fingerprints, and the model options used (speed-only ones included)."""
+    env = dict(environment(), **prompt_record(prompt), data=data, started_at=time.time())
+    env["model_options"] = dict(spec.model.options)
+    if knowledge is not None:
+        env["knowledge"] = knowledge
+    return env

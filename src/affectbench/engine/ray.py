@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AffectbenchError, require
+from ..core.errors import AffectbenchError, require
+from ..core.specs import ExecSpec, MediaSpec, ModelSpec
 from .execution import Call, Task, batched, call_model, prepare_task
-from .specs import ExecSpec, MediaSpec, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ class Replica:
         self, model_spec: ModelSpec, media: MediaSpec, workspace: str | None, workers: int, entry: Any = None
     ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        from .models import build_model
-        from .registry import MODELS
+        from ..core.registry import MODELS
+        from ..models import build_model
 
         if entry is not None and model_spec.backend not in MODELS.names():
             # a backend registered at run time in the driver (a plugin): register it here too
@@ -156,7 +156,7 @@ class RayExecutor:
         """Start the actors (idempotent) and wait until every replica has built its model."""
         if self.slots:
             return self.slots
-        from .registry import MODELS
+        from ..core.registry import MODELS
 
         entry = MODELS.entry(self.model_spec.backend)  # an unknown backend fails here, before Ray starts
         t0 = time.perf_counter()

@@ -21,12 +21,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from .errors import DatasetError
-from .metrics import MetricInputError, score
-from .prompts.base import Prompt
-from .prompts.parsing import CLOSING_NUMBER
+from ..core.errors import DatasetError
+from ..core.types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
+from ..metrics import MetricInputError, score
+from ..prompts.base import Prompt
+from ..prompts.parsing import CLOSING_NUMBER
 from .store import Outcome, Store
-from .types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
 
 # Unread reasons the `extractor` parse policy hands to a second model: free text with no label or
 # number in it. Ambiguous answers are not (the extractor would silently pick one of the competitors).
@@ -46,7 +46,7 @@ def info_record(info: DatasetInfo) -> dict[str, Any]:
     }
 
 
-def settle(parsed: Parsed, finish_reason: str | None) -> Parsed:
+def read_given_finish(parsed: Parsed, finish_reason: str | None) -> Parsed:
     """The parser's reading given why generation ended: a score read only because it closes the
     text is not an answer when the text was cut at max_new_tokens ("… (vader -0" is not 0.0)."""
     if parsed.ok and finish_reason == "length" and parsed.reason == CLOSING_NUMBER:
@@ -174,7 +174,7 @@ def score_run(
                 by_extractor = prompt.parse(o.extracted, info)  # type: ignore[union-attr]
                 parsed = by_extractor if by_extractor.ok else parsed
             if parsed is not None:
-                parsed = settle(parsed, o.finish_reason)
+                parsed = read_given_finish(parsed, o.finish_reason)
                 value, ok = parsed.value, parsed.ok
             elif not ok:
                 parsed = Parsed(None, False, "", reason if reason in UNREAD_REASONS else None)
@@ -246,8 +246,8 @@ def unread_summary(metrics: dict[str, Any] | None) -> str:
 def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
     """`store.outcomes` of a score-mode run, each answer re-decided from its stored option scores with
     `decision` (a failed decision carries the reason "scoring_failed" and no text)."""
-    from .models.options import apply_decision, check_rule
-    from .types import Generation
+    from ..core.types import Generation
+    from ..models.options import apply_decision, check_rule
 
     preds = store.predictions(run_id)
     for p in preds[:1]:

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import StoreError
-from .specs import RunSpec, canonical_json
+from ..core.errors import StoreError
+from ..core.specs import RunSpec, canonical_json
 
 SCHEMA_VERSION = 2
 

@@ -13,13 +13,18 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import AffectbenchError
-from ..specs import FinetuneSpec, RunSpec
-from ..store import RunRecord, Store
+from ..core.errors import AffectbenchError
+from ..core.specs import FinetuneSpec, RunSpec
+from ..engine.store import RunRecord, Store
 
 log = logging.getLogger(__name__)
 
 __all__ = ["export_run", "finetune_pairs", "run_finetune"]
+
+
+def run_kind(runner, spec: RunSpec) -> RunRecord:
+    """The `RUN_KINDS` entry of finetune runs: `run_finetune` on the runner's store."""
+    return run_finetune(runner.store, spec, progress=runner.progress)
 
 
 def run_finetune(
@@ -29,9 +34,9 @@ def run_finetune(
 
     `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
     simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
-    from .. import provenance
-    from ..progress import progress_bar
-    from ..runner import check_same_inputs, model_provenance, segment_env  # provenance of each segment
+    from ..core.progress import progress_bar
+    from ..engine import provenance
+    from ..engine.provenance import check_same_inputs, model_provenance, segment_env  # each segment's
     from .backends import trainable_for
     from .lora import rank_world, steps_per_epoch, train_lora
     from .pairs import summary
@@ -131,7 +136,7 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
     the knowledge texts. Raises AffectbenchError when the train split gives no pairs or the run asks
     for knowledge that is not stored."""
     from ..datasets import load_dataset
-    from ..knowledge import knowledge_texts
+    from ..engine.gather import knowledge_texts
     from ..prompts import load_prompt
     from .pairs import pairs_for_spec
 
@@ -148,7 +153,8 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
             f"(skipped: {train.skipped}); check the split name and that samples have targets"
         )
     if spec.knowledge:  # every source must reach (nearly) every training prompt: knowledge.MIN_FINETUNE_COVERAGE
-        from ..knowledge import check_coverage, gather_knowledge
+        from ..engine.gather import gather_knowledge
+        from ..knowledge import check_coverage
 
         check_coverage(
             gather_knowledge(spec, store, dataset.info),
@@ -188,7 +194,7 @@ def inputs_key(spec: RunSpec, prompt_fingerprint: str, train, valid, base: dict)
     the prompt's fingerprint, and every training/validation pair (sample id, rendered conversation, answer)."""
     import hashlib
 
-    from ..specs import canonical_json
+    from ..core.specs import canonical_json
 
     h = hashlib.sha256(canonical_json({"spec": spec.identity(), "base": base, "prompt": prompt_fingerprint}).encode())
     for name, ps in (("train", train), ("valid", valid)):

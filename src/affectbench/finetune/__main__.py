@@ -16,9 +16,9 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import AffectbenchError
-    from ..runner import Runner
-    from ..store import Store
+    from ..core.errors import AffectbenchError
+    from ..engine.runner import Runner
+    from ..engine.store import Store
     from . import run_finetune
     from .lora import rank_world
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AffectbenchError, ModelError
+from ..core.errors import AffectbenchError, ModelError
+from ..core.specs import GenerationSpec, MediaSpec, ModelSpec
 from ..models import Model, build_model
 from ..models.base import Conversation
-from ..specs import GenerationSpec, MediaSpec, ModelSpec
 
 IGNORE = -100
 # module-name fragments of encoders/towers and heads that LoRA leaves alone unless train_towers

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import AffectbenchError
-from ..types import Message
+from ..core.errors import AffectbenchError
+from ..core.types import Message
 from .pairs import Pair
 
 TEMPLATE = "qwen2_omni"

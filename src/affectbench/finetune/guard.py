@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from ..errors import AffectbenchError
+from ..core.errors import AffectbenchError
 
 
 def check_finite_step(step: int, loss: float, params: Iterable[Any]) -> None:

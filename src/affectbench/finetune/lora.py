@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import AffectbenchError
-from ..specs import FinetuneSpec
+from ..core.errors import AffectbenchError
+from ..core.specs import FinetuneSpec
 from .backends import IGNORE, Trainable, lm_linear_modules
 from .guard import check_finite_step
 from .pairs import Pair

@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AffectbenchError
+from ..core.errors import AffectbenchError
+from ..core.specs import RunSpec
+from ..core.types import DatasetInfo, Sample
 from ..models.base import Conversation
 from ..prompts.base import Prompt
-from ..specs import RunSpec
-from ..types import DatasetInfo, Sample
 
 if TYPE_CHECKING:
     from ..datasets.base import Dataset

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MediaError
-from ..specs import MediaSpec
+from ..core.errors import MediaError
+from ..core.specs import MediaSpec
 from .decode import DecodedClip, decode
 from .encode import wav_bytes
 

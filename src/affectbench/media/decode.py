@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import MediaError, require
-from ..specs import MediaSpec
+from ..core.errors import MediaError, require
+from ..core.specs import MediaSpec
 
 _COUNT_LOCK = threading.Lock()
 _DECODES = 0

@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..errors import require
+from ..core.errors import require
 
 
 def encode_mp4(frames: np.ndarray, fps: float) -> bytes:

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import MediaError, require
-from ..specs import MediaSpec
+from ..core.errors import MediaError, require
+from ..core.specs import MediaSpec
 from .decode import DecodedClip, frame_rotation
 
 PRESETS = ("qwen-omni-utils",)

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import AffectbenchError
+from ..core.errors import AffectbenchError
 
 NAN = float("nan")
 

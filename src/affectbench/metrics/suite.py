@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..types import DatasetInfo
+from ..core.types import DatasetInfo
 from ._common import MetricInputError, round4
 from .additive import AdditiveMetric, f1_weighted, non0_acc2, sims_acc2
 from .classification import classification_scores

@@ -7,8 +7,8 @@ backend hands their decoded arrays to its engine in its own way.
 
 from __future__ import annotations
 
-from ..specs import GenerationSpec
-from ..types import Part
+from ..core.specs import GenerationSpec
+from ..core.types import Part
 from . import _media
 from .base import Conversation
 

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.specs import MediaSpec
+from ..core.types import Message, Part
 from ..media import DecodedClip, MediaCache, file_identity, get_cache, load_clip
-from ..specs import MediaSpec
-from ..types import Message, Part
 from .base import Conversation
 
 PART_MODALITY = {"text": "T", "audio": "A", "video": "V", "image": "V"}

@@ -6,8 +6,8 @@ import hashlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 
-from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
-from ..types import Generation, Message
+from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..core.types import Generation, Message
 
 Conversation = list[Message]
 

@@ -22,9 +22,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
-from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
-from ..types import Generation, Message, Part
+from ..core.errors import ModelError
+from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..core.types import Generation, Message, Part
 from . import options as options_
 from . import stops
 from .base import Conversation, Model

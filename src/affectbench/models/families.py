@@ -20,10 +20,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ..core.errors import ModelError
+from ..core.specs import MediaSpec
+from ..core.types import Message, Part
 from ..media import DecodedClip
-from ..specs import MediaSpec
-from ..types import Message, Part
 from . import _media
 from .base import Conversation
 

@@ -24,9 +24,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, require
-from ..specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
-from ..types import Generation
+from ..core.errors import ModelError, require
+from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
+from ..core.types import Generation
 from . import _chat, _media, _score, families, stops
 from . import options as options_
 from .base import Conversation, Model

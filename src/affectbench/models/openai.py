@@ -27,10 +27,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, require
+from ..core.errors import ModelError, require
+from ..core.specs import GenerationSpec, MediaSpec, ModelSpec
+from ..core.types import Generation
 from ..media import encode_mp4, get_cache, wav_bytes
-from ..specs import GenerationSpec, MediaSpec, ModelSpec
-from ..types import Generation
 from . import _media, stops
 from . import options as options_
 from .base import Conversation, Model

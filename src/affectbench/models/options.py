@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from ..errors import ConfigError
+from ..core.errors import ConfigError
 
 DECISIONS = ("auto", "argmax", "expected")
 CALIBRATIONS = ("none", "length", "contextual")
@@ -157,7 +157,7 @@ def apply_decision(generation, decision: str, calibration: str, prior: Mapping[s
 def scored(scores: dict[str, float], decision: str = "auto", **fields) -> Generation:  # noqa: F821
     """A backend's score-mode Generation: the raw per-option scores and the uncalibrated decision's
     text (the runner re-decides with the run's calibration). `fields`: other Generation fields."""
-    from ..types import Generation
+    from ..core.types import Generation
 
     g = Generation(text="", scores=scores, **fields)
     apply_decision(g, decision, "none")

@@ -19,9 +19,9 @@ import hashlib
 import math
 import time
 
-from ..errors import ModelError
-from ..specs import GenerationSpec
-from ..types import Generation
+from ..core.errors import ModelError
+from ..core.specs import GenerationSpec
+from ..core.types import Generation
 from .base import Conversation, Model
 
 

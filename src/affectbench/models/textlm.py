@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError, require
+from ..core.errors import ModelError, require
 
 GEMMA_NAME = "gemma-3-270m"
 # Gemma's turn format; the base GGUF carries no chat template, so we attach this one (system text

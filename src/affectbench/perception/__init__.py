@@ -77,7 +77,7 @@ def perceive(
     """
     unknown = set(experts) - set(EXPERTS)
     if unknown:
-        from ..errors import ConfigError
+        from ..core.errors import ConfigError
 
         raise ConfigError(f"unknown perception expert(s) {sorted(unknown)}; known: {', '.join(EXPERTS)}")
     from ..media import file_identity
@@ -159,8 +159,8 @@ def perceive_text(text: str, *, language: str = "en", cache_dir: str | Path | No
 
 
 def _compute(path: str | Path, span, todo: list[str], frames: int, cues: Cues) -> None:
+    from ..core.specs import MediaSpec
     from ..media import decode
-    from ..specs import MediaSpec
 
     want_video = "face" in todo
     want_audio = bool({"asr", "prosody"} & set(todo))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from ..errors import ConfigError
-from ..types import DatasetInfo, TaskType
+from ..core.errors import ConfigError
+from ..core.types import DatasetInfo, TaskType
 from .base import Prompt
 from .parsing import parse_label, parse_score, parse_text
 from .template import TEMPLATES_DIR, TemplatePrompt, load_template, trim_knowledge

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from ..types import DatasetInfo, Message, Parsed, Sample
+from ..core.types import DatasetInfo, Message, Parsed, Sample
 
 
 class Prompt(ABC):

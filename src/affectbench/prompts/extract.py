@@ -7,7 +7,7 @@ labels with a second LLM. The extractor's own answer is read back with the same 
 
 from __future__ import annotations
 
-from ..types import DatasetInfo, Message, Part, TaskType
+from ..core.types import DatasetInfo, Message, Part, TaskType
 
 EXTRACTOR_VERSION = "extract-1"
 

@@ -72,7 +72,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..types import Parsed
+from ..core.types import Parsed
 
 MAX_CHARS = 50_000  # longer outputs are cut before parsing, bounding regex work
 _MAX_JSON_STARTS = 32
@@ -532,7 +532,7 @@ _SCORE_ANSWER_CUE = re.compile(
     r"答案|得分|分数|评分|打分|分值|预测|回答"
 )
 # The reason of a score read only because it closes the text: not trusted when the text was cut at
-# max_new_tokens (the answer never closed; see scoring.settle).
+# max_new_tokens (the answer never closed; see engine.scoring.read_given_finish).
 CLOSING_NUMBER = "number closing the answer"
 _CUE_WINDOW = 60  # characters after a cue in which its number must start (same sentence)
 _LEADING_OK = re.compile(r"\s*(?:$|\n|[.,;!)]\s|[。，；！）(（])")  # what may follow a number that opens the answer

@@ -28,8 +28,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import ConfigError, DatasetError
-from ..types import DatasetInfo, Message, Parsed, Part, Sample, TaskType, Turn
+from ..core.errors import ConfigError, DatasetError
+from ..core.types import DatasetInfo, Message, Parsed, Part, Sample, TaskType, Turn
 from .base import Prompt
 from .parsing import LabelMatcher, ScorePolicy, fold, parse_label, parse_score, parse_text
 

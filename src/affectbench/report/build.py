@@ -18,10 +18,10 @@ from ..analysis.errors import confusion, hardest_samples, parse_failures
 from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown
 from ..analysis.model_cards import ModelCard, card_for, load_cards
 from ..analysis.runs import eval_runs, is_partial, spec_without
-from ..errors import AffectbenchError
-from ..knowledge import COVERAGE_HEADER, coverage_markdown, coverage_rows
-from ..store import RunRecord, Store
+from ..core.errors import AffectbenchError
+from ..engine.store import RunRecord, Store
 from . import html as H
+from .knowledge import COVERAGE_HEADER, coverage_markdown, coverage_rows
 from .tables import (
     RUNS_HEADER,
     Table,

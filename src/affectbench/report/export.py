@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
 
-from .errors import AffectbenchError
-from .scoring import json_safe
-from .store import Store
+from ..core.errors import AffectbenchError
+from ..engine.scoring import json_safe
+from ..engine.store import Store
 
 
 def export_runs(store: Store, run_ids: Iterable[str], out: Path, fmt: str = "jsonl") -> list[Path]:

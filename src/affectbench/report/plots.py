@@ -11,7 +11,7 @@ from ..analysis.ablation import AblationScore, MarginalRow
 from ..analysis.correlate import PerfRow
 from ..analysis.errors import Confusion
 from ..analysis.gains import GainRow
-from ..errors import require
+from ..core.errors import require
 from .tables import Table
 
 PALETTE = ["#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C"]

@@ -25,7 +25,7 @@ from ..analysis.runs import (
     spec_without,
     split_text,
 )
-from ..store import RunRecord, Store
+from ..engine.store import RunRecord, Store
 
 
 @dataclass
@@ -267,7 +267,7 @@ def dataset_tables(
 
 def unread_columns(runs: Sequence[RunRecord]) -> list[str]:
     """`_unread_rate` and `_unread/<reason>` for every reason some run has (in UNREAD_REASONS order)."""
-    from ..types import UNREAD_REASONS
+    from ..core.types import UNREAD_REASONS
 
     seen = {k for r in runs for k, v in ((r.metrics or {}).get("_unread") or {}).items() if v}
     return ["_unread_rate", *(f"_unread/{k}" for k in UNREAD_REASONS if k in seen)]
