@@ -36,7 +36,7 @@ LABELS = ("positive", "negative", "neutral")
 
 
 class Synthetic(Dataset):
-    info = DatasetInfo(name="bench-synth", task=TaskType.CLASSIFICATION, labels=LABELS, splits=("test",))
+    info = DatasetInfo(corpus="bench-synth", task=TaskType.CLASSIFICATION, labels=LABELS, splits=("test",))
 
     def load(self, split: str) -> list[Sample]:
         self._check_split(split)

@@ -171,5 +171,11 @@ def test_the_package_root_holds_only_the_entry_points_and_the_layers():
 
 @pytest.mark.parametrize("layer", ["core"])
 def test_core_imports_nothing_else_of_the_package(layer):
-    bad = [f"{m}:{line} -> {t}" for m, edges in _graph().items() if _part(m) == layer for t, _, line in edges if _part(t) != layer]
+    bad = [
+        f"{m}:{line} -> {t}"
+        for m, edges in _graph().items()
+        if _part(m) == layer
+        for t, _, line in edges
+        if _part(t) != layer
+    ]
     assert not bad, bad

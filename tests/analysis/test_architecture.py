@@ -12,8 +12,9 @@ import pytest
 from affectbench.analysis.ablation import modality_ablation
 from affectbench.analysis.architecture import ablation_by_family, architecture_study
 from affectbench.analysis.correlate import performance_rows
-from affectbench.analysis.runs import eval_runs, higher_is_better, info_from_run, label, primary_metric
+from affectbench.analysis.runs import eval_runs, higher_is_better, info_from_run, label
 from affectbench.engine.store import Store
+from affectbench.metrics import primary_metric
 from affectbench.report import build_report
 from tests.report._matrix import add_run, synth_preds, targets
 
@@ -62,7 +63,7 @@ def _reference_model_scores(store) -> dict[str, float]:
         info = info_from_run(run)
         name, _ = primary_metric(info)
         v = run.metrics[name]
-        by_ds.setdefault(info.name, {})[label(run, ("model",))] = v if higher_is_better(name) else -v
+        by_ds.setdefault(info.corpus, {})[label(run, ("model",))] = v if higher_is_better(name) else -v
     out: dict[str, list[float]] = {}
     for scores in by_ds.values():
         mean = np.mean(list(scores.values()))

@@ -24,7 +24,7 @@ def matrix(tmp_path_factory):
 def test_info_from_run_rebuilds_dataset_info(matrix):
     store, ids = matrix
     info = info_from_run(store.run(ids[("meld", "Qwen/Qwen2.5-Omni-7B", "default")]))
-    assert info.name == "meld" and len(info.labels) == 7 and info.metric_suite == "classification"
+    assert info.corpus == "meld" and len(info.labels) == 7 and info.metric_suite == "classification"
     info = info_from_run(store.run(ids[("sims", "gemma-3-270m", "cot")]))
     assert info.score_range == (-1.0, 1.0) and info.language == "zh"
 

@@ -14,7 +14,7 @@ from tests.datasets.fixtures import write_manifest_fixture
 def test_classification_manifest(tmp_path, fmt) -> None:
     write_manifest_fixture(tmp_path, fmt=fmt, clips=False)
     ds = load_dataset("manifest", root=tmp_path, labels=["happy", "sad"], task_name="emotion", dataset_name="mine")
-    assert ds.info.name == "mine" and ds.info.task is TaskType.CLASSIFICATION
+    assert ds.info.corpus == "mine" and ds.info.task is TaskType.CLASSIFICATION
     assert ds.info.labels == ("happy", "sad") and ds.splits() == ("train", "valid", "test")
     (train,) = ds.load("train")
     assert train.id == "007" and train.transcript == "I am thrilled" and train.target == "happy"

@@ -69,7 +69,7 @@ def test_unknown_split_and_unknown_mode(tmp_path) -> None:
 
 def test_subclass_only_sets_info(tmp_path) -> None:
     class Mine(MMSADataset):
-        info = DatasetInfo(name="mine", task=TaskType.REGRESSION, score_range=(-3, 3), metric_suite="mosi")
+        info = DatasetInfo(corpus="mine", task=TaskType.REGRESSION, score_range=(-3, 3), metric_suite="mosi")
 
     write_mmsa_fixture(tmp_path, clips=False)
     assert len(Mine(tmp_path).load("train")) == 2

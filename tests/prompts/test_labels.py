@@ -135,5 +135,5 @@ def test_label_table(info, text, expected):
 
 
 def test_every_label_set_has_chinese_answers():
-    sets = {info.name for info, text, _ in CASES if any("\u4e00" <= ch <= "\u9fff" for ch in text)}
+    sets = {info.corpus for info, text, _ in CASES if any("\u4e00" <= ch <= "\u9fff" for ch in text)}
     assert {MELD.name, MELD_SENT.name, SENT2.name, IEMOCAP4.name, IEMOCAP6.name, MUSTARD.name, URFUNNY.name} <= sets

@@ -135,7 +135,7 @@ def _cases():
     ]
     out = []
     for name, info, sample, mods, knowledge, system in cases:
-        tag = f"{name}--{info.name}--{mods}" + ("--k" if knowledge else "") + ("--sys" if system else "")
+        tag = f"{name}--{info.corpus}--{mods}" + ("--k" if knowledge else "") + ("--sys" if system else "")
         if knowledge and len(knowledge) > 1500:
             tag += "long"
         out.append(pytest.param(name, info, sample, mods, knowledge, system, id=tag))

@@ -13,8 +13,9 @@ from typing import Any
 
 from ..core.types import ALL_MODALITIES
 from ..engine.store import RunRecord, Store
+from ..metrics import primary_metric
 from .model_cards import ModelCard, card_for
-from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, primary_metric, spec_without
+from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, spec_without
 from .stats import metric_replicates, percentile_interval
 
 
@@ -83,7 +84,7 @@ def modality_ablation(
         for mods, run in sorted(group.items(), key=lambda kv: (len(kv[0]), kv[0])):
             v = (run.metrics or {}).get(name)
             if isinstance(v, int | float):
-                scores.append(AblationScore(info.name, model, mods, name, float(v), run.id))
+                scores.append(AblationScore(info.corpus, model, mods, name, float(v), run.id))
         for m in ALL_MODALITIES:
             pairs = []
             for mods in group:
@@ -109,7 +110,7 @@ def modality_ablation(
             ci = percentile_interval(float(point), deltas, len(al.sample_ids), alpha)
             rows.append(
                 MarginalRow(
-                    dataset=info.name,
+                    dataset=info.corpus,
                     model=model,
                     modality=m,
                     metric=name,

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..engine.store import Store
+from ..metrics import primary_metric
 from .dataset_props import DatasetProperties
 from .model_cards import ModelCard, card_for, load_cards
 from .runs import (
@@ -18,7 +19,6 @@ from .runs import (
     info_from_run,
     label,
     metric_value,
-    primary_metric,
 )
 from .stats import spearman_ci
 
@@ -170,5 +170,5 @@ def stratified(
             g = [al.groups[i] for i in idx]
             ci = metrics.bootstrap_ci(fn, p, t, groups=g if any(g) else None, n=n_boot, alpha=alpha, seed=seed)
             lab = label(run, by, cards)
-            out.append(StratumRow(rid, lab, info.name, stratum, name, float(ci.point), ci.lo, ci.hi, len(idx)))
+            out.append(StratumRow(rid, lab, info.corpus, stratum, name, float(ci.point), ci.lo, ci.hi, len(idx)))
     return out

@@ -90,7 +90,7 @@ class DatasetProperties:
         return out
 
 
-def polarity(x: float, eps: float = 0.0) -> int:
+def sign_class(x: float, eps: float = 0.0) -> int:
     """-1, 0 or 1: the sign of a sentiment score (|x| <= eps counts as neutral)."""
     return 0 if abs(x) <= eps else (1 if x > 0 else -1)
 
@@ -103,7 +103,7 @@ def _class_of(info: DatasetInfo, target: Any) -> str | None:
         return None
     if info.task is TaskType.REGRESSION:
         try:
-            return _POLARITY_NAMES[polarity(float(target))]
+            return _POLARITY_NAMES[sign_class(float(target))]
         except (TypeError, ValueError):
             return None
     return str(target)
@@ -169,7 +169,7 @@ def unimodal_agreement(samples: Sequence[Sample]) -> dict[str, float] | None:
         uni = {m: _unimodal(s, m) for m in UNIMODAL_KEYS}
         if any(v is None for v in uni.values()):
             continue
-        rows.append((polarity(float(s.target)), {m: polarity(v) for m, v in uni.items()}))
+        rows.append((sign_class(float(s.target)), {m: sign_class(v) for m, v in uni.items()}))
     if not rows:
         return None
     n = len(rows)
@@ -187,8 +187,8 @@ def agreement_strata(samples: Sequence[Sample]) -> dict[str, str]:
         uni = [_unimodal(s, m) for m in UNIMODAL_KEYS]
         if s.target is None or any(v is None for v in uni):
             continue
-        t = polarity(float(s.target))
-        out[s.id] = "agree" if all(polarity(v) == t for v in uni) else "disagree"
+        t = sign_class(float(s.target))
+        out[s.id] = "agree" if all(sign_class(v) == t for v in uni) else "disagree"
     return out
 
 
@@ -231,7 +231,7 @@ def dataset_properties(
     if info.task is TaskType.REGRESSION:
         score = Distribution.of(float(s.target) for s in samples if isinstance(s.target, int | float))
     return DatasetProperties(
-        name=info.name,
+        name=info.corpus,
         language=info.language,
         task=info.task_name or info.task.value,
         n_samples=len(samples),

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..core.types import DatasetInfo, TaskType
 from ..engine.store import Store
-from .dataset_props import polarity
+from .dataset_props import sign_class
 from .model_cards import ModelCard
 from .runs import eval_runs, info_from_run, label
 
@@ -26,7 +26,7 @@ def as_class(info: DatasetInfo, value: Any) -> str | None:
         return None
     if info.task is TaskType.REGRESSION:
         try:
-            return POLARITIES[polarity(float(value)) + 1]
+            return POLARITIES[sign_class(float(value)) + 1]
         except (TypeError, ValueError):
             return None
     return str(value)
@@ -74,7 +74,7 @@ def confusion(store: Store, run_id: str, by: Sequence[str] = ("model", "prompt")
         counts[key] = counts.get(key, 0) + 1
     rows = labs + extra
     matrix = [[counts.get((r, c), 0) for c in cols] for r in rows]
-    return Confusion(run_id, label(run, by, cards), info.name, rows, cols, matrix)
+    return Confusion(run_id, label(run, by, cards), info.corpus, rows, cols, matrix)
 
 
 @dataclass
@@ -100,10 +100,10 @@ def hardest_samples(
         for p in store.predictions(run.id):
             if p.error is not None or p.target is None:
                 continue
-            key = (info.name, p.sample_id)
+            key = (info.corpus, p.sample_id)
             hs = tally.get(key)
             if hs is None:
-                hs = tally[key] = HardSample(info.name, p.sample_id, p.target, 0, 0, 0.0)
+                hs = tally[key] = HardSample(info.corpus, p.sample_id, p.target, 0, 0, 0.0)
             right = p.ok and as_class(info, p.value) == as_class(info, p.target)
             hs.n_runs += 1
             hs.n_wrong += int(not right)

@@ -10,8 +10,9 @@ from typing import Any
 
 from ..core.errors import AffectbenchError
 from ..engine.store import Store
+from ..metrics import primary_metric
 from .model_cards import ModelCard
-from .runs import aligned, higher_is_better, info_from_run, label, primary_metric
+from .runs import aligned, higher_is_better, info_from_run, label
 
 
 @dataclass
@@ -105,7 +106,7 @@ def compare_runs(
                 baseline=baseline_run_id,
                 run_id=rid,
                 label=label(other, by, cards),
-                dataset=info.name,
+                dataset=info.corpus,
                 metric=name,
                 baseline_value=float(res.point_a),
                 value=float(res.point_b),

@@ -15,6 +15,7 @@ from ..core.errors import AffectbenchError
 from ..core.specs import canonical_json
 from ..core.types import DatasetInfo
 from ..engine.store import RunRecord, Store
+from ..metrics import primary_metric
 from .model_cards import ModelCard, card_for
 
 MetricFn = Callable[[Sequence[Any], Sequence[Any]], float]
@@ -42,13 +43,6 @@ def info_from_run(run: RunRecord) -> DatasetInfo:
     return info_from_record(raw)
 
 
-def primary_metric(info: DatasetInfo) -> tuple[str, MetricFn]:
-    """The dataset's headline metric (name, fn) from affectbench.metrics."""
-    from .. import metrics
-
-    return metrics.primary_metric(info)
-
-
 def metric_value(run: RunRecord, name: str) -> float | None:
     """A stored metric as a float, None when absent or not a number; "_unread/<reason>" reads the
     rate of one unread reason."""
@@ -68,13 +62,13 @@ def primary_value(run: RunRecord) -> tuple[str, float | None]:
     return name, metric_value(run, name)
 
 
-def scored(run: RunRecord) -> bool:
+def has_metrics(run: RunRecord) -> bool:
     """An eval run with stored metrics and dataset info."""
     return run.kind == "eval" and bool(run.metrics) and "_info" in (run.metrics or {})
 
 
 def eval_runs(store: Store) -> list[RunRecord]:
-    return [r for r in store.runs("eval") if scored(r)]
+    return [r for r in store.runs("eval") if has_metrics(r)]
 
 
 @dataclass

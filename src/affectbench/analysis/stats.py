@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..metrics.bootstrap import bootstrap_ci, percentile_bounds, replicates
-from ..metrics.mmsa import pearson as _pearson
+from ..metrics.mmsa import pearson
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,6 @@ def rankdata(x: Sequence[float]) -> np.ndarray:
         ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return ranks
-
-
-def pearson(x: Sequence[float], y: Sequence[float]) -> float:
-    """Pearson r; NaN when either side is constant (r is undefined there)."""
-    return _pearson(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
 
 
 def spearman(x: Sequence[float], y: Sequence[float]) -> float:

@@ -52,13 +52,15 @@ class Sample:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a dataset is: its task, label space and splits.
+    """What a dataset is: its corpus, task, label space and splits.
 
-    `metric_suite` names the scoring convention ("mosi", "sims" or "classification");
+    `corpus` names what was measured (e.g. "mosi", or a manifest's own name); the registry key that
+    read it is the *adapter* (`RunSpec.dataset.name`). `metric_suite` names the scoring convention
+    ("mosi", "sims" or "classification");
     `score_range` is the regression scale; `labels` the class names in canonical order.
     """
 
-    name: str
+    corpus: str
     task: TaskType
     labels: tuple[str, ...] = ()
     score_range: tuple[float, float] | None = None
@@ -70,9 +72,9 @@ class DatasetInfo:
 
     def __post_init__(self) -> None:
         if self.task is TaskType.CLASSIFICATION and not self.labels:
-            raise ValueError(f"dataset {self.name!r}: a classification dataset needs labels")
+            raise ValueError(f"dataset {self.corpus!r}: a classification dataset needs labels")
         if self.task is TaskType.REGRESSION and self.score_range is None:
-            raise ValueError(f"dataset {self.name!r}: a regression dataset needs score_range")
+            raise ValueError(f"dataset {self.corpus!r}: a regression dataset needs score_range")
 
 
 @dataclass

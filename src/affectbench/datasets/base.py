@@ -22,10 +22,10 @@ class Dataset(ABC):
 
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         if root is None:
-            raise DatasetError(f"dataset {self.info.name!r} needs a root folder (root=... or --root DIR)")
+            raise DatasetError(f"dataset {self.info.corpus!r} needs a root folder (root=... or --root DIR)")
         self.root = Path(root).expanduser()
         if not self.root.is_dir():
-            raise DatasetError(f"dataset {self.info.name!r}: root folder {self.root} does not exist")
+            raise DatasetError(f"dataset {self.info.corpus!r}: root folder {self.root} does not exist")
         self.options = options
 
     @abstractmethod
@@ -47,4 +47,6 @@ class Dataset(ABC):
 
     def _check_split(self, split: str) -> None:
         if split not in self.splits():
-            raise DatasetError(f"dataset {self.info.name!r} has no split {split!r}; splits: {', '.join(self.splits())}")
+            raise DatasetError(
+                f"dataset {self.info.corpus!r} has no split {split!r}; splits: {', '.join(self.splits())}"
+            )

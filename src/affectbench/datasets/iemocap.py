@@ -38,7 +38,7 @@ class IEMOCAP(Dataset):
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         super().__init__(root, **options)
         self.warnings: list[str] = []
-        self.fold = fold_option(options, 5, self.info.name, " (the test session)")
+        self.fold = fold_option(options, 5, self.info.corpus, " (the test session)")
         # Accept the folder above IEMOCAP_full_release as root too.
         present = self._sessions_present()
         if not present and (self.root / "IEMOCAP_full_release").is_dir():
@@ -46,7 +46,7 @@ class IEMOCAP(Dataset):
             present = self._sessions_present()
         if not present:
             raise DatasetError(
-                f"dataset {self.info.name!r}: no Session1..Session5 folders under {self.root}; expected the "
+                f"dataset {self.info.corpus!r}: no Session1..Session5 folders under {self.root}; expected the "
                 f"IEMOCAP_full_release layout Session{{1..5}}/dialog/EmoEvaluation/<dialog>.txt"
             )
         missing = [s for s in SESSIONS if s not in present]
@@ -66,7 +66,7 @@ class IEMOCAP(Dataset):
         if split == "test":
             if not (self.root / f"Session{self.fold}").is_dir():
                 raise DatasetError(
-                    f"dataset {self.info.name!r}: fold {self.fold} tests on Session{self.fold}, "
+                    f"dataset {self.info.corpus!r}: fold {self.fold} tests on Session{self.fold}, "
                     f"but {self.root / f'Session{self.fold}'} does not exist"
                 )
             return self._session(self.fold)
@@ -96,7 +96,7 @@ class IEMOCAP(Dataset):
         eval_dir = base / "dialog" / "EmoEvaluation"
         if not eval_dir.is_dir():
             raise DatasetError(
-                f"dataset {self.info.name!r}: {eval_dir} not found; expected label files "
+                f"dataset {self.info.corpus!r}: {eval_dir} not found; expected label files "
                 f"Session{session}/dialog/EmoEvaluation/<dialog>.txt with lines like "
                 f"'[6.2901 - 8.2357]\\tSes01F_impro01_F000\\tneu\\t[2.5, 2.5, 2.5]'"
             )
@@ -145,7 +145,7 @@ class IEMOCAP(Dataset):
         try:
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
         except OSError as e:
-            raise DatasetError(f"dataset {self.info.name!r}: cannot read label file {path} ({e})") from e
+            raise DatasetError(f"dataset {self.info.corpus!r}: cannot read label file {path} ({e})") from e
         for line in lines:
             m = _EVAL_LINE.match(line.strip())
             if not m:

@@ -68,7 +68,7 @@ class MELD(Dataset):
     def load(self, split: str) -> list[Sample]:
         self._check_split(split)
         path = self.root / CSV_FILES[split]
-        _, rows = read_csv(path, REQUIRED, self.info.name, encodings=("utf-8-sig", "cp1252"))
+        _, rows = read_csv(path, REQUIRED, self.info.corpus, encodings=("utf-8-sig", "cp1252"))
         clips = self.clip_dir(split)
         parsed = []
         for line, row in enumerate(rows, start=2):
@@ -76,7 +76,7 @@ class MELD(Dataset):
                 dia, utt = int(row["Dialogue_ID"]), int(row["Utterance_ID"])
             except ValueError:
                 raise DatasetError(
-                    f"dataset {self.info.name!r}: {path} line {line}: Dialogue_ID and Utterance_ID must be "
+                    f"dataset {self.info.corpus!r}: {path} line {line}: Dialogue_ID and Utterance_ID must be "
                     f"integers, got {row['Dialogue_ID']!r}, {row['Utterance_ID']!r}"
                 ) from None
             turn = Turn(repair_mojibake(row["Utterance"].strip()), repair_mojibake(row["Speaker"].strip()) or None)

@@ -34,7 +34,7 @@ class MMSADataset(Dataset):
 
     @cached_property
     def _rows(self) -> list[dict[str, str]]:
-        _, rows = read_csv(self.root / self.label_file, REQUIRED, self.info.name)
+        _, rows = read_csv(self.root / self.label_file, REQUIRED, self.info.corpus)
         modes = {r["mode"].strip() for r in rows} - set(self.splits())
         if modes:
             self.warnings.append(

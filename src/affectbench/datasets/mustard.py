@@ -65,7 +65,7 @@ class MUStARD(Dataset):
             raise DatasetError(
                 f"dataset 'mustard': option split_mode must be one of {', '.join(SPLIT_MODES)}, got {self.split_mode!r}"
             )
-        self.fold = fold_option(options, 1, self.info.name)
+        self.fold = fold_option(options, 1, self.info.corpus)
         self.trust_pickles = truthy(options.get("trust_pickles", False))
         self.indices_file = next((self.root / f for f in INDICES_FILES if (self.root / f).is_file()), None)
         if self.split_mode == "auto":

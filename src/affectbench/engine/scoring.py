@@ -23,7 +23,7 @@ from typing import Any
 
 from ..core.errors import DatasetError
 from ..core.types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
-from ..metrics import MetricInputError, score
+from ..metrics import MetricInputError, suite_values
 from ..prompts.base import Prompt
 from ..prompts.parsing import CLOSING_NUMBER
 from .store import Outcome, Store
@@ -36,7 +36,7 @@ EXTRACTABLE = ("no_label",)
 def info_record(info: DatasetInfo) -> dict[str, Any]:
     """DatasetInfo as plain data, stored with the metrics so reports need no dataset."""
     return {
-        "name": info.name,
+        "name": info.corpus,
         "task": info.task.value,
         "labels": list(info.labels),
         "score_range": list(info.score_range) if info.score_range else None,
@@ -96,7 +96,7 @@ def check_targets(pairs: Iterable[tuple[str, Any]], info: DatasetInfo) -> None:
         why = target_problem(target, info)
         if why:
             raise DatasetError(
-                f"dataset {info.name!r}: sample {sid!r} {why}; fix its label (or leave it out) before scoring"
+                f"dataset {info.corpus!r}: sample {sid!r} {why}; fix its label (or leave it out) before scoring"
             )
 
 
@@ -195,7 +195,7 @@ def score_run(
     if updates and write:
         store.update_parsed(run_id, updates)
     n = len(values)
-    metrics: dict[str, Any] = dict(score(info, values, targets)) if n else {}
+    metrics: dict[str, Any] = dict(suite_values(info, values, targets)) if n else {}
     undefined = {}
     for key, v in list(metrics.items()):
         if isinstance(v, float) and not math.isfinite(v):

@@ -47,7 +47,7 @@ LEXICON_SCORE = re.compile(
 HOWNET_SCORE = re.compile(r"hownet\s+pos\s*(?P<pos>\d+(?:\.\d+)?)\s*,?\s*neg\s*(?P<neg>\d+(?:\.\d+)?)", re.I)
 
 
-def _polarity(x: float, neutral_band: float = 0.0) -> str:
+def polarity_word(x: float, neutral_band: float = 0.0) -> str:
     return "positive" if x > neutral_band else "negative" if x < -neutral_band else "neutral"
 
 
@@ -87,7 +87,7 @@ def _gold_label(target: Any, info: DatasetInfo) -> str | None:
         return None
     if info.task is TaskType.REGRESSION:
         try:
-            return _polarity(float(target))
+            return polarity_word(float(target))
         except (TypeError, ValueError):
             return None
     from ..prompts.parsing import fold
@@ -101,9 +101,9 @@ def _score_polarities(text: str) -> list[str]:
     out = []
     for m in LEXICON_SCORE.finditer(text):
         x = float(m.group("x"))
-        out.append(_polarity(x, 0.05 if m.group("name").lower() in ("vader", "compound") else 0.0))
+        out.append(polarity_word(x, 0.05 if m.group("name").lower() in ("vader", "compound") else 0.0))
     for m in HOWNET_SCORE.finditer(text):
-        out.append(_polarity(float(m.group("pos")) - float(m.group("neg"))))
+        out.append(polarity_word(float(m.group("pos")) - float(m.group("neg"))))
     return out
 
 
@@ -158,7 +158,7 @@ def label_vocabulary(info: DatasetInfo) -> tuple[str, ...]:
 
 
 def _polarity_info(info: DatasetInfo) -> DatasetInfo:
-    return DatasetInfo(info.name, TaskType.REGRESSION, score_range=(-1.0, 1.0), task_name="sentiment")
+    return DatasetInfo(info.corpus, TaskType.REGRESSION, score_range=(-1.0, 1.0), task_name="sentiment")
 
 
 def is_refusal(text: str) -> bool:

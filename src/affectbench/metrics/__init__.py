@@ -12,7 +12,7 @@ from .classification import classification_scores, confusion_matrix
 from .mer import MER_BINARY_KEY, mer_binary_scores, mer_binary_waf
 from .mmsa import MOSI_KEYS, SIMS_KEYS, mmsa_scores, mosi_scores, sims_scores
 from .permutation import PermutationResult, holm, paired_permutation
-from .suite import primary_metric, score
+from .suite import primary_metric, suite_values
 
 __all__ = [
     "CI",
@@ -34,6 +34,6 @@ __all__ = [
     "paired_permutation",
     "holm",
     "primary_metric",
-    "score",
+    "suite_values",
     "sims_scores",
 ]

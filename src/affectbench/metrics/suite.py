@@ -27,7 +27,7 @@ def _suite(info: DatasetInfo) -> str:
     suite = (info.metric_suite or "").lower()
     if suite not in SUITES:
         raise MetricInputError(
-            f"dataset {info.name!r} names metric suite {info.metric_suite!r}; known suites: {', '.join(SUITES)}"
+            f"dataset {info.corpus!r} names metric suite {info.metric_suite!r}; known suites: {', '.join(SUITES)}"
         )
     return suite
 
@@ -40,7 +40,7 @@ def has_binary_sentiment_view(info: DatasetInfo) -> bool:
     return {"positive", "negative"} <= folded and folded <= {"positive", "negative", "neutral"}
 
 
-def score(info: DatasetInfo, preds: Sequence[Any], targets: Sequence[Any]) -> dict[str, float]:
+def suite_values(info: DatasetInfo, preds: Sequence[Any], targets: Sequence[Any]) -> dict[str, float]:
     """All numbers of `info`'s metric suite (4 decimals), plus MER_binary_WAF for sentiment."""
     suite = _suite(info)
     if suite == "mosi":

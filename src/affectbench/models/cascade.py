@@ -271,7 +271,7 @@ class CascadeModel(Model):
             for start in range(0, len(prompts), step):
                 scores += _option_logprobs(model, prompts[start : start + step], opt_ids, tok.pad_token_id)
         return [
-            options_.scored(
+            options_.score_generation(
                 dict(zip(options, scores[b], strict=True)),
                 gen.decision,
                 modalities=self._modalities(conv),

@@ -460,7 +460,7 @@ class HFModel(Model):
             with torch.inference_mode():
                 lps = _score.option_logprobs(self._model, inputs, conts, tok.pad_token_id)
             out.append(
-                options_.scored(
+                options_.score_generation(
                     dict(zip(options, lps, strict=True)),
                     gen.decision,
                     modalities=self._modalities(conv, inputs["input_ids"][0]),

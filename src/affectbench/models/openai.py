@@ -255,7 +255,7 @@ class OpenAIModel(Model):
             if failure:
                 meta.update(unread_reason="scoring_failed", scoring_error=failure)
                 return Generation(text="", modalities=mods, meta=meta)
-            return options_.scored(scores, gen.decision, modalities=mods, meta=meta)
+            return options_.score_generation(scores, gen.decision, modalities=mods, meta=meta)
         except ModelError as e:
             return Generation(text="", error=str(e))
 

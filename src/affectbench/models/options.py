@@ -154,7 +154,7 @@ def apply_decision(generation, decision: str, calibration: str, prior: Mapping[s
         meta["expected"] = detail["expected"]
 
 
-def scored(scores: dict[str, float], decision: str = "auto", **fields) -> Generation:  # noqa: F821
+def score_generation(scores: dict[str, float], decision: str = "auto", **fields) -> Generation:  # noqa: F821
     """A backend's score-mode Generation: the raw per-option scores and the uncalibrated decision's
     text (the runner re-decides with the run's calibration). `fields`: other Generation fields."""
     from ..core.types import Generation

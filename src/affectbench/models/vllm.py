@@ -210,7 +210,7 @@ class VLLMModel(Model):
                 ids, lps = r.prompt_token_ids, r.prompt_logprobs
                 scores[opt] = float(sum(lps[i][ids[i]].logprob for i in range(len(ids) - len(cont), len(ids))))
             out.append(
-                options_.scored(
+                options_.score_generation(
                     scores,
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),

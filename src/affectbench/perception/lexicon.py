@@ -98,7 +98,7 @@ def _run_zh(text: str) -> dict[str, Any]:
     return {"hownet_pos": round(float(s["pos"]), 2), "hownet_neg": round(float(s["neg"]), 2), "dutir": counts}
 
 
-def polarity(r: dict[str, Any]) -> str:
+def lexicon_polarity(r: dict[str, Any]) -> str:
     """positive / negative / neutral from a result of `run` (VADER's ±0.05 convention; HowNet pos vs neg)."""
     if "vader" in r:
         v = r["vader"]
@@ -115,9 +115,9 @@ def describe(r: dict[str, Any]) -> str:
         if r.get("nrc"):
             top = sorted(r["nrc"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
             extra = ", emotion words: " + ", ".join(k for k, _ in top)
-        return f"words: {polarity(r)} (vader {r['vader']:+.2f}){extra}"
+        return f"words: {lexicon_polarity(r)} (vader {r['vader']:+.2f}){extra}"
     extra = ""
     if r.get("dutir"):
         top = sorted(r["dutir"].items(), key=lambda kv: (-kv[1], kv[0]))[:2]
         extra = ", emotion words: " + ", ".join(k for k, _ in top)
-    return f"words: {polarity(r)} (HowNet pos {r['hownet_pos']:g}, neg {r['hownet_neg']:g}){extra}"
+    return f"words: {lexicon_polarity(r)} (HowNet pos {r['hownet_pos']:g}, neg {r['hownet_neg']:g}){extra}"

@@ -246,7 +246,7 @@ class TemplatePrompt(Prompt):
         task = self.spec.task
         if task != "any" and task != info.task.value:
             raise ConfigError(
-                f"prompt {self.name!r} ({self.path}) is for {task} datasets, but {info.name!r} is "
+                f"prompt {self.name!r} ({self.path}) is for {task} datasets, but {info.corpus!r} is "
                 f"{info.task.value}; pick a {info.task.value} prompt or 'default'"
             )
         dry = Sample(
@@ -277,7 +277,7 @@ class TemplatePrompt(Prompt):
         for shot in self.spec.shots:
             ans = shot.answer
             if isinstance(ans, dict):
-                ans = ans.get(info.name, ans.get(info.metric_suite, ans.get("default")))
+                ans = ans.get(info.corpus, ans.get(info.metric_suite, ans.get("default")))
                 if ans is None:
                     continue
             if self.spec.kind == "answer":
@@ -333,7 +333,7 @@ class TemplatePrompt(Prompt):
             "labels": list(info.labels),
             "lo": _short(lo) if lo is not None else None,
             "hi": _short(hi) if hi is not None else None,
-            "dataset": info.name,
+            "dataset": info.corpus,
             "task": info.task_name,
             "language": info.language,
         }
@@ -396,9 +396,9 @@ class TemplatePrompt(Prompt):
             try:
                 x = float(target)
             except (TypeError, ValueError):
-                raise DatasetError(f"dataset {info.name!r}: target {target!r} is not a number") from None
+                raise DatasetError(f"dataset {info.corpus!r}: target {target!r} is not a number") from None
             if not math.isfinite(x):
-                raise DatasetError(f"dataset {info.name!r}: target {target!r} is not a finite number")
+                raise DatasetError(f"dataset {info.corpus!r}: target {target!r} is not a finite number")
             lo, hi = info.score_range  # type: ignore[misc]
             return self._format_score(min(max(x, lo), hi))
         for label in info.labels:
@@ -408,14 +408,14 @@ class TemplatePrompt(Prompt):
             if fold(label) == fold(str(target)):
                 return label
         raise DatasetError(
-            f"dataset {info.name!r}: target {target!r} is not one of its labels ({', '.join(info.labels)})"
+            f"dataset {info.corpus!r}: target {target!r} is not one of its labels ({', '.join(info.labels)})"
         )
 
     def grid(self, info: DatasetInfo) -> list[float]:
         """The regression answer grid: the dataset's scale in `option_steps` steps."""
         lo, hi = info.score_range  # type: ignore[misc]
         steps = self.spec.score.option_steps
-        step = steps.get(info.name, steps.get(info.metric_suite))
+        step = steps.get(info.corpus, steps.get(info.metric_suite))
         if step is None:
             step = 1.0 if hi - lo >= 4 else (hi - lo) / 10
         n = int(round((hi - lo) / step))

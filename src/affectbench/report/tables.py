@@ -20,12 +20,12 @@ from ..analysis.runs import (
     is_partial,
     label,
     metric_value,
-    primary_metric,
     run_n,
     spec_without,
     split_text,
 )
 from ..engine.store import RunRecord, Store
+from ..metrics import primary_metric
 
 
 @dataclass
