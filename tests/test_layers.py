@@ -179,3 +179,16 @@ def test_core_imports_nothing_else_of_the_package(layer):
         if _part(t) != layer
     ]
     assert not bad, bad
+
+
+@pytest.mark.parametrize("reader", ["analysis", "report"])
+def test_reading_results_never_imports_a_model(reader):
+    """DESIGN.md: `report` (and analysis) never import `models`: reading results needs no torch."""
+    bad = [
+        f"{m}:{line} -> {t}"
+        for m, edges in _graph().items()
+        if _part(m) == reader
+        for t, _, line in edges
+        if _part(t) == "models"
+    ]
+    assert not bad, bad

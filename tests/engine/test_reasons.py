@@ -210,7 +210,7 @@ def test_an_unknown_unread_reason_is_refused():
 
 
 def test_a_crash_while_scoring_after_inference_fails_the_run(tmp_path, monkeypatch):
-    import affectbench.engine.runner as runner_mod
+    import affectbench.engine.settle as runner_mod
     from affectbench.metrics import MetricInputError
 
     def broken(store, rid, info, prompt=None, **kw):

@@ -208,7 +208,7 @@ def test_sources_table_and_rerun_reuses_stored_knowledge(experiment, monkeypatch
         "整体情感是积极的；用词负面。 HowNet pos 3, neg 0; words: positive (vader +0.62), sentiment score: -1.5",
     ],
 )
-@pytest.mark.parametrize("info", [MELD, SENT, EMO], ids=lambda i: i.name)
+@pytest.mark.parametrize("info", [MELD, SENT, EMO], ids=lambda i: i.corpus)
 def test_mask_leaves_nothing_the_parsers_matcher_can_read_as_an_answer(text, info):
     from affectbench.knowledge.leaks import answer_matcher
     from affectbench.prompts.parsing import fold

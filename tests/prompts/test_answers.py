@@ -21,7 +21,7 @@ def _fits(name: str, info) -> bool:
 PAIRS = [(n, i) for n in ANSWER_TEMPLATES for i in ALL_CLASSIFICATION + ALL_REGRESSION if _fits(n, i)]
 
 
-@pytest.mark.parametrize(("name", "info"), PAIRS, ids=[f"{n}-{i.name}" for n, i in PAIRS])
+@pytest.mark.parametrize(("name", "info"), PAIRS, ids=[f"{n}-{i.corpus}" for n, i in PAIRS])
 def test_every_option_round_trips(name, info):
     prompt = load_prompt(name, info)
     options = prompt.options(info)
@@ -32,7 +32,7 @@ def test_every_option_round_trips(name, info):
         assert prompt.answer(parsed.value, info) == option
 
 
-@pytest.mark.parametrize("info", ALL_CLASSIFICATION, ids=lambda i: i.name)
+@pytest.mark.parametrize("info", ALL_CLASSIFICATION, ids=lambda i: i.corpus)
 def test_every_label_round_trips(info):
     prompt = load_prompt("default", info)
     assert prompt.options(info) == list(info.labels)
@@ -51,7 +51,7 @@ def test_regression_grids():
         assert sims.parse(sims.answer(x, SIMS), SIMS).value == x
 
 
-@pytest.mark.parametrize("info", ALL_REGRESSION, ids=lambda i: i.name)
+@pytest.mark.parametrize("info", ALL_REGRESSION, ids=lambda i: i.corpus)
 def test_score_answers_on_a_fine_grid_round_trip(info):
     prompt = load_prompt("default", info)
     lo, hi = info.score_range

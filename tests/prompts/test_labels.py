@@ -123,7 +123,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("info", "text", "expected"), CASES, ids=[f"{c[0].name}:{c[1][:40]!r}" for c in CASES])
+@pytest.mark.parametrize(("info", "text", "expected"), CASES, ids=[f"{c[0].corpus}:{c[1][:40]!r}" for c in CASES])
 def test_label_table(info, text, expected):
     parsed = load_prompt("default", info).parse(text, info)
     if expected in UNREAD:
@@ -136,4 +136,4 @@ def test_label_table(info, text, expected):
 
 def test_every_label_set_has_chinese_answers():
     sets = {info.corpus for info, text, _ in CASES if any("\u4e00" <= ch <= "\u9fff" for ch in text)}
-    assert {MELD.name, MELD_SENT.name, SENT2.name, IEMOCAP4.name, IEMOCAP6.name, MUSTARD.name, URFUNNY.name} <= sets
+    assert {MELD.corpus, MELD_SENT.corpus, SENT2.corpus, IEMOCAP4.corpus, IEMOCAP6.corpus, MUSTARD.corpus, URFUNNY.corpus} <= sets

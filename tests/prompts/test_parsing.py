@@ -142,7 +142,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(
-    ("prompt", "info", "text", "expected"), CASES, ids=[f"{c[1].name}:{c[2][:30]!r}" for c in CASES]
+    ("prompt", "info", "text", "expected"), CASES, ids=[f"{c[1].corpus}:{c[2][:30]!r}" for c in CASES]
 )
 def test_parse_table(prompt, info, text, expected):
     parsed = load_prompt(prompt, info).parse(text, info)
@@ -192,7 +192,7 @@ NASTY = [
 ]
 
 
-@pytest.mark.parametrize("info", [MELD, MUSTARD, URFUNNY, MOSI, SIMS], ids=lambda i: i.name)
+@pytest.mark.parametrize("info", [MELD, MUSTARD, URFUNNY, MOSI, SIMS], ids=lambda i: i.corpus)
 def test_never_raises(info):
     prompt = load_prompt("default", info)
     for text in NASTY:

@@ -120,7 +120,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("info", "text", "expected"), CASES, ids=[f"{c[0].name}:{c[1][:40]!r}" for c in CASES])
+@pytest.mark.parametrize(("info", "text", "expected"), CASES, ids=[f"{c[0].corpus}:{c[1][:40]!r}" for c in CASES])
 def test_score_table(info, text, expected):
     parsed = _parse(info, text)
     if isinstance(expected, str):

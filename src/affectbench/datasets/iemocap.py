@@ -175,7 +175,7 @@ class IEMOCAP(Dataset):
 class IEMOCAP6(IEMOCAP):
     label_map = LABELS6
     info = DatasetInfo(
-        name="iemocap",
+        corpus="iemocap",
         task=TaskType.CLASSIFICATION,
         labels=("happy", "sad", "neutral", "angry", "excited", "frustrated"),
         language="en",
@@ -188,7 +188,7 @@ class IEMOCAP6(IEMOCAP):
 class IEMOCAP4(IEMOCAP):
     label_map = LABELS4
     info = DatasetInfo(
-        name="iemocap4",
+        corpus="iemocap4",
         task=TaskType.CLASSIFICATION,
         labels=("happy", "sad", "neutral", "angry"),
         language="en",

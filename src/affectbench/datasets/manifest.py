@@ -32,7 +32,7 @@ SPLIT_ORDER = ("train", "valid", "test")
 class Manifest(Dataset):
     # Placeholder for listings; every instance replaces it with the info its manifest and options describe.
     info = DatasetInfo(
-        name="manifest",
+        corpus="manifest",
         task=TaskType.CLASSIFICATION,
         labels=("<from the manifest>",),
         description="any corpus from a CSV/JSONL manifest",
@@ -108,7 +108,7 @@ class Manifest(Dataset):
             ) from None
         splits = self._splits()
         common = dict(
-            name=name,
+            corpus=name,
             task=task,
             splits=splits,
             language=str(o.get("language", "en")),

@@ -118,7 +118,7 @@ class MELD(Dataset):
 class MELDEmotion(MELD):
     label_column = "Emotion"
     info = DatasetInfo(
-        name="meld",
+        corpus="meld",
         task=TaskType.CLASSIFICATION,
         labels=("neutral", "surprise", "fear", "sadness", "joy", "disgust", "anger"),
         language="en",
@@ -131,7 +131,7 @@ class MELDEmotion(MELD):
 class MELDSentiment(MELD):
     label_column = "Sentiment"
     info = DatasetInfo(
-        name="meld-sentiment",
+        corpus="meld-sentiment",
         task=TaskType.CLASSIFICATION,
         labels=("negative", "neutral", "positive"),
         language="en",

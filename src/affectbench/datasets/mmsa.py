@@ -71,7 +71,7 @@ def sentiment_info(name: str, description: str, suite: str = "mosi") -> DatasetI
     [-3, 3]) or "sims" (Chinese, [-1, 1], unimodal labels)."""
     scale, language = SUITES[suite]
     return DatasetInfo(
-        name=name,
+        corpus=name,
         task=TaskType.REGRESSION,
         score_range=(-scale, scale),
         language=language,

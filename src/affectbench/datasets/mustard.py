@@ -48,7 +48,7 @@ def _order(key: str) -> str:
 
 class MUStARD(Dataset):
     info = DatasetInfo(
-        name="mustard",
+        corpus="mustard",
         task=TaskType.CLASSIFICATION,
         labels=("sincere", "sarcastic"),
         language="en",

@@ -31,7 +31,7 @@ VIDEO_DIRS = ("urfunny2_videos", "videos", "raw_videos", "Raw")
 
 class URFunny(Dataset):
     info = DatasetInfo(
-        name="urfunny",
+        corpus="urfunny",
         task=TaskType.CLASSIFICATION,
         labels=("not humorous", "humorous"),
         language="en",

@@ -36,7 +36,7 @@ EXTRACTABLE = ("no_label",)
 def info_record(info: DatasetInfo) -> dict[str, Any]:
     """DatasetInfo as plain data, stored with the metrics so reports need no dataset."""
     return {
-        "name": info.corpus,
+        "name": info.corpus,  # stored key kept as "name" so stored runs stay readable
         "task": info.task.value,
         "labels": list(info.labels),
         "score_range": list(info.score_range) if info.score_range else None,
@@ -277,7 +277,7 @@ def info_from_record(record: dict[str, Any]) -> DatasetInfo:
     """Rebuild the DatasetInfo stored with a run's metrics (see `info_record`)."""
     rng = record.get("score_range")
     return DatasetInfo(
-        name=record["name"],
+        corpus=record["name"],
         task=TaskType(record["task"]),
         labels=tuple(record.get("labels") or ()),
         score_range=tuple(rng) if rng else None,
