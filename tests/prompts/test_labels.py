@@ -136,4 +136,12 @@ def test_label_table(info, text, expected):
 
 def test_every_label_set_has_chinese_answers():
     sets = {info.corpus for info, text, _ in CASES if any("\u4e00" <= ch <= "\u9fff" for ch in text)}
-    assert {MELD.corpus, MELD_SENT.corpus, SENT2.corpus, IEMOCAP4.corpus, IEMOCAP6.corpus, MUSTARD.corpus, URFUNNY.corpus} <= sets
+    assert {
+        MELD.corpus,
+        MELD_SENT.corpus,
+        SENT2.corpus,
+        IEMOCAP4.corpus,
+        IEMOCAP6.corpus,
+        MUSTARD.corpus,
+        URFUNNY.corpus,
+    } <= sets

@@ -34,12 +34,7 @@ def run_finetune(
 
     `progress` shows a step progress bar on rank 0; `stop_after_steps` is a test hook that
     simulates a kill. Raises AffectbenchError when the split gives no pairs or knowledge is missing."""
-    from ..core.progress import progress_bar
-    from ..engine import provenance
-    from ..engine.provenance import check_same_inputs, model_provenance, segment_env  # each segment's
-    from .backends import trainable_for
-    from .lora import rank_world, steps_per_epoch, train_lora
-    from .pairs import summary
+    from .lora import rank_world
 
     if spec.kind != "finetune":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a finetune run")
@@ -47,87 +42,121 @@ def run_finetune(
     rank, world = rank_world()
     is_main = rank == 0
     rid = spec.run_id
-    # only rank 0 writes to the store; the others read what it wrote
-    record = store.open_run(spec) if is_main else None
-    if world > 1:
-        _barrier()
-        record = store.run(rid)
+    record = _open_record(store, spec, is_main, world)
     adapter = store.artifact(rid, "adapter")
     if record.status == "done" and adapter is not None and adapter.exists():
         return record
     prompt, train, valid, dataset, knowledge = finetune_pairs(store, spec, with_sources=True)
-    if is_main:  # provenance of this segment: prompt text, model and data fingerprints (see provenance)
-        from ..datasets import select_samples
-
-        splits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
-        read = [s for split in splits for s in select_samples(dataset.load(split), spec.limit, spec.seed)]
-        files = sorted({f for split in splits for f in dataset.label_files(split)})
-        data = provenance.data_record(read, files, dataset.root)
-        ids = data.pop("samples")
-        kfp = provenance.knowledge_record(spec.knowledge, knowledge, ids) if spec.knowledge else None
-        env = segment_env(spec, prompt, data, kfp)
-        env.update(model_provenance(spec.model))
-        if store.train_logs(rid, "train"):  # resuming from a checkpoint: same inputs only
-            check_same_inputs(store.run(rid), env)
-        store.open_run(spec, env=env)
-        store.set_status(rid, "running")
+    if is_main:
+        _start_segment(store, spec, ft, prompt, dataset, knowledge)
     try:
-        trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
-        total = steps_per_epoch(len(train.pairs), ft) * ft.epochs
-        done = len(store.train_logs(rid, "train"))
-        with progress_bar(progress and is_main, f"{rid}", total, min(done, total), unit="steps") as advance:
-
-            def log_fn(step: int, split: str, loss: float, epoch: float, **meta) -> None:
-                store.log_train(rid, step, split, loss, epoch, **meta)
-                if split == "train":
-                    advance(1)
-
-            result = train_lora(
-                trainable,
-                train.pairs,
-                valid.pairs if valid else [],
-                ft,
-                store.workspace / "artifacts" / rid,
-                seed=spec.seed,
-                log_fn=log_fn,
-                stop_after_steps=stop_after_steps,
-                inputs_key=inputs_key(spec, prompt.fingerprint, train, valid, trainable.base),
-            )
+        result = _train(store, spec, ft, prompt, train, valid, progress=progress and is_main, stop=stop_after_steps)
     except BaseException as e:
         if is_main:
             store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
         raise
     if is_main:
-        store.set_artifact(rid, "adapter", result.adapter)
-        store.set_metrics(
-            rid,
-            {
-                "best_epoch": result.best_epoch,
-                "best_valid_loss": result.best_valid_loss,
-                "first_train_loss": result.first_train_loss,
-                "last_train_loss": result.last_train_loss,
-                "steps": result.steps,
-                "resumed_from_step": result.resumed_from_step,
-                "wall_s": result.wall_s,
-                "truncated": len(result.truncated),
-                "torch_threads": result.threads,
-                "_train": summary(train),
-                "_valid": summary(valid) if valid else None,
-            },
-        )
-        store.set_status(rid, "done")
-        if result.truncated:
-            log.warning(
-                "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
-                "their prompt (first: %s)",
-                rid,
-                len(result.truncated),
-                ft.max_length,
-                ", ".join(result.truncated[:5]),
-            )
+        _record_result(store, rid, ft, result, train, valid)
     if world > 1:
         _barrier()
     return store.run(rid)
+
+
+def _open_record(store: Store, spec: RunSpec, is_main: bool, world: int) -> RunRecord:
+    """The run's record: rank 0 opens (creates) it in the store; the other ranks read what it wrote."""
+    record = store.open_run(spec) if is_main else None
+    if world > 1:
+        _barrier()
+        record = store.run(spec.run_id)
+    return record
+
+
+def _start_segment(store: Store, spec: RunSpec, ft: FinetuneSpec, prompt, dataset, knowledge) -> None:
+    """Rank 0: record this segment's provenance (prompt text, model, data and knowledge fingerprints;
+    see provenance) and mark the run running. Resuming from a checkpoint needs the same inputs
+    (AffectbenchError otherwise)."""
+    from ..datasets import select_samples
+    from ..engine import provenance
+    from ..engine.provenance import check_same_inputs, model_provenance, segment_env  # each segment's
+
+    rid = spec.run_id
+    splits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
+    read = [s for split in splits for s in select_samples(dataset.load(split), spec.limit, spec.seed)]
+    files = sorted({f for split in splits for f in dataset.label_files(split)})
+    data = provenance.data_record(read, files, dataset.root)
+    ids = data.pop("samples")
+    kfp = provenance.knowledge_record(spec.knowledge, knowledge, ids) if spec.knowledge else None
+    env = segment_env(spec, prompt, data, kfp)
+    env.update(model_provenance(spec.model))
+    if store.train_logs(rid, "train"):  # resuming from a checkpoint: same inputs only
+        check_same_inputs(store.run(rid), env)
+    store.open_run(spec, env=env)
+    store.set_status(rid, "running")
+
+
+def _train(store: Store, spec: RunSpec, ft: FinetuneSpec, prompt, train, valid, *, progress: bool, stop: int | None):
+    """Load the trainable model and train its adapter (`lora.train_lora`) into the run's artefact
+    folder, logging each loss to the store and advancing the step progress bar; returns the TrainResult."""
+    from ..core.progress import progress_bar
+    from .backends import trainable_for
+    from .lora import steps_per_epoch, train_lora
+
+    rid = spec.run_id
+    trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
+    total = steps_per_epoch(len(train.pairs), ft) * ft.epochs
+    done = len(store.train_logs(rid, "train"))
+    with progress_bar(progress, f"{rid}", total, min(done, total), unit="steps") as advance:
+
+        def log_fn(step: int, split: str, loss: float, epoch: float, **meta) -> None:
+            store.log_train(rid, step, split, loss, epoch, **meta)
+            if split == "train":
+                advance(1)
+
+        return train_lora(
+            trainable,
+            train.pairs,
+            valid.pairs if valid else [],
+            ft,
+            store.workspace / "artifacts" / rid,
+            seed=spec.seed,
+            log_fn=log_fn,
+            stop_after_steps=stop,
+            inputs_key=inputs_key(spec, prompt.fingerprint, train, valid, trainable.base),
+        )
+
+
+def _record_result(store: Store, rid: str, ft: FinetuneSpec, result, train, valid) -> None:
+    """Rank 0: register the adapter artifact and the training metrics, mark the run done, and warn
+    about pairs that lost the start of their prompt to max_length."""
+    from .pairs import summary
+
+    store.set_artifact(rid, "adapter", result.adapter)
+    store.set_metrics(
+        rid,
+        {
+            "best_epoch": result.best_epoch,
+            "best_valid_loss": result.best_valid_loss,
+            "first_train_loss": result.first_train_loss,
+            "last_train_loss": result.last_train_loss,
+            "steps": result.steps,
+            "resumed_from_step": result.resumed_from_step,
+            "wall_s": result.wall_s,
+            "truncated": len(result.truncated),
+            "torch_threads": result.threads,
+            "_train": summary(train),
+            "_valid": summary(valid) if valid else None,
+        },
+    )
+    store.set_status(rid, "done")
+    if result.truncated:
+        log.warning(
+            "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
+            "their prompt (first: %s)",
+            rid,
+            len(result.truncated),
+            ft.max_length,
+            ", ".join(result.truncated[:5]),
+        )
 
 
 def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
@@ -154,7 +183,7 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
         )
     if spec.knowledge:  # every source must reach (nearly) every training prompt: knowledge.MIN_FINETUNE_COVERAGE
         from ..engine.gather import gather_knowledge
-        from ..knowledge import check_coverage
+        from ..knowledge.assembly import check_coverage
 
         check_coverage(
             gather_knowledge(spec, store, dataset.info),

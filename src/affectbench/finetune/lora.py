@@ -372,6 +372,118 @@ def check_inputs_key(out_dir: Path, key: str | None) -> None:
             )
 
 
+def checkpoint_steps(every: int | None) -> int:
+    """Optimizer steps between checkpoints: `every` when given, else env AFFECTBENCH_CHECKPOINT_STEPS,
+    else CHECKPOINT_EVERY."""
+    if every is None:
+        every = int(os.environ.get("AFFECTBENCH_CHECKPOINT_STEPS", CHECKPOINT_EVERY))
+    return every
+
+
+def write_inputs_key(out_dir: Path, key: str) -> None:
+    """Record `key` (see `check_inputs_key`) as what the checkpoints in `out_dir` come from."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / INPUTS_FILE).write_text(json.dumps({"key": key}))
+
+
+def last_checkpoint(out_dir: Path) -> str | None:
+    """The Trainer checkpoint to resume from (the newest under `out_dir/checkpoints`), or None."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    last = get_last_checkpoint(str(out_dir / CHECKPOINTS)) if (out_dir / CHECKPOINTS).is_dir() else None
+    if last:
+        log.info("finetune: resuming from %s", last)
+    return last
+
+
+def peft_model(base: Any, ft: FinetuneSpec):
+    """`base` wrapped by peft with the LoRA adapter of `ft` (rank, alpha, dropout, target modules;
+    "all-linear" = the language model's linear layers, plus the towers' with `train_towers`)."""
+    from peft import LoraConfig, get_peft_model
+
+    if isinstance(ft.target_modules, str) and ft.target_modules == "all-linear":
+        targets: list[str] | str = lm_linear_modules(base, ft.train_towers)
+    else:
+        targets = ft.target_modules
+    config = LoraConfig(
+        r=ft.rank, lora_alpha=ft.alpha, lora_dropout=ft.dropout, target_modules=targets, task_type="CAUSAL_LM"
+    )
+    if ft.gradient_checkpointing and hasattr(base, "enable_input_require_grads"):
+        base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input with grad
+    return get_peft_model(base, config)
+
+
+def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The Trainer's log as {step, split ("train" | "valid"), loss, epoch} rows, in logging order."""
+    return [
+        {"step": h["step"], "split": "train", "loss": h["loss"], "epoch": h.get("epoch")}
+        if "loss" in h
+        else {"step": h["step"], "split": "valid", "loss": h["eval_loss"], "epoch": round(h.get("epoch", 0))}
+        for h in log_history
+        if "loss" in h or "eval_loss" in h
+    ]
+
+
+def gather_truncated(truncated: set[str], world: int) -> list[str]:
+    """The sorted sample ids cut to max_length on any rank (each rank saw its own shard)."""
+    ids = sorted(truncated)
+    if world <= 1:
+        return ids
+    import torch.distributed as dist
+
+    parts: list[list[str]] = [[] for _ in range(world)]
+    dist.all_gather_object(parts, ids)
+    return sorted({sid for part in parts for sid in part})
+
+
+def _run_adapter(
+    model, trainable: Trainable, ft: FinetuneSpec, out_dir: Path, best, validated: bool, is_main: bool, stats: dict
+) -> tuple[Path, int]:
+    """(adapter folder, best epoch) of a finished training: `best/` and the best validation epoch, or
+    `final/` and the last epoch when no validation split chose one. Rank 0 also saves `final/`, writes
+    the adapter's card (`affectbench_finetune.json`: base, spec, best epoch, `stats`) and, for a full
+    Omni checkpoint's thinker, its full-class copy; other ranks only name the folder."""
+    adapter, best_epoch = out_dir / "best", int(best["epoch"]) if best else ft.epochs
+    if not is_main:
+        return adapter, best_epoch
+    final = _save_adapter(model, out_dir / "final")
+    if not validated or not adapter.exists():
+        adapter, best_epoch = final, ft.epochs
+    card = {"base": trainable.base, "finetune": ft.model_dump(mode="json"), "best_epoch": best_epoch, **stats}
+    (adapter / "affectbench_finetune.json").write_text(json.dumps(card, indent=2))
+    if trainable.base.get("thinker_prefix"):
+        full_class_adapter(adapter, trainable.base["thinker_prefix"], adapter / FULL_CLASS_DIR)
+    return adapter, best_epoch
+
+
+def _train_restoring(trainer, resume: str | None, before: tuple[int, bool]) -> None:
+    """`trainer.train(resume_from_checkpoint=resume)`, then torch's CPU thread count and deterministic-
+    algorithms flag back to `before`, even on failure (an eval in the same process keeps its own settings)."""
+    import torch
+
+    try:
+        trainer.train(resume_from_checkpoint=resume)
+    finally:
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])
+
+
+def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCollator, callback):
+    """The answer-loss Trainer of a run, printing nothing (losses go to the store through the callback)."""
+    from transformers.trainer_callback import PrinterCallback
+
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train,
+        eval_dataset=valid or None,
+        data_collator=collator,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
 def train_lora(
     trainable: Trainable,
     train: list[Pair],
@@ -393,104 +505,38 @@ def train_lora(
     (rank 0 only). `inputs_key` identifies what produced the checkpoints; a resume whose key
     differs is refused (AffectbenchError).
     """
-    from peft import LoraConfig, get_peft_model
-    from transformers.trainer_utils import get_last_checkpoint
-
-    t0 = time.perf_counter()
-    if checkpoint_every is None:
-        checkpoint_every = int(os.environ.get("AFFECTBENCH_CHECKPOINT_STEPS", CHECKPOINT_EVERY))
-    rank, world = rank_world()
-    is_main = rank == 0
-    check_inputs_key(out_dir, inputs_key)
-    args = training_arguments(
-        ft,
-        out_dir,
-        seed=seed,
-        checkpoint_every=checkpoint_every,
-        has_valid=bool(valid),
-        world=world,
-        n_train=len(train),
-    )
     import torch
 
+    t0 = time.perf_counter()
+    every = checkpoint_steps(checkpoint_every)
+    rank, world = rank_world()
+    check_inputs_key(out_dir, inputs_key)
+    args = training_arguments(
+        ft, out_dir, seed=seed, checkpoint_every=every, has_valid=bool(valid), world=world, n_train=len(train)
+    )
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     threads = deterministic(ft.threads)
     seed_everything(seed)
-    base = trainable.module
-    if isinstance(ft.target_modules, str) and ft.target_modules == "all-linear":
-        targets: list[str] | str = lm_linear_modules(base, ft.train_towers)
-    else:
-        targets = ft.target_modules
-    config = LoraConfig(
-        r=ft.rank, lora_alpha=ft.alpha, lora_dropout=ft.dropout, target_modules=targets, task_type="CAUSAL_LM"
-    )
-    if ft.gradient_checkpointing and hasattr(base, "enable_input_require_grads"):
-        base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input with grad
-    model = get_peft_model(base, config)
+    model = peft_model(trainable.module, ft)
     collator = PairCollator(trainable, ft.max_length)
     resumed = [0]
-    trainer = _trainer_class()(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=valid or None,
-        data_collator=collator,
-        callbacks=[_callback(out_dir, log_fn, stop_after_steps, resumed)],
-    )
-    from transformers.trainer_callback import PrinterCallback
-
-    trainer.remove_callback(PrinterCallback)  # losses go to the store (log_fn), not to stdout
-    if is_main and inputs_key is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / INPUTS_FILE).write_text(json.dumps({"key": inputs_key}))
-    last = get_last_checkpoint(str(out_dir / CHECKPOINTS)) if (out_dir / CHECKPOINTS).is_dir() else None
-    if last:
-        log.info("finetune: resuming from %s", last)
-    try:
-        trainer.train(resume_from_checkpoint=last)
-    finally:  # leave the process as it was (an eval in the same process keeps its own settings)
-        torch.set_num_threads(before[0])
-        torch.use_deterministic_algorithms(before[1])
-    history = [
-        {"step": h["step"], "split": "train", "loss": h["loss"], "epoch": h.get("epoch")}
-        if "loss" in h
-        else {"step": h["step"], "split": "valid", "loss": h["eval_loss"], "epoch": round(h.get("epoch", 0))}
-        for h in trainer.state.log_history
-        if "loss" in h or "eval_loss" in h
-    ]
+    trainer = _trainer(model, args, train, valid, collator, _callback(out_dir, log_fn, stop_after_steps, resumed))
+    if rank == 0 and inputs_key is not None:
+        write_inputs_key(out_dir, inputs_key)
+    _train_restoring(trainer, last_checkpoint(out_dir), before)
+    history = loss_history(trainer.state.log_history)
     train_losses = [h["loss"] for h in history if h["split"] == "train"]
-    valid_hist = [h for h in history if h["split"] == "valid"]
-    best = min(valid_hist, key=lambda h: h["loss"]) if valid_hist else None
-    truncated = sorted(collator.truncated)
-    if world > 1:  # every rank saw its own shard: gather the truncated ids
-        import torch.distributed as dist
-
-        parts: list[list[str]] = [[] for _ in range(world)]
-        dist.all_gather_object(parts, truncated)
-        truncated = sorted({sid for part in parts for sid in part})
-    adapter = out_dir / "best"
-    best_epoch = int(best["epoch"]) if best else ft.epochs
-    if is_main:
-        final = _save_adapter(model, out_dir / "final")
-        if not valid or not adapter.exists():
-            adapter, best_epoch = final, ft.epochs
-        card = {
-            "base": trainable.base,
-            "finetune": ft.model_dump(mode="json"),
-            "best_epoch": best_epoch,
-            "best_valid_loss": best["loss"] if best else None,
-            "steps": trainer.state.global_step,
-            "truncated": len(truncated),
-        }
-        (adapter / "affectbench_finetune.json").write_text(json.dumps(card, indent=2))
-        if trainable.base.get("thinker_prefix"):
-            full_class_adapter(adapter, trainable.base["thinker_prefix"], adapter / FULL_CLASS_DIR)
+    best = min((h for h in history if h["split"] == "valid"), key=lambda h: h["loss"], default=None)
+    truncated = gather_truncated(collator.truncated, world)
+    stats = {"best_valid_loss": best["loss"] if best else None, "steps": trainer.state.global_step}
+    stats["truncated"] = len(truncated)
+    adapter, best_epoch = _run_adapter(model, trainable, ft, out_dir, best, bool(valid), rank == 0, stats)
     if world > 1:
         trainer.accelerator.wait_for_everyone()
     return TrainResult(
         adapter=adapter,
         best_epoch=best_epoch,
-        best_valid_loss=best["loss"] if best else None,
+        best_valid_loss=stats["best_valid_loss"],
         first_train_loss=train_losses[0] if train_losses else math.nan,
         last_train_loss=train_losses[-1] if train_losses else math.nan,
         steps=trainer.state.global_step,

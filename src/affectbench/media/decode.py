@@ -198,6 +198,39 @@ def decode(
 
 
 def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: bool, want_audio: bool, notes):
+    """Decode the wanted streams of an open container over the span's window into a DecodedClip
+    (the module rules); notes are appended to `notes`, in the order the rules are checked."""
+    vs, aus = _pick_streams(container, want_video, want_audio, notes)
+    start, end, audio_end, window = _window(container, span, media, path, notes)
+    video = audio_in = None
+    if vs is not None:
+        video = _VideoSampler(vs, _frame_targets(start, window, media), start, end, media.max_pixels)
+        if _threaded(vs):
+            vs.thread_type = "AUTO"
+    if start > 0:
+        container.seek(int(start * 1e6), backward=True, any_frame=False)
+    if aus is not None:
+        audio_in = _AudioCollector(av, aus, audio_end, media.sample_rate, path)
+    readers = [r for r in (video, audio_in) if r is not None]
+    broken = _demux(container, readers) if readers else {}
+
+    audio = audio_in.cut(start, notes) if audio_in is not None else None
+    if audio is None and aus is not None and "audio" not in broken:
+        notes.append("no audio in the segment")
+    # a stream that broke off, or ended well before the header's end (a byte-truncated file), is noted
+    if video is not None:
+        _note_truncation(notes, "video", broken.get("video"), video.reached, video.last_time, end, _frame_step(vs))
+    if audio_in is not None:
+        _note_truncation(notes, "audio", broken.get("audio"), audio_in.reached, audio_in.last, audio_end, 0.1)
+    rotation = video.to_rgb.rotation if video is not None else 0
+    if rotation:
+        notes.append(f"rotated {rotation} degrees (container display matrix)")
+    return _clip(video, audio, rotation, window, media, span, path, broken, notes)
+
+
+def _pick_streams(container, want_video: bool, want_audio: bool, notes: list[str]):
+    """(video stream or None, audio stream or None): the first of each kind that is wanted; a wanted
+    stream that is missing (or a video stream without a codec) is noted."""
     vs = container.streams.video[0] if container.streams.video else None
     aus = container.streams.audio[0] if container.streams.audio else None
     if vs is not None and want_video and vs.codec_context is None:
@@ -206,9 +239,13 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
         notes.append("no video stream")
     if aus is None and want_audio:
         notes.append("no audio stream")
-    vs = vs if want_video else None
-    aus = aus if want_audio else None
+    return (vs if want_video else None), (aus if want_audio else None)
 
+
+def _window(container, span, media: MediaSpec, path: Path, notes: list[str]) -> tuple[float, float, float, float]:
+    """(start, end, audio end, window length) in seconds of the part to decode: `span` clipped to the
+    header's duration (end inf when neither is known), audio cut at `max_seconds` (noted).
+    Raises MediaError when the span is empty or outside the clip."""
     duration = float(container.duration / 1e6) if container.duration else None
     start = max(0.0, float(span[0])) if span else 0.0
     end = float(span[1]) if span else (duration if duration is not None else math.inf)
@@ -221,144 +258,172 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
         notes.append(
             f"longer than max_seconds ({window:.1f}s > {media.max_seconds}s): frames subsampled, audio truncated"
         )
-    audio_end = min(end, start + media.max_seconds)
+    return start, end, min(end, start + media.max_seconds), window
 
-    # frame targets: uniform over the whole window, fps * min(window, max_seconds) frames within
-    # [min_frames, max_frames]
-    targets = None
-    if vs is not None and math.isfinite(window):
+
+def _frame_targets(start: float, window: float, media: MediaSpec) -> list[float]:
+    """Frame target times (s): uniform over the whole window, `frame_count(min(window, max_seconds))`
+    of them; with an unknown duration, at `fps` from `start` until `max_frames` (python floats:
+    cheaper to compare per frame)."""
+    if math.isfinite(window):
         n = frame_count(min(window, media.max_seconds), media)
-        targets = start + (np.arange(n) + 0.5) * (window / n)
-    if vs is not None and targets is None:  # unknown duration: take frames at fps until the budget is full
-        targets = start + (np.arange(media.max_frames) + 0.5) / media.fps
-    if vs is not None and _threaded(vs):
-        vs.thread_type = "AUTO"
+        return (start + (np.arange(n) + 0.5) * (window / n)).tolist()
+    return (start + (np.arange(media.max_frames) + 0.5) / media.fps).tolist()
 
-    if start > 0:
-        container.seek(int(start * 1e6), backward=True, any_frame=False)
 
-    streams = [s for s in (vs, aus) if s is not None]
-    frames: list[np.ndarray] = []
-    times: list[float] = []
-    chunks: list[np.ndarray] = []
-    audio_t0: float | None = None
-    audio_last: float | None = None  # start time of the last audio frame decoded
-    # mono planar == mono packed float32; asking for "fltp" lets PyAV pass a frame that is already
-    # mono float at the target rate straight through instead of pushing it through a filter graph
-    resampler = av.AudioResampler(format="fltp", layout="mono", rate=media.sample_rate) if aus is not None else None
-    to_rgb = _Converter()
-    size = None
-    ti = 0
-    video_done = vs is None
-    audio_done = aus is None
-    video_reached = audio_reached = False  # the stream reached the window's end (not cut short)
-    broken: dict[str, str] = {}  # stream kind -> why it broke off
-    last_frame = None
-    last_time = None
-    goals = targets.tolist() if targets is not None else []  # python floats: cheaper to compare per frame
-    n_goals = len(goals)
-    if streams:
-        goal = goals[0] if n_goals else math.inf
-        v_index = vs.index if vs is not None else -1
-        rate = media.sample_rate
-        packets = container.demux(*streams)
-        while not (video_done and audio_done):
-            try:
-                packet = next(packets, None)
-            except Exception as e:  # the demuxer hit a cut or damaged part of the file
-                for kind, done in (("video", video_done), ("audio", audio_done)):
-                    if not done:
-                        broken[kind] = f"{type(e).__name__}: {e}"
-                break
-            if packet is None:
-                break
-            is_video = packet.stream_index == v_index
-            if video_done if is_video else audio_done:
-                continue
-            try:
-                decoded, reached_end = _decode_until(packet, end if is_video else audio_end)
-            except _Broken as b:
-                decoded, reached_end = b.frames, True
-                broken["video" if is_video else "audio"] = f"{type(b.cause).__name__}: {b.cause}"
-            if is_video:
-                video_done = reached_end
-                video_reached = video_reached or (reached_end and "video" not in broken)
-                for fr, t in decoded:
-                    if size is None:
-                        size = _target_size(fr.width, fr.height, media.max_pixels)
-                        to_rgb.rotation = frame_rotation(fr)
-                    # keep the last frame at or before each target time; only those frames are converted
-                    if t > goal and last_frame is not None:
-                        while ti < n_goals and t > goals[ti]:
-                            frames.append(to_rgb(last_frame, size))
-                            times.append(last_time - start)
-                            ti += 1
-                        goal = goals[ti] if ti < n_goals else math.inf
-                    if ti >= n_goals:
-                        video_done = video_reached = True
-                        break
-                    last_frame, last_time = fr, t
-            else:
-                audio_done = reached_end
-                audio_reached = audio_reached or (reached_end and "audio" not in broken)
-                for fr, t in decoded:
-                    audio_last = t
-                    for rf in resampler.resample(fr):
-                        if audio_t0 is None:
-                            audio_t0 = float(rf.time) if rf.time is not None else t
-                        chunks.append(_mono_samples(rf, rate, path))
-        if not audio_done and resampler is not None:
-            for rf in resampler.resample(None):
-                chunks.append(_mono_samples(rf, rate, path))
-        if last_frame is not None and ti < n_goals:
-            # targets past the last decoded frame (end of stream): repeat the last frame
-            while ti < n_goals:
-                frames.append(to_rgb(last_frame, size))
-                times.append(last_time - start)
-                ti += 1
+class _VideoSampler:
+    """Keeps the last decoded frame at or before each target time and converts only those frames.
 
-    audio = None
-    if chunks:
-        wav = np.concatenate(chunks).astype(np.float32, copy=False)
-        t0 = audio_t0 or 0.0
-        a = max(0, int(round((start - t0) * media.sample_rate)))
-        b = int(round((audio_end - t0) * media.sample_rate)) if math.isfinite(audio_end) else len(wav)
+    State of the video stream for `_demux`: `end` (s), `done` (no more packets needed) and `reached`
+    (the stream got to the window's end instead of being cut short).
+    """
+
+    kind = "video"
+
+    def __init__(self, stream, goals: list[float], start: float, end: float, max_pixels: int) -> None:
+        self.stream, self.goals, self.start, self.end, self.max_pixels = stream, goals, start, end, max_pixels
+        self.done = self.reached = False
+        self.to_rgb = _Converter()
+        self.size: tuple[int, int] | None = None
+        self.ti = 0
+        self.goal = goals[0] if goals else math.inf
+        self.frames: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.last_frame = None
+        self.last_time: float | None = None
+
+    def feed(self, decoded: list[tuple[Any, float]]) -> bool:
+        """Take a packet's (frame, time) pairs; returns True once every target has its frame."""
+        n_goals = len(self.goals)
+        for fr, t in decoded:
+            if self.size is None:
+                self.size = _target_size(fr.width, fr.height, self.max_pixels)
+                self.to_rgb.rotation = frame_rotation(fr)
+            if t > self.goal and self.last_frame is not None:
+                while self.ti < n_goals and t > self.goals[self.ti]:
+                    self._take_last()
+                self.goal = self.goals[self.ti] if self.ti < n_goals else math.inf
+            if self.ti >= n_goals:
+                return True
+            self.last_frame, self.last_time = fr, t
+        return False
+
+    def close(self) -> None:
+        """End of stream: targets past the last decoded frame repeat it."""
+        if self.last_frame is not None:
+            while self.ti < len(self.goals):
+                self._take_last()
+
+    def _take_last(self) -> None:
+        self.frames.append(self.to_rgb(self.last_frame, self.size))
+        self.times.append(self.last_time - self.start)
+        self.ti += 1
+
+
+class _AudioCollector:
+    """Resamples the audio stream's frames to mono float32 at `rate` and keeps the chunks; the same
+    `end` / `done` / `reached` state for `_demux` as `_VideoSampler`."""
+
+    kind = "audio"
+
+    def __init__(self, av, stream, end: float, rate: int, path: Path) -> None:
+        self.stream, self.end, self.rate, self.path = stream, end, rate, path
+        self.done = self.reached = False
+        # mono planar == mono packed float32; asking for "fltp" lets PyAV pass a frame that is already
+        # mono float at the target rate straight through instead of pushing it through a filter graph
+        self.resampler = av.AudioResampler(format="fltp", layout="mono", rate=rate)
+        self.chunks: list[np.ndarray] = []
+        self.t0: float | None = None
+        self.last: float | None = None  # start time of the last audio frame decoded
+
+    def feed(self, decoded: list[tuple[Any, float]]) -> bool:
+        """Resample a packet's (frame, time) pairs; never asks to stop early (returns False)."""
+        for fr, t in decoded:
+            self.last = t
+            for rf in self.resampler.resample(fr):
+                if self.t0 is None:
+                    self.t0 = float(rf.time) if rf.time is not None else t
+                self.chunks.append(_mono_samples(rf, self.rate, self.path))
+        return False
+
+    def close(self) -> None:
+        """A stream that ended before the window's end: flush what the resampler still holds."""
+        if not self.done:
+            for rf in self.resampler.resample(None):
+                self.chunks.append(_mono_samples(rf, self.rate, self.path))
+
+    def cut(self, start: float, notes: list[str]) -> np.ndarray | None:
+        """The samples from `start` to `end` (s); None when there are none; silence is noted."""
+        if not self.chunks:
+            return None
+        wav = np.concatenate(self.chunks).astype(np.float32, copy=False)
+        t0 = self.t0 or 0.0
+        a = max(0, int(round((start - t0) * self.rate)))
+        b = int(round((self.end - t0) * self.rate)) if math.isfinite(self.end) else len(wav)
         audio = np.ascontiguousarray(wav[a:b])
         if audio.size == 0:
-            audio = None
-        elif float(np.max(np.abs(audio))) < 1e-4:
+            return None
+        if float(np.max(np.abs(audio))) < 1e-4:
             notes.append("silent audio")
-    if audio is None and aus is not None and "audio" not in broken:
-        notes.append("no audio in the segment")
+        return audio
 
-    # a stream that broke off, or ended well before the header's end (a byte-truncated file), is noted
-    if vs is not None:
-        _note_truncation(notes, "video", broken.get("video"), video_reached, last_time, end, _frame_step(vs))
-    if aus is not None:
-        _note_truncation(notes, "audio", broken.get("audio"), audio_reached, audio_last, audio_end, 0.1)
-    if to_rgb.rotation:
-        notes.append(f"rotated {to_rgb.rotation} degrees (container display matrix)")
 
-    arr = np.stack(frames) if frames else None
+def _demux(container, readers: list[_VideoSampler | _AudioCollector]) -> dict[str, str]:
+    """Feed each reader its stream's packets until every reader is done or the file ends; returns
+    {stream kind: why it broke off} for streams cut by a damaged packet or demuxer error."""
+    by_index = {r.stream.index: r for r in readers}
+    broken: dict[str, str] = {}
+    packets = container.demux(*(r.stream for r in readers))
+    while not all(r.done for r in readers):
+        try:
+            packet = next(packets, None)
+        except Exception as e:  # the demuxer hit a cut or damaged part of the file
+            for r in readers:
+                if not r.done:
+                    broken[r.kind] = f"{type(e).__name__}: {e}"
+            break
+        if packet is None:
+            break
+        r = by_index.get(packet.stream_index)
+        if r is None or r.done:
+            continue
+        try:
+            decoded, reached_end = _decode_until(packet, r.end)
+        except _Broken as b:
+            decoded, reached_end = b.frames, True
+            broken[r.kind] = f"{type(b.cause).__name__}: {b.cause}"
+        r.done = reached_end
+        r.reached = r.reached or (reached_end and r.kind not in broken)
+        if r.feed(decoded):
+            r.done = r.reached = True
+    for r in readers:
+        r.close()
+    return broken
+
+
+def _clip(video, audio, rotation: int, window: float, media: MediaSpec, span, path: Path, broken, notes):
+    """The DecodedClip of what was decoded; MediaError naming the path (and why each stream broke)
+    when neither frames nor audio came out."""
+    arr = np.stack(video.frames) if video is not None and video.frames else None
     if arr is None and audio is None:
         where = f" in span {span}" if span else ""
         why = "; ".join(f"{k}: {v}" for k, v in broken.items())
         raise MediaError(
             f"no decodable video or audio{where} in {path} (zero-length or unreadable{'; ' + why if why else ''})"
         )
-    if vs is not None and arr is None:
+    if video is not None and arr is None:
         notes.append("no video frames in the segment")
     seg = window if math.isfinite(window) else (len(audio) / media.sample_rate if audio is not None else 0.0)
     return DecodedClip(
         frames=arr,
-        frame_times=np.asarray(times, np.float32),
+        frame_times=np.asarray(video.times if video is not None else [], np.float32),
         audio=audio,
         sample_rate=media.sample_rate,
         duration=float(seg),
         has_video=arr is not None,
         has_audio=audio is not None,
         notes=notes,
-        rotation=to_rgb.rotation if arr is not None else 0,
+        rotation=rotation if arr is not None else 0,
         fps=(len(arr) / seg if seg > 0 else float(media.fps)) if arr is not None else None,
     )
 

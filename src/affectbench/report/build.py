@@ -166,9 +166,27 @@ def _html(
     n_boot: int,
     max_confusions: int,
 ) -> str:
+    """The static HTML page: one section per analysis, in page order, each only when the store has its data."""
+    sections = [
+        _leaderboard_section(store, lb, details, by, cards),
+        _models_section(runs, cards),
+        _gains_section(gains),
+        _coverage_section(store, runs, gains),
+        _ablation_section(store, by, cards, n_boot),
+        _performance_section(store, cards, props, n_boot),
+        _datasets_section(props),
+        _errors_section(store, runs, by, cards, max_confusions),
+    ]
+    subtitle = f"{len(runs)} scored eval runs · store {store.path} · generated {time.strftime('%Y-%m-%d %H:%M')}"
+    return H.render_page("affectbench report", subtitle, [s for s in sections if s is not None])
+
+
+def _leaderboard_section(
+    store: Store, lb: Table, details: list[Table], by: tuple[str, ...], cards: list[ModelCard]
+) -> H.Section:
+    """Leaderboard heatmap and table, the runs behind it and the per-dataset tables (or a line saying none)."""
     from . import plots
 
-    sections: list[H.Section] = []
     s = H.Section("leaderboard", "Leaderboard", lb.caption)
     if lb.rows:
         s.add_img(plots.heatmap(lb), "leaderboard heatmap")
@@ -178,175 +196,203 @@ def _html(
             s.add_table(t, heading=t.title)
     else:
         s.parts.append("<p>No scored eval runs in this store yet.</p>")
-    sections.append(s)
+    return s
 
+
+MODEL_CARD_HEADER = (
+    "model",
+    "LLM",
+    "LLM params (B)",
+    "vision encoder",
+    "audio encoder",
+    "fusion",
+    "time-interleaved",
+    "modalities",
+)
+
+
+def _models_section(runs: list[RunRecord], cards: list[ModelCard]) -> H.Section | None:
+    """The model cards of the evaluated models; None when no run's model has a card."""
     used = {c.id for c in (card_for(r.run_spec.model, cards) for r in runs) if c is not None}
     used_cards = [c for c in cards if c.id in used]
-    if used_cards:
-        s = H.Section("models", "Model cards", "Architecture of the evaluated models (– where unknown).")
-        s.add_rows(
-            [
-                "model",
-                "LLM",
-                "LLM params (B)",
-                "vision encoder",
-                "audio encoder",
-                "fusion",
-                "time-interleaved",
-                "modalities",
-            ],
-            [
-                [
-                    c.id,
-                    c.llm,
-                    c.llm_params_b,
-                    c.vision_encoder,
-                    c.audio_encoder,
-                    c.fusion,
-                    c.time_interleaved,
-                    c.modalities,
-                ]
-                for c in used_cards
-            ],
-            text=True,
-        )
-        sections.append(s)
+    if not used_cards:
+        return None
+    s = H.Section("models", "Model cards", "Architecture of the evaluated models (– where unknown).")
+    s.add_rows(
+        list(MODEL_CARD_HEADER),
+        [
+            [c.id, c.llm, c.llm_params_b, c.vision_encoder, c.audio_encoder, c.fusion, c.time_interleaved, c.modalities]
+            for c in used_cards
+        ],
+        text=True,
+    )
+    return s
 
-    if gains:
-        s = H.Section("gains", "Knowledge and fine-tuning gains", GAINS_NOTE)
-        s.add_img(plots.gains_plot(gains), "gains over baseline")
-        s.add_rows(
-            [
-                "dataset",
-                "run",
-                "factor",
-                "metric",
-                "baseline",
-                "value",
-                "Δ",
-                "CI low",
-                "CI high",
-                "p",
-                "p (Holm)",
-                "Holm ✓",
-                "n",
-            ],
-            [
-                [
-                    g.dataset,
-                    g.label,
-                    g.factor,
-                    g.metric,
-                    g.baseline_value,
-                    g.value,
-                    g.delta,
-                    g.lo,
-                    g.hi,
-                    g.p_value,
-                    g.p_holm,
-                    "✓" if g.survives_holm else "",
-                    g.n,
-                ]
-                for g in gains
-            ],
-        )
-        sections.append(s)
 
+GAINS_HEADER = (
+    "dataset",
+    "run",
+    "factor",
+    "metric",
+    "baseline",
+    "value",
+    "Δ",
+    "CI low",
+    "CI high",
+    "p",
+    "p (Holm)",
+    "Holm ✓",
+    "n",
+)
+
+
+def _gains_section(gains: list[GainRow]) -> H.Section | None:
+    """Gains over zero-shot (plot and table with paired-bootstrap CIs and Holm-corrected p); None without gains."""
+    if not gains:
+        return None
+    from . import plots
+
+    s = H.Section("gains", "Knowledge and fine-tuning gains", GAINS_NOTE)
+    s.add_img(plots.gains_plot(gains), "gains over baseline")
+    s.add_rows(
+        list(GAINS_HEADER),
+        [
+            [
+                g.dataset,
+                g.label,
+                g.factor,
+                g.metric,
+                g.baseline_value,
+                g.value,
+                g.delta,
+                g.lo,
+                g.hi,
+                g.p_value,
+                g.p_holm,
+                "✓" if g.survives_holm else "",
+                g.n,
+            ]
+            for g in gains
+        ],
+    )
+    return s
+
+
+def _coverage_section(store: Store, runs: list[RunRecord], gains: list[GainRow]) -> H.Section | None:
+    """What knowledge reached the prompts (see COVERAGE_NOTE); None when no run used knowledge."""
     cov = coverage_rows(store, runs, gains)
-    if cov:
-        s = H.Section("knowledge", "Knowledge: what reached the prompt", COVERAGE_NOTE)
-        s.add_rows(list(COVERAGE_HEADER), cov)
-        sections.append(s)
+    if not cov:
+        return None
+    s = H.Section("knowledge", "Knowledge: what reached the prompt", COVERAGE_NOTE)
+    s.add_rows(list(COVERAGE_HEADER), cov)
+    return s
 
+
+def _ablation_section(store: Store, by: tuple[str, ...], cards: list[ModelCard], n_boot: int) -> H.Section | None:
+    """Marginal contribution of each modality (plot, one table per model family); None without ablation runs."""
     marginals, abl_scores = modality_ablation(store, n_boot=n_boot, by=by, cards=cards)
-    if abl_scores:
-        s = H.Section(
-            "ablation",
-            "Modality ablation",
-            "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
-        )
-        s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
-        for family, rows in ablation_by_family(marginals).items():
-            s.add_rows(
-                ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
-                [
-                    [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
-                    for m in rows
-                ],
-                heading=f"family: {family}",
-            )
-        sections.append(s)
+    if not abl_scores:
+        return None
+    from . import plots
 
+    s = H.Section(
+        "ablation",
+        "Modality ablation",
+        "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
+    )
+    s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
+    for family, rows in ablation_by_family(marginals).items():
+        s.add_rows(
+            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
+            [
+                [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
+                for m in rows
+            ],
+            heading=f"family: {family}",
+        )
+    return s
+
+
+def _performance_section(
+    store: Store, cards: list[ModelCard], props: Mapping[str, DatasetProperties] | None, n_boot: int
+) -> H.Section | None:
+    """'What drives performance' from the scored runs' attributes (see `_drivers_section`); None without runs."""
     perf = performance_rows(store, cards, props)
     corr = correlations(perf, n_boot=n_boot) if len(perf) >= MIN_RUNS_FOR_DRIVERS else []
     study = architecture_study(perf, n_boot=n_boot)
-    if perf:
-        sections.append(_drivers_section(perf, corr, study))
-    if props:
-        s = H.Section("datasets", "Dataset properties")
-        s.add_rows(
-            [
-                "dataset",
-                "language",
-                "samples",
-                "classes",
-                "entropy (norm.)",
-                "imbalance",
-                "duration mean (s)",
-                "transcript mean",
-                "speakers",
-                "unimodal agreement",
-            ],
-            [
-                [
-                    p.name,
-                    p.language,
-                    p.n_samples,
-                    p.n_classes,
-                    p.label_entropy_norm,
-                    p.imbalance_ratio,
-                    p.duration.mean,
-                    p.transcript_length.mean,
-                    p.n_speakers,
-                    (p.unimodal_agreement or {}).get("all"),
-                ]
-                for p in props.values()
-            ],
-        )
-        sections.append(s)
+    return _drivers_section(perf, corr, study) if perf else None
 
-    if runs:
-        s = H.Section("errors", "Error analysis", "Confusions (rows: true class), hardest samples, parse failures.")
-        for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
-            chosen = [r for r in runs if r.run_spec.dataset.name == ds][:max_confusions]
-            conf = [confusion(store, r.id, by, cards) for r in chosen]
-            s.add_img(plots.confusion_grid(conf), f"confusion matrices {ds}")
-        hard = hardest_samples(store, top=15, by=by, cards=cards)
-        s.add_rows(
-            ["dataset", "sample", "target", "runs", "wrong", "wrong rate"],
-            [[h.dataset, h.sample_id, h.target, h.n_runs, h.n_wrong, h.wrong_rate] for h in hard],
-            heading="Hardest samples",
-        )
-        pf = parse_failures(store, cards)
-        s.add_rows(
-            ["model", "dataset", "answers", "unread", "rate", "reasons"],
-            [
-                [
-                    p.model,
-                    p.dataset,
-                    p.n,
-                    p.failures,
-                    p.rate,
-                    ", ".join(f"{k} {v}" for k, v in sorted(p.reasons.items())),
-                ]
-                for p in pf
-            ],
-            heading="Unread answers (model errors excluded)",
-        )
-        sections.append(s)
 
-    subtitle = f"{len(runs)} scored eval runs · store {store.path} · generated {time.strftime('%Y-%m-%d %H:%M')}"
-    return H.render_page("affectbench report", subtitle, sections)
+DATASET_HEADER = (
+    "dataset",
+    "language",
+    "samples",
+    "classes",
+    "entropy (norm.)",
+    "imbalance",
+    "duration mean (s)",
+    "transcript mean",
+    "speakers",
+    "unimodal agreement",
+)
+
+
+def _datasets_section(props: Mapping[str, DatasetProperties] | None) -> H.Section | None:
+    """One row of properties per dataset; None when no properties were given."""
+    if not props:
+        return None
+    s = H.Section("datasets", "Dataset properties")
+    s.add_rows(
+        list(DATASET_HEADER),
+        [
+            [
+                p.name,
+                p.language,
+                p.n_samples,
+                p.n_classes,
+                p.label_entropy_norm,
+                p.imbalance_ratio,
+                p.duration.mean,
+                p.transcript_length.mean,
+                p.n_speakers,
+                (p.unimodal_agreement or {}).get("all"),
+            ]
+            for p in props.values()
+        ],
+    )
+    return s
+
+
+def _errors_section(
+    store: Store, runs: list[RunRecord], by: tuple[str, ...], cards: list[ModelCard], max_confusions: int
+) -> H.Section | None:
+    """Confusion matrices (at most `max_confusions` runs per dataset), hardest samples and unread answers;
+    None without runs."""
+    if not runs:
+        return None
+    from . import plots
+
+    s = H.Section("errors", "Error analysis", "Confusions (rows: true class), hardest samples, parse failures.")
+    for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
+        chosen = [r for r in runs if r.run_spec.dataset.name == ds][:max_confusions]
+        conf = [confusion(store, r.id, by, cards) for r in chosen]
+        s.add_img(plots.confusion_grid(conf), f"confusion matrices {ds}")
+    hard = hardest_samples(store, top=15, by=by, cards=cards)
+    s.add_rows(
+        ["dataset", "sample", "target", "runs", "wrong", "wrong rate"],
+        [[h.dataset, h.sample_id, h.target, h.n_runs, h.n_wrong, h.wrong_rate] for h in hard],
+        heading="Hardest samples",
+    )
+    pf = parse_failures(store, cards)
+    s.add_rows(
+        ["model", "dataset", "answers", "unread", "rate", "reasons"],
+        [
+            [p.model, p.dataset, p.n, p.failures, p.rate, ", ".join(f"{k} {v}" for k, v in sorted(p.reasons.items()))]
+            for p in pf
+        ],
+        heading="Unread answers (model errors excluded)",
+    )
+    return s
 
 
 def _drivers_section(perf, corr, study) -> H.Section:
