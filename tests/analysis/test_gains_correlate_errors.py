@@ -44,7 +44,7 @@ def test_compare_runs_zero_shot_vs_gkp_and_sft(matrix):
     assert rows[1].improved is True  # SFT's 0.96 vs 0.79 is clear
     md = gains_markdown(rows)
     assert "Non0_acc_2" in md and md.count("\n| Qwen2.5") == 2
-    with pytest.raises(AffectbenchError, match="same dataset"):
+    with pytest.raises(AffectbenchError, match="same corpus; the dataset adapter differs"):
         compare_runs(store, base, [ids[("meld", "Qwen/Qwen2.5-Omni-7B", "gkp")]])
 
 

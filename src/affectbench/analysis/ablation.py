@@ -15,7 +15,8 @@ from ..core.types import ALL_MODALITIES
 from ..engine.store import RunRecord, Store
 from ..metrics import primary_metric
 from .model_cards import ModelCard, card_for
-from .runs import aligned, eval_runs, higher_is_better, info_from_run, label, spec_without
+from .corpus import group_key
+from .runs import aligned, analysed_runs, higher_is_better, info_from_run, label
 from .stats import metric_replicates, percentile_interval
 
 
@@ -50,10 +51,10 @@ class AblationScore:
 
 
 def ablation_groups(runs: Iterable[RunRecord]) -> list[dict[str, RunRecord]]:
-    """Runs grouped by everything but media.modalities; only groups with two or more settings."""
+    """Runs grouped by corpus and everything but media.modalities; only groups with two or more settings."""
     groups: dict[str, dict[str, RunRecord]] = {}
     for r in runs:
-        groups.setdefault(spec_without(r, "media.modalities"), {})[r.run_spec.media.modalities] = r
+        groups.setdefault(group_key(r, "media.modalities"), {})[r.run_spec.media.modalities] = r
     return [g for g in groups.values() if len(g) >= 2]
 
 
@@ -73,7 +74,7 @@ def modality_ablation(
     cards = list(cards) if cards is not None else None
     rows: list[MarginalRow] = []
     scores: list[AblationScore] = []
-    for group in ablation_groups(eval_runs(store)):
+    for group in ablation_groups(analysed_runs(store)[0]):  # partial runs measured other samples
         any_run = next(iter(group.values()))
         info = info_from_run(any_run)
         name, fn = primary_metric(info)

@@ -53,12 +53,14 @@ def model_scores(rows: Sequence[PerfRow]) -> tuple[dict[str, float], dict[str, d
     kept = [r for r in rows if not r.attributes.get("knowledge") and not r.attributes.get("finetuned")]
     most: dict[tuple[str, str], float] = {}
     for r in kept:
-        key = (r.model, r.dataset)
+        key = (r.model, r.corpus or r.dataset)
         most[key] = max(most.get(key, 0.0), r.attributes.get("input_modalities") or 0.0)
-    kept = [r for r in kept if (r.attributes.get("input_modalities") or 0.0) == most[(r.model, r.dataset)]]
+    kept = [
+        r for r in kept if (r.attributes.get("input_modalities") or 0.0) == most[(r.model, r.corpus or r.dataset)]
+    ]
     by_ds: dict[str, list[PerfRow]] = {}
     for r in kept:
-        by_ds.setdefault(r.dataset, []).append(r)
+        by_ds.setdefault(r.corpus or r.dataset, []).append(r)
     per_model: dict[str, list[float]] = {}
     attrs: dict[str, dict[str, float | None]] = {}
     for rs in by_ds.values():

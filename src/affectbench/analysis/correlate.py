@@ -11,9 +11,10 @@ from ..engine.store import Store
 from ..metrics import primary_metric
 from .dataset_props import DatasetProperties
 from .model_cards import ModelCard, card_for, load_cards
+from .corpus import corpus_of
 from .runs import (
     aligned,
-    eval_runs,
+    analysed_runs,
     finite,
     higher_is_better,
     info_from_run,
@@ -28,8 +29,8 @@ class PerfRow:
     """One scored run joined with its model card's attributes and its dataset's properties.
 
     `score` is the metric oriented so that higher is better (MAE negated); `relative` is the
-    score minus the mean score of all runs on the same dataset, so it compares across datasets
-    whose metrics differ in scale.
+    score minus the mean score of all runs on the same corpus (`corpus`: `Corpus.key`; `dataset` is its
+    short title), so it compares across datasets whose metrics differ in scale.
     """
 
     run_id: str
@@ -40,6 +41,7 @@ class PerfRow:
     score: float
     relative: float
     attributes: dict[str, float | None]
+    corpus: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -64,14 +66,16 @@ def performance_rows(
     props: Mapping[str, DatasetProperties] | None = None,
     metric: str | None = None,
 ) -> list[PerfRow]:
-    """Every scored eval run as a row of (score, model attributes, dataset properties).
+    """Every complete scored eval run as a row of (score, model attributes, dataset properties);
+    partial runs are left out (`runs.analysed_runs`: count them with `excluded_note`).
 
     `metric` picks one stored metric for all runs (runs without it are left out); by default each
-    dataset's primary metric is used.
+    dataset's primary metric is used. `props` is keyed by `Corpus.key` (or, for one corpus per
+    adapter, by the adapter name).
     """
     cards = list(cards) if cards is not None else load_cards()
     rows = []
-    for run in eval_runs(store):
+    for run in analysed_runs(store)[0]:
         name = metric or primary_metric(info_from_run(run))[0]
         v = metric_value(run, name)
         if not finite(v):
@@ -81,14 +85,16 @@ def performance_rows(
         attrs["input_modalities"] = float(len(run.run_spec.media.modalities))
         attrs["knowledge"] = float(bool(run.run_spec.knowledge))
         attrs["finetuned"] = float(bool(run.run_spec.model.adapter))
-        ds = run.run_spec.dataset.name
-        if props and ds in props:
-            attrs.update(props[ds].numeric())
+        corpus = corpus_of(run)
+        prop = (props or {}).get(corpus.key) or (props or {}).get(run.run_spec.dataset.name)
+        if prop is not None:
+            attrs.update(prop.numeric())
         score = v if higher_is_better(name) else -v
-        rows.append(PerfRow(run.id, ds, label(run, ("model",), cards), name, v, score, 0.0, attrs))
+        model = label(run, ("model",), cards)
+        rows.append(PerfRow(run.id, corpus.title, model, name, v, score, 0.0, attrs, corpus.key))
     by_ds: dict[str, list[PerfRow]] = {}
     for r in rows:
-        by_ds.setdefault(r.dataset, []).append(r)
+        by_ds.setdefault(r.corpus or r.dataset, []).append(r)
     for rs in by_ds.values():
         mean = sum(r.score for r in rs) / len(rs)
         for r in rs:

@@ -14,7 +14,8 @@ from ..core.types import DatasetInfo, TaskType
 from ..engine.store import Store
 from .dataset_props import sign_class
 from .model_cards import ModelCard
-from .runs import eval_runs, info_from_run, label
+from .corpus import column_titles, corpus_of
+from .runs import analysed_runs, info_from_run, label
 
 UNPARSED = "(unparsed)"
 POLARITIES = ("negative", "neutral", "positive")
@@ -91,19 +92,23 @@ class HardSample:
 def hardest_samples(
     store: Store, top: int = 20, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None
 ) -> list[HardSample]:
-    """Samples most runs got wrong, per dataset (ties broken by the number of runs, then id)."""
+    """Samples most complete runs got wrong, per corpus (`corpus.corpus_of`; ties broken by the number
+    of runs, then id); partial runs are left out."""
     cards = list(cards) if cards is not None else None
     tally: dict[tuple[str, str], HardSample] = {}
-    for run in eval_runs(store):
+    runs = analysed_runs(store)[0]
+    titles = column_titles(corpus_of(r) for r in runs)
+    for run in runs:
         info = info_from_run(run)
+        ckey = corpus_of(run).key
         lab = label(run, by, cards)
         for p in store.predictions(run.id):
             if p.error is not None or p.target is None:
                 continue
-            key = (info.corpus, p.sample_id)
+            key = (ckey, p.sample_id)
             hs = tally.get(key)
             if hs is None:
-                hs = tally[key] = HardSample(info.corpus, p.sample_id, p.target, 0, 0, 0.0)
+                hs = tally[key] = HardSample(titles[ckey], p.sample_id, p.target, 0, 0, 0.0)
             right = p.ok and as_class(info, p.value) == as_class(info, p.target)
             hs.n_runs += 1
             hs.n_wrong += int(not right)
@@ -125,12 +130,15 @@ class ParseFailures:
 
 
 def parse_failures(store: Store, cards: Iterable[ModelCard] | None = None) -> list[ParseFailures]:
-    """Unparseable answers per model and dataset, counted from the stored predictions."""
+    """Unparseable answers per model and corpus (column title), counted from the stored predictions of
+    complete runs (partial runs are left out)."""
     cards = list(cards) if cards is not None else None
     acc: dict[tuple[str, str], list[int]] = {}
     why: dict[tuple[str, str], dict[str, int]] = {}
-    for run in eval_runs(store):
-        key = (label(run, ("model",), cards), run.run_spec.dataset.name)
+    runs = analysed_runs(store)[0]
+    titles = column_titles(corpus_of(r) for r in runs)
+    for run in runs:
+        key = (label(run, ("model",), cards), titles[corpus_of(run).key])
         preds = [p for p in store.predictions(run.id) if p.error is None]
         a = acc.setdefault(key, [0, 0])
         a[0] += len(preds)

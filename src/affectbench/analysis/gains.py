@@ -12,7 +12,8 @@ from ..core.errors import AffectbenchError
 from ..engine.store import Store
 from ..metrics import primary_metric
 from .model_cards import ModelCard
-from .runs import aligned, higher_is_better, info_from_run, label
+from .corpus import corpus_of, require_same_corpus
+from .runs import aligned, higher_is_better, info_from_run, is_partial, label, partial_reason
 
 
 @dataclass
@@ -73,6 +74,10 @@ def compare_runs(
 
     Samples in `exclude` (ids) are left out of both runs, e.g. those whose knowledge leaked the answer.
     `factors` (run id -> name) labels what each run changes relative to the baseline.
+
+    Refused (AffectbenchError, one sentence saying what differs) when a run measured another corpus
+    than the baseline (`corpus.require_same_corpus`: adapter, corpus name, task, split scheme, version,
+    label files) or is partial (unfinished, failed or a `limit` subset: `runs.is_partial`).
     """
     from .. import metrics
 
@@ -80,14 +85,19 @@ def compare_runs(
     info = info_from_run(base)
     name, fn = primary_metric(info)
     cards = list(cards) if cards is not None else None
-    rows = []
-    for rid in other_run_ids:
-        other = store.run(rid)
-        if other.run_spec.dataset.name != base.run_spec.dataset.name:
+    others = [store.run(rid) for rid in other_run_ids]
+    for run in [base, *others]:
+        if is_partial(run):
             raise AffectbenchError(
-                f"cannot compare run {rid} ({other.run_spec.dataset.name}) with baseline {baseline_run_id} "
-                f"({base.run_spec.dataset.name}): runs must be on the same dataset"
+                f"cannot compare run {run.id}: it is partial ({partial_reason(run)}); only complete runs are "
+                "compared (rerun it without `limit`, or to the end)"
             )
+    for other in others:
+        require_same_corpus(base, other)
+    corpus = corpus_of(base).title
+    rows = []
+    for other in others:
+        rid = other.id
         al = aligned(store, [baseline_run_id, rid], exclude)
         if not al.sample_ids:
             left_out = f" outside the {len(exclude)} excluded ones" if exclude else ""
@@ -106,7 +116,7 @@ def compare_runs(
                 baseline=baseline_run_id,
                 run_id=rid,
                 label=label(other, by, cards),
-                dataset=info.corpus,
+                dataset=corpus,
                 metric=name,
                 baseline_value=float(res.point_a),
                 value=float(res.point_b),

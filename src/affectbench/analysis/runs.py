@@ -119,6 +119,32 @@ def is_partial(run: RunRecord) -> bool:
     return run.status != "done" or run.run_spec.limit is not None
 
 
+def partial_reason(run: RunRecord) -> str:
+    """Why a run is partial, in a word or two: its status ("failed", "running") or "limit N"."""
+    return run.status if run.status != "done" else f"limit {run.run_spec.limit}"
+
+
+def analysed_runs(store: Store) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(complete scored eval runs, the partial ones left out): every analysis (correlations, the
+    architecture study, gains, ablations, error analysis) reads only the first list, and says how many
+    runs it left out with `excluded_note`; a partial run (unfinished, failed, interrupted or a `limit`
+    subset) measured other samples than its siblings."""
+    runs = eval_runs(store)
+    return [r for r in runs if not is_partial(r)], [r for r in runs if is_partial(r)]
+
+
+def excluded_note(excluded: Sequence[RunRecord]) -> str:
+    """"2 partial runs left out (failed 1, limit 3 1)", or "" when none was."""
+    if not excluded:
+        return ""
+    counts: dict[str, int] = {}
+    for r in excluded:
+        counts[partial_reason(r)] = counts.get(partial_reason(r), 0) + 1
+    what = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    n = len(excluded)
+    return f"{n} partial run{'s' if n > 1 else ''} left out ({what})"
+
+
 def split_text(run: RunRecord) -> str:
     """Which split (and fold) a run used, in words: what the dataset adapter recorded with the run,
     else the split name and the dataset options."""

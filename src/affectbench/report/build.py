@@ -17,7 +17,8 @@ from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
 from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown
 from ..analysis.model_cards import ModelCard, card_for, load_cards
-from ..analysis.runs import eval_runs, is_partial, spec_without
+from ..analysis.corpus import CORPUS_HEADER, CORPUS_NOTE, corpus_key, corpus_of, corpus_table, group_key
+from ..analysis.runs import analysed_runs, eval_runs, excluded_note
 from ..core.errors import AffectbenchError
 from ..engine.store import RunRecord, Store
 from . import html as H
@@ -72,12 +73,11 @@ def gain_factor(run: RunRecord) -> str:
 
 def gain_groups(runs: Sequence[RunRecord]) -> list[tuple[RunRecord, list[RunRecord]]]:
     """(baseline, others): a zero-shot run and the knowledge/SFT runs that differ from it ONLY in
-    knowledge and adapter (same model, prompt, dataset options, split, media, generation, limit).
-    Partial runs (unfinished or `limit` subsets) are never compared."""
+    knowledge and adapter (same corpus, model, prompt, dataset options, split, media, generation).
+    `runs` should be complete runs (`analysis.runs.analysed_runs`): partial ones are never compared."""
     groups: dict[str, list[RunRecord]] = {}
     for r in runs:
-        if not is_partial(r):
-            groups.setdefault(spec_without(r, *GAIN_FACTORS), []).append(r)
+        groups.setdefault(group_key(r, *GAIN_FACTORS), []).append(r)
     out = []
     for rs in groups.values():
         plain = [r for r in rs if not r.run_spec.knowledge and not r.run_spec.model.adapter]
@@ -119,8 +119,9 @@ def build_report(
     lb = leaderboard(store, by, cards=cards)
     details = dataset_tables(store, by, cards)
     runs = eval_runs(store)
+    complete, excluded = analysed_runs(store)
     gains: list[GainRow] = []
-    for base, others in gain_groups(runs):
+    for base, others in gain_groups(complete):
         factors = {r.id: gain_factor(r) for r in others}
         gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
     apply_holm(gains)  # one table: every gain row of the report
@@ -129,11 +130,14 @@ def build_report(
     if "md" in formats:
         parts = ["# affectbench leaderboard\n", to_markdown(lb) if lb.rows else "No scored eval runs.\n"]
         if lb.rows:
-            parts += [f"\n{lb.caption}\n\n## Runs\n\n", rows_markdown(RUNS_HEADER, runs_rows(store, by, cards))]
+            parts += [f"\n{lb.caption}\n\n## Corpora\n\n{CORPUS_NOTE}\n\n", rows_markdown(CORPUS_HEADER, corpus_table(runs))]
+            parts += ["\n## Runs\n\n", rows_markdown(RUNS_HEADER, runs_rows(store, by, cards))]
         for t in details:
             parts += [f"\n## {t.title}\n\n", to_markdown(t)]
         if gains:
             parts += ["\n## Gains over zero-shot\n\n", gains_markdown(gains)]
+        if excluded and (gains or len(complete) > 1):
+            parts += [f"\nAnalyses (gains, ablations, what drives performance): {excluded_note(excluded)}.\n"]
         cov = coverage_rows(store, runs, gains)
         if cov:
             parts += ["\n## Knowledge: what reached the prompt\n\n", COVERAGE_NOTE + "\n\n", coverage_markdown(cov)]
@@ -149,7 +153,7 @@ def build_report(
             tex += ["\n", to_latex(t, label_key=f"tab:{t.title}")]
         written["latex"] = _write(out / "leaderboard.tex", "".join(tex))
     if "html" in formats:
-        page = _html(store, lb, details, gains, runs, by, cards, props, n_boot, max_confusions)
+        page = _html(store, lb, details, gains, runs, by, cards, props, n_boot, max_confusions, excluded_note(excluded))
         written["html"] = _write(out / "report.html", page)
     return written
 
@@ -165,32 +169,37 @@ def _html(
     props: Mapping[str, DatasetProperties] | None,
     n_boot: int,
     max_confusions: int,
+    excluded: str = "",
 ) -> str:
-    """The static HTML page: one section per analysis, in page order, each only when the store has its data."""
+    """The static HTML page: one section per analysis, in page order, each only when the store has its data;
+    `excluded` says how many partial runs the analyses left out (`analysis.runs.excluded_note`)."""
     sections = [
-        _leaderboard_section(store, lb, details, by, cards),
+        _leaderboard_section(store, lb, details, by, cards, runs),
         _models_section(runs, cards),
-        _gains_section(gains),
+        _gains_section(gains, excluded),
         _coverage_section(store, runs, gains),
-        _ablation_section(store, by, cards, n_boot),
-        _performance_section(store, cards, props, n_boot),
+        _ablation_section(store, by, cards, n_boot, excluded),
+        _performance_section(store, cards, props, n_boot, excluded),
         _datasets_section(props),
-        _errors_section(store, runs, by, cards, max_confusions),
+        _errors_section(store, runs, by, cards, max_confusions, excluded),
     ]
     subtitle = f"{len(runs)} scored eval runs · store {store.path} · generated {time.strftime('%Y-%m-%d %H:%M')}"
     return H.render_page("affectbench report", subtitle, [s for s in sections if s is not None])
 
 
 def _leaderboard_section(
-    store: Store, lb: Table, details: list[Table], by: tuple[str, ...], cards: list[ModelCard]
+    store: Store, lb: Table, details: list[Table], by: tuple[str, ...], cards: list[ModelCard], runs: list[RunRecord]
 ) -> H.Section:
-    """Leaderboard heatmap and table, the runs behind it and the per-dataset tables (or a line saying none)."""
+    """Leaderboard heatmap and table, the corpus of each column, the runs behind it and the per-corpus
+    tables (or a line saying none)."""
     from . import plots
 
     s = H.Section("leaderboard", "Leaderboard", lb.caption)
     if lb.rows:
         s.add_img(plots.heatmap(lb), "leaderboard heatmap")
         s.add_table(lb)
+        s.add_text(CORPUS_NOTE)
+        s.add_rows(CORPUS_HEADER, corpus_table(runs), heading="Corpora: what each column measured", text=True)
         s.add_rows(RUNS_HEADER, runs_rows(store, by, cards), heading="Runs: n, split / fold and status", text=True)
         for t in details:
             s.add_table(t, heading=t.title)
@@ -246,13 +255,15 @@ GAINS_HEADER = (
 )
 
 
-def _gains_section(gains: list[GainRow]) -> H.Section | None:
+def _gains_section(gains: list[GainRow], excluded: str = "") -> H.Section | None:
     """Gains over zero-shot (plot and table with paired-bootstrap CIs and Holm-corrected p); None without gains."""
     if not gains:
         return None
     from . import plots
 
     s = H.Section("gains", "Knowledge and fine-tuning gains", GAINS_NOTE)
+    if excluded:
+        s.add_text(f"Not compared: {excluded}.")
     s.add_img(plots.gains_plot(gains), "gains over baseline")
     s.add_rows(
         list(GAINS_HEADER),
@@ -288,7 +299,9 @@ def _coverage_section(store: Store, runs: list[RunRecord], gains: list[GainRow])
     return s
 
 
-def _ablation_section(store: Store, by: tuple[str, ...], cards: list[ModelCard], n_boot: int) -> H.Section | None:
+def _ablation_section(
+    store: Store, by: tuple[str, ...], cards: list[ModelCard], n_boot: int, excluded: str = ""
+) -> H.Section | None:
     """Marginal contribution of each modality (plot, one table per model family); None without ablation runs."""
     marginals, abl_scores = modality_ablation(store, n_boot=n_boot, by=by, cards=cards)
     if not abl_scores:
@@ -300,6 +313,8 @@ def _ablation_section(store: Store, by: tuple[str, ...], cards: list[ModelCard],
         "Modality ablation",
         "Marginal contribution of a modality: mean over subsets S of metric(S+m) − metric(S), 95% CI.",
     )
+    if excluded:
+        s.add_text(f"Not used: {excluded}.")
     s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
     for family, rows in ablation_by_family(marginals).items():
         s.add_rows(
@@ -314,13 +329,23 @@ def _ablation_section(store: Store, by: tuple[str, ...], cards: list[ModelCard],
 
 
 def _performance_section(
-    store: Store, cards: list[ModelCard], props: Mapping[str, DatasetProperties] | None, n_boot: int
+    store: Store,
+    cards: list[ModelCard],
+    props: Mapping[str, DatasetProperties] | None,
+    n_boot: int,
+    excluded: str = "",
 ) -> H.Section | None:
-    """'What drives performance' from the scored runs' attributes (see `_drivers_section`); None without runs."""
+    """'What drives performance' from the complete runs' attributes (see `_drivers_section`); None without
+    runs. `excluded` names the partial runs left out."""
     perf = performance_rows(store, cards, props)
     corr = correlations(perf, n_boot=n_boot) if len(perf) >= MIN_RUNS_FOR_DRIVERS else []
     study = architecture_study(perf, n_boot=n_boot)
-    return _drivers_section(perf, corr, study) if perf else None
+    if not perf and not excluded:
+        return None
+    s = _drivers_section(perf, corr, study)
+    if excluded:
+        s.add_text(f"Not used: {excluded} (they measured other samples than their siblings).")
+    return s
 
 
 DATASET_HEADER = (
@@ -364,19 +389,26 @@ def _datasets_section(props: Mapping[str, DatasetProperties] | None) -> H.Sectio
 
 
 def _errors_section(
-    store: Store, runs: list[RunRecord], by: tuple[str, ...], cards: list[ModelCard], max_confusions: int
+    store: Store,
+    runs: list[RunRecord],
+    by: tuple[str, ...],
+    cards: list[ModelCard],
+    max_confusions: int,
+    excluded: str = "",
 ) -> H.Section | None:
-    """Confusion matrices (at most `max_confusions` runs per dataset), hardest samples and unread answers;
-    None without runs."""
+    """Confusion matrices (at most `max_confusions` runs per corpus), hardest samples and unread answers
+    of the complete runs; None without runs."""
     if not runs:
         return None
     from . import plots
 
     s = H.Section("errors", "Error analysis", "Confusions (rows: true class), hardest samples, parse failures.")
-    for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
-        chosen = [r for r in runs if r.run_spec.dataset.name == ds][:max_confusions]
+    if excluded:
+        s.add_text(f"Hardest samples and unread answers: {excluded}.")
+    for ds in dict.fromkeys(corpus_key(r) for r in runs):
+        chosen = [r for r in runs if corpus_key(r) == ds][:max_confusions]
         conf = [confusion(store, r.id, by, cards) for r in chosen]
-        s.add_img(plots.confusion_grid(conf), f"confusion matrices {ds}")
+        s.add_img(plots.confusion_grid(conf), f"confusion matrices {corpus_of(chosen[0]).title}")
     hard = hardest_samples(store, top=15, by=by, cards=cards)
     s.add_rows(
         ["dataset", "sample", "target", "runs", "wrong", "wrong rate"],

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..analysis.corpus import column_titles, corpus_key, corpus_of, group_key
 from ..analysis.model_cards import ModelCard
 from ..analysis.runs import (
     eval_runs,
@@ -20,8 +21,8 @@ from ..analysis.runs import (
     is_partial,
     label,
     metric_value,
+    partial_reason,
     run_n,
-    spec_without,
     split_text,
 )
 from ..engine.store import RunRecord, Store
@@ -63,10 +64,10 @@ def _num(v: float | None) -> bool:
 
 
 def _clashes(runs: Sequence[RunRecord], labels: dict[str, str]) -> list[RunRecord]:
-    """Runs whose label is shared with another run on some dataset (all runs with such a label)."""
+    """Runs whose label is shared with another run on some corpus (all runs with such a label)."""
     seen: dict[tuple[str, str], int] = {}
     for r in runs:
-        key = (labels[r.id], r.run_spec.dataset.name)
+        key = (labels[r.id], corpus_key(r))
         seen[key] = seen.get(key, 0) + 1
     bad = {lab for (lab, _), k in seen.items() if k > 1}
     return [r for r in runs if labels[r.id] in bad]
@@ -74,9 +75,8 @@ def _clashes(runs: Sequence[RunRecord], labels: dict[str, str]) -> list[RunRecor
 
 def partial_note(run: RunRecord) -> str:
     """Why a run is not ranked, with its sample count: "partial: running, n=12" or "partial: limit 20"."""
-    why = run.status if run.status != "done" else f"limit {run.run_spec.limit}"
     n = run_n(run)
-    return f"partial: {why}" + (f", n={n}" if n is not None else "")
+    return f"partial: {partial_reason(run)}" + (f", n={n}" if n is not None else "")
 
 
 def system_labels(runs: Sequence[RunRecord], by: Sequence[str], cards: Iterable[ModelCard] | None) -> dict[str, str]:
@@ -113,15 +113,18 @@ def leaderboard(
     metric: str | None = None,
     cards: Iterable[ModelCard] | None = None,
 ) -> Table:
-    """Systems (rows) × datasets (columns) with each dataset's primary metric (or `metric`)."""
+    """Systems (rows) × corpora (columns) with each corpus's primary metric (or `metric`). A column is
+    one corpus identity (`analysis.corpus`): two manifests, or MUStARD's folds and its speaker-independent
+    split, never share one; its title is unique (see `corpus.column_titles`)."""
     runs = eval_runs(store)
     labels = system_labels(runs, by, cards)
+    titles = column_titles(corpus_of(r) for r in runs)
     datasets: list[str] = []
     metrics: dict[str, str] = {}
     systems: list[str] = []
     cell: dict[tuple[str, str], RunRecord] = {}
     for r in runs:
-        ds = r.run_spec.dataset.name
+        ds = corpus_key(r)
         name = metric or primary_metric(info_from_run(r))[0]
         if ds not in metrics:
             datasets.append(ds)
@@ -139,7 +142,7 @@ def leaderboard(
     }
     sd: list[list[float | None]] = [[None] * len(datasets) for _ in systems]
     for group in fold_groups(runs):
-        ds = group[0].run_spec.dataset.name
+        ds = corpus_key(group[0])
         j = datasets.index(ds)
         vals = [metric_value(r, metrics[ds]) for r in group]
         if any(v is None for v in vals):
@@ -164,7 +167,7 @@ def leaderboard(
     return Table(
         title="Leaderboard",
         row_header=" / ".join(by),
-        columns=datasets,
+        columns=[titles[d] for d in datasets],
         metrics=[metrics[d] for d in datasets],
         rows=systems,
         values=values,
@@ -173,7 +176,8 @@ def leaderboard(
             "Primary metric per dataset; best per column in bold (↓: lower is better). Partial runs "
             "(unfinished or a `limit` subset) are labelled and never ranked; where a run was made on "
             "several folds, the mean ± sd (sample sd) over them is its own row and is ranked instead of "
-            "the single folds. n, split/fold and status of every run: see the runs table."
+            "the single folds. A column is one corpus (adapter, corpus, task, split scheme, version, label "
+            "files: see the corpora table). n, split/fold and status of every run: see the runs table."
         ),
         unranked=unranked,
         sd=sd if any(v is not None for row in sd for v in row) else None,
@@ -182,12 +186,12 @@ def leaderboard(
 
 
 def fold_groups(runs: Sequence[RunRecord]) -> list[list[RunRecord]]:
-    """Complete runs that differ only in their dataset's `fold` option (IEMOCAP LOSO sessions,
-    MUStARD folds), two or more distinct folds per group, in fold order."""
+    """Complete runs on one corpus that differ only in their dataset's `fold` option (IEMOCAP LOSO
+    sessions, MUStARD folds), two or more distinct folds per group, in fold order."""
     groups: dict[str, list[RunRecord]] = {}
     for r in runs:
         if fold_of(r) is not None and not is_partial(r):
-            groups.setdefault(spec_without(r, "dataset.options.fold"), []).append(r)
+            groups.setdefault(group_key(r, "dataset.options.fold"), []).append(r)
     out = []
     for rs in groups.values():
         if len({str(fold_of(r)) for r in rs}) == len(rs) >= 2:
@@ -195,20 +199,21 @@ def fold_groups(runs: Sequence[RunRecord]) -> list[list[RunRecord]]:
     return out
 
 
-RUNS_HEADER = ["system", "dataset", "split / fold", "n", "status", "ranked", "run id"]
+RUNS_HEADER = ["system", "corpus", "split / fold", "n", "status", "ranked", "run id"]
 
 
 def runs_rows(
     store: Store, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None
 ) -> list[list[object]]:
-    """One row per scored eval run: system label, dataset, which split/fold it used, n, status,
-    whether it is ranked, run id."""
+    """One row per scored eval run: system label, corpus (its leaderboard column), which split/fold it
+    used, n, status, whether it is ranked, run id."""
     runs = eval_runs(store)
     labels = system_labels(runs, by, cards)
+    titles = column_titles(corpus_of(r) for r in runs)
     return [
         [
             labels[r.id],
-            r.run_spec.dataset.name,
+            titles[corpus_key(r)],
             split_text(r),
             run_n(r),
             r.status,
@@ -230,12 +235,14 @@ def rows_markdown(header: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 def dataset_tables(
     store: Store, by: Sequence[str] = ("model", "prompt"), cards: Iterable[ModelCard] | None = None
 ) -> list[Table]:
-    """One table per dataset: systems × every metric of the dataset's suite (plus parse-failure rate)."""
+    """One table per corpus: systems × every metric of the dataset's suite (plus parse-failure rate)."""
     runs = eval_runs(store)
     labels = system_labels(runs, by, cards)
+    titles = column_titles(corpus_of(r) for r in runs)
     out = []
-    for ds in dict.fromkeys(r.run_spec.dataset.name for r in runs):
-        rs = [r for r in runs if r.run_spec.dataset.name == ds]
+    for key in dict.fromkeys(corpus_key(r) for r in runs):
+        ds = titles[key]
+        rs = [r for r in runs if corpus_key(r) == key]
         names: list[str] = []
         for r in rs:
             for k, v in (r.metrics or {}).items():
