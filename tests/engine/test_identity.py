@@ -138,7 +138,7 @@ def test_a_label_edit_on_disk_refuses_resume_and_rescore_with_a_sentence(tmp_pat
     with pytest.raises(StoreError) as e:
         run_spec(manifest_spec(root), store)
     msg = str(e.value)
-    assert "the label file manifest.csv changed on disk" in msg
+    assert "the label file manifest.csv differs from the one its predictions were made from" in msg
     assert "the target of 1 stored sample(s) changed (s0001: 'neutral' → 'positive')" in msg
     assert f"affectbench rm {rec.id}" in msg
     r = CliRunner().invoke(app, ["rescore", rec.id, "--workspace", str(ws)])

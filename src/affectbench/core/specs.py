@@ -27,6 +27,11 @@ class DatasetRef(Strict):
     name: str
     root: str | None = Field(default=None, description="where the data lives; not part of the run id")
     options: dict[str, Any] = Field(default_factory=dict, description="adapter options, e.g. fold")
+    version: str | None = Field(
+        default=None,
+        description="names one copy or version of a corpus (e.g. a relabelled release): part of the run id "
+        "when set, so runs on two copies with the same options coexist",
+    )
 
 
 # Model options that only change speed or where things are kept, never an answer: not hashed, so
@@ -202,6 +207,8 @@ class RunSpec(Strict):
         """The fields that define the run (what the hash covers)."""
         data = self.model_dump(mode="json")
         data["dataset"].pop("root", None)
+        if data["dataset"].get("version") is None:
+            data["dataset"].pop("version", None)  # unset: run ids from before the field existed stay valid
         if data.get("prompt_language") == "auto":
             data.pop("prompt_language")  # the default: run ids from before the setting existed stay valid
         data["model"] = self.model.identity()

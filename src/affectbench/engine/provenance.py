@@ -142,7 +142,11 @@ def changed_inputs(run_id: str, before: Mapping[str, Any] | None, now: Mapping[s
     fb, fn = _first(before.get("data"), "files") or {}, _first(now.get("data"), "files") or {}
     for name in sorted(set(fb) & set(fn)):
         if fb[name] != fn[name]:
-            out.append(f"the label file {name} changed on disk ({fb[name]} → {fn[name]})")
+            out.append(
+                f"the label file {name} differs from the one its predictions were made from ({fb[name]} → "
+                f"{fn[name]}): it was edited, or this root is another copy or version of the corpus — to keep "
+                "both, give this copy its own dataset.version (its runs then get their own ids)"
+            )
     return out
 
 
