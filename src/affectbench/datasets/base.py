@@ -37,6 +37,20 @@ class Dataset(ABC):
         so a resume after a label edit is refused). Adapters list what they parse; default none."""
         return []
 
+    def disambiguate_ids(self, split: str, samples: list[Sample]) -> list[Sample]:
+        """`samples` of `split` with repeated ids made unique the adapter's way, or unchanged.
+
+        Sample ids key every stored prediction, so the engine refuses a split whose ids repeat before any
+        model runs (`engine.select.unique_ids`). An adapter whose published ids are known to repeat and
+        that knows how to tell the rows apart (e.g. by a segment index) overrides this; the default
+        declares no such rule."""
+        return samples
+
+    def split_scheme(self) -> str:
+        """How this adapter's options partition the corpus, beyond the options themselves ("" when they
+        say it all); recorded with each run and part of its corpus identity (`analysis.corpus`)."""
+        return ""
+
     def describe_split(self, split: str) -> str:
         """Which split (and fold) `split` means for this adapter's options, in words; recorded with
         each run so a report can name what a number used."""

@@ -88,6 +88,13 @@ class MUStARD(Dataset):
                     "`trust_pickles: true` (`--set dataset.options.trust_pickles=true`)"
                 )
 
+    def split_scheme(self) -> str:
+        """The resolved split mode (option `auto` resolves per copy), for the corpus identity."""
+        return {
+            "published": "published 5-fold split (split_indices.p)",
+            "folds": "affectbench stratified 5-fold split",
+        }.get(self.split_mode, f"speaker-independent split (test = {TEST_SHOW})")
+
     def describe_split(self, split: str) -> str:
         """Which split a number used, in words (recorded with each run and shown in the report)."""
         if self.split_mode == "published":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import DatasetError
 from ..core.specs import RunSpec
 from ..core.types import DatasetInfo, Sample
 from ..datasets import Dataset, load_dataset, select_samples
@@ -37,10 +38,36 @@ def select(spec: RunSpec) -> Selection:
     dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
     info = dataset.info
     prompt = load_prompt(spec.prompt, info, spec.prompt_language)
-    samples = select_samples(dataset.load(spec.split), spec.limit, spec.seed)
+    split = unique_ids(dataset, spec.split, dataset.load(spec.split))
+    samples = select_samples(split, spec.limit, spec.seed)
     if spec.kind == "eval":
         check_targets(((s.id, s.target) for s in samples), info)
     data = provenance.data_record(samples, dataset.label_files(spec.split), dataset.root)
     digests = data.pop("samples")
     data["split"] = dataset.describe_split(spec.split)  # which split/fold the number used, in words
+    scheme = dataset.split_scheme()
+    if scheme:
+        data["scheme"] = scheme  # part of the run's corpus identity (analysis.corpus)
     return Selection(dataset, info, prompt, samples, data, digests)
+
+
+def unique_ids(dataset: Dataset, split: str, samples: list[Sample], limit: int = 5) -> list[Sample]:
+    """`samples` after the adapter's own rule for repeated ids (`Dataset.disambiguate_ids`); raises
+    DatasetError naming each id that still repeats and its entries (1-based positions in the split, in
+    the adapter's order) and the label files — before any run record exists or a model runs, since a
+    repeated id would overwrite a stored prediction and shrink every denominator."""
+    samples = dataset.disambiguate_ids(split, samples)
+    where: dict[str, list[int]] = {}
+    for i, s in enumerate(samples, 1):
+        where.setdefault(s.id, []).append(i)
+    dup = {sid: rows for sid, rows in where.items() if len(rows) > 1}
+    if dup:
+        shown = "; ".join(f"{sid!r} at entries {', '.join(map(str, rows))}" for sid, rows in list(dup.items())[:limit])
+        more = f" and {len(dup) - limit} more" if len(dup) > limit else ""
+        files = ", ".join(str(f) for f in dataset.label_files(split)) or "the dataset"
+        raise DatasetError(
+            f"dataset {dataset.info.corpus!r}, split {split!r}: {len(dup)} sample id(s) occur more than once "
+            f"({shown}{more}) in {files}; ids must be unique (each keys one stored prediction). Fix the ids, "
+            "or use an adapter option that tells the rows apart"
+        )
+    return samples

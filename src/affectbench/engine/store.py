@@ -309,7 +309,17 @@ class Store:
 
     # --- predictions ----------------------------------------------------------------------
     def add_predictions(self, run_id: str, preds: Iterable[Prediction]) -> int:
-        """Store a batch in one transaction; a sample stored again replaces its row."""
+        """Store a batch in one transaction; a sample stored again in a later batch replaces its row (a
+        retry). Raises StoreError, storing nothing, when the batch itself holds one sample id twice: the
+        second answer would silently replace the first."""
+        preds = list(preds)
+        seen: set[str] = set()
+        dup = sorted({p.sample_id for p in preds if p.sample_id in seen or seen.add(p.sample_id)})
+        if dup:
+            raise StoreError(
+                f"run {run_id}: sample id(s) {', '.join(map(repr, dup[:5]))} occur twice in one batch; "
+                "ids must be unique, nothing was stored"
+            )
         now = time.time()
         rows = [
             (
