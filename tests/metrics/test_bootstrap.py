@@ -104,7 +104,9 @@ def test_nan_replicates_left_out_and_empty_input() -> None:
     p = np.ones(10)
     _, fn = primary_metric(MOSI)
     ci = bootstrap_ci(fn, p, t, n=200)
-    assert 0 < ci.n < 200 and ci.lo == ci.hi == 1.0
+    assert 0 < ci.n < 200 and ci.undefined == pytest.approx(1 - ci.n / 200)
+    # 1 of 1 non-zero label right: a proportion at the boundary gets the exact interval, not [1, 1]
+    assert ci.method == "clopper-pearson" and ci.hi == 1.0 and ci.lo == pytest.approx(0.025)
     empty = bootstrap_ci(fn, [], [], n=10)
     assert math.isnan(empty.point) and empty.n == 0
 

@@ -33,6 +33,7 @@ class MarginalRow:
     pairs: list[str] = field(default_factory=list)  # e.g. ["T→TA", "V→AV"]
     higher_is_better: bool = True
     family: str = ""  # the model card's family ("" without a card)
+    undefined: float = 0.0  # share of bootstrap replicates where the contribution was undefined
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,6 +123,7 @@ def modality_ablation(
                     pairs=[f"{s}→{plus}" for s, plus in pairs],
                     higher_is_better=higher_is_better(name),
                     family=family,
+                    undefined=ci.undefined,
                 )
             )
     return rows, scores

@@ -35,6 +35,7 @@ class AttributeEffect:
     hi: float
     n_models: int
     levels: str  # "3 with / 4 without" or "7 models"
+    undefined: float = 0.0  # share of bootstrap replicates where the effect was undefined
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,7 +113,9 @@ def architecture_study(
                 continue
             ci = _difference_ci(with_, without, n_boot, alpha, seed)
             levels = f"{len(with_)} with / {len(without)} without"
-            study.effects.append(AttributeEffect(a, "difference", ci.point, ci.lo, ci.hi, len(pts), levels))
+            study.effects.append(
+                AttributeEffect(a, "difference", ci.point, ci.lo, ci.hi, len(pts), levels, ci.undefined)
+            )
         else:
             if len(pts) < min_models:
                 study.skipped[a] = f"known for {len(pts)} models only"
@@ -122,7 +125,9 @@ def architecture_study(
                 study.skipped[a] = "scores are tied"
                 continue
             ci = spearman_ci(xs, ys, n_boot=n_boot, alpha=alpha, seed=seed)
-            study.effects.append(AttributeEffect(a, "spearman", ci.point, ci.lo, ci.hi, ci.n, f"{ci.n} models"))
+            study.effects.append(
+                AttributeEffect(a, "spearman", ci.point, ci.lo, ci.hi, ci.n, f"{ci.n} models", ci.undefined)
+            )
     return study
 
 

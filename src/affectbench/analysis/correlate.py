@@ -55,6 +55,7 @@ class Correlation:
     lo: float
     hi: float
     n: int
+    undefined: float = 0.0  # share of bootstrap replicates where rho was undefined (a constant draw)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -122,7 +123,7 @@ def correlations(
         if len(pairs) < 3 or len({x for x, _ in pairs}) < 2 or len({y for _, y in pairs}) < 2:
             continue
         ci = spearman_ci([x for x, _ in pairs], [y for _, y in pairs], n_boot=n_boot, alpha=alpha, seed=seed)
-        out.append(Correlation(a, target, ci.point, ci.lo, ci.hi, ci.n))
+        out.append(Correlation(a, target, ci.point, ci.lo, ci.hi, ci.n, ci.undefined))
     return out
 
 
@@ -137,6 +138,8 @@ class StratumRow:
     lo: float
     hi: float
     n: int
+    undefined: float = 0.0  # share of bootstrap replicates where the metric was undefined
+    method: str = "percentile"  # or "clopper-pearson" for a proportion at the boundary
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -176,5 +179,9 @@ def stratified(
             g = [al.groups[i] for i in idx]
             ci = metrics.bootstrap_ci(fn, p, t, groups=g if any(g) else None, n=n_boot, alpha=alpha, seed=seed)
             lab = label(run, by, cards)
-            out.append(StratumRow(rid, lab, info.corpus, stratum, name, float(ci.point), ci.lo, ci.hi, len(idx)))
+            out.append(
+                StratumRow(
+                    rid, lab, info.corpus, stratum, name, float(ci.point), ci.lo, ci.hi, len(idx), ci.undefined, ci.method
+                )
+            )
     return out

@@ -36,6 +36,7 @@ class GainRow:
     factor: str = ""  # the one setting the run differs in from the baseline (GKP, SFT, GKP+SFT)
     p_holm: float | None = None  # Holm-adjusted p across the rows of its table (see `apply_holm`)
     alpha: float = 0.05
+    undefined: float = 0.0  # share of bootstrap replicates where the delta was undefined (left out)
 
     @property
     def survives_holm(self) -> bool | None:
@@ -128,6 +129,7 @@ def compare_runs(
                 higher_is_better=higher_is_better(name),
                 factor=(factors or {}).get(rid, ""),
                 alpha=alpha,
+                undefined=float(res.undefined),
             )
         )
     return rows
@@ -146,9 +148,17 @@ GAINS_NOTE = (
     "Each row compares two runs that differ only in the factor it names (same model, prompt, data, "
     "split, media and generation settings), on the same samples and policy as the headline numbers "
     "(errors and unread answers count as wrong). Δ = run − baseline; 95% CI: paired bootstrap over "
-    "groups (video/dialogue/scene); p: two-sided paired permutation test; ✓: significant at α = 0.05 "
-    "after a Holm correction across this table's rows."
+    "groups (video/dialogue/scene); undef.: share of bootstrap replicates where the metric was undefined "
+    "and left out (⚠ above 5 %: the interval describes only the others); p: two-sided paired permutation "
+    "test; ✓: significant at α = 0.05 after a Holm correction across this table's rows."
 )
+
+
+def undefined_cell(share: float) -> str:
+    """The share of undefined replicates as shown next to an interval: "0.0%", "7.5% ⚠" above 5 %."""
+    from ..metrics.bootstrap import UNDEFINED_WARN
+
+    return f"{share:.1%}" + (" ⚠" if share > UNDEFINED_WARN else "")
 
 
 def gains_markdown(rows: Sequence[GainRow], digits: int = 4) -> str:
@@ -159,8 +169,8 @@ def gains_markdown(rows: Sequence[GainRow], digits: int = 4) -> str:
     out = [
         GAINS_NOTE,
         "",
-        "| run | factor | dataset | metric | baseline run | baseline | value | Δ | 95% CI | p | p (Holm) | n |",
-        "|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|",
+        "| run | factor | corpus | metric | baseline run | baseline | value | Δ | 95% CI | undef. | p | p (Holm) | n |",
+        "|---|---|---|---|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     for r in rows:
         mark = " ✓" if r.survives_holm else ""
@@ -170,6 +180,6 @@ def gains_markdown(rows: Sequence[GainRow], digits: int = 4) -> str:
         out.append(
             f"| {r.label} | {r.factor or '–'} | {r.dataset} | {r.metric}{arrow} | `{r.baseline}` | "
             f"{f.format(r.baseline_value)} | {f.format(r.value)} | {r.delta:+.{digits}f}{mark} | "
-            f"[{f.format(r.lo)}, {f.format(r.hi)}] | {p} | {ph} | {r.n} |"
+            f"[{f.format(r.lo)}, {f.format(r.hi)}] | {undefined_cell(r.undefined)} | {p} | {ph} | {r.n} |"
         )
     return "\n".join(out) + "\n"

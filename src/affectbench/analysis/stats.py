@@ -9,21 +9,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..metrics.bootstrap import bootstrap_ci, percentile_bounds, replicates
+from ..metrics.bootstrap import bootstrap_ci, percentile_bounds, replicates, undefined_warning
 from ..metrics.mmsa import pearson
 
 
 @dataclass(frozen=True)
 class Interval:
-    """A point estimate with a percentile bootstrap interval over `n` units."""
+    """A point estimate with a bootstrap interval over `n` units; `undefined` is the share of replicates
+    where the statistic was undefined (left out: shown next to the interval, `warning` above 5 %)."""
 
     point: float
     lo: float
     hi: float
     n: int
+    undefined: float = 0.0
+    method: str = "percentile"
 
     def excludes_zero(self) -> bool:
         return bool(self.lo > 0 or self.hi < 0)
+
+    @property
+    def warning(self) -> str | None:
+        return undefined_warning(self.undefined)
 
 
 def rankdata(x: Sequence[float]) -> np.ndarray:
@@ -59,7 +66,7 @@ def spearman_ci(
     xs = np.asarray([p[0] for p in pairs])
     ys = np.asarray([p[1] for p in pairs])
     ci = bootstrap_ci(spearman, xs, ys, n=n_boot, alpha=alpha, seed=seed)
-    return Interval(ci.point, ci.lo, ci.hi, len(pairs))
+    return Interval(ci.point, ci.lo, ci.hi, len(pairs), ci.undefined)
 
 
 def metric_replicates(
@@ -78,6 +85,8 @@ def metric_replicates(
 
 
 def percentile_interval(point: float, values: np.ndarray, n: int, alpha: float = 0.05) -> Interval:
-    """`point` with the percentile interval of the finite `values`, over `n` units."""
-    lo, hi, _ = percentile_bounds(np.asarray(values, dtype=float), alpha)
-    return Interval(point, lo, hi, n)
+    """`point` with the percentile interval of the finite `values`, over `n` units (the share of
+    non-finite values is the interval's `undefined`)."""
+    arr = np.asarray(values, dtype=float)
+    lo, hi, used = percentile_bounds(arr, alpha)
+    return Interval(point, lo, hi, n, 1.0 - used / arr.size if arr.size else 0.0)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import check_lengths, regression_preds, regression_targets, safe_div, weighted_f1_from_counts
+from ._common import MetricInputError, check_lengths, regression_preds, regression_targets, safe_div, weighted_f1_from_counts
 from .classification import encode
 from .mmsa import sims_classes
 
@@ -28,10 +28,19 @@ class AdditiveMetric:
         name: str,
         stats: Callable[[Sequence[Any], Sequence[Any]], np.ndarray],
         finish: Callable[[np.ndarray], np.ndarray],
+        proportion: bool = False,
     ) -> None:
         self.name = name
         self._stats = stats
         self._finish = finish
+        self.proportion = proportion  # finish = successes / trials (stats columns 0 and 1)
+
+    def counts(self, preds: Sequence[Any], targets: Sequence[Any]) -> tuple[int, int]:
+        """(successes, trials) of a proportion metric (exact intervals at the boundary use them)."""
+        if not self.proportion:
+            raise MetricInputError(f"{self.name} is not a proportion; it has no (successes, trials)")
+        sums = self.stats(preds, targets).sum(axis=0)
+        return int(round(sums[0])), int(round(sums[1]))
 
     def stats(self, preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
         """Per-sample statistics, shape (n_samples, k), float64."""
@@ -69,12 +78,35 @@ def _sims_acc2_stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray
 
 def non0_acc2() -> AdditiveMetric:
     """MOSI/MOSEI Non0_acc_2 (labels == 0 dropped, class = x > 0)."""
-    return AdditiveMetric("Non0_acc_2", _non0_acc2_stats, _ratio)
+    return AdditiveMetric("Non0_acc_2", _non0_acc2_stats, _ratio, proportion=True)
 
 
 def sims_acc2() -> AdditiveMetric:
     """SIMS Mult_acc_2 ([-1, 0] vs (0, 1] after clipping)."""
-    return AdditiveMetric("Mult_acc_2", _sims_acc2_stats, _ratio)
+    return AdditiveMetric("Mult_acc_2", _sims_acc2_stats, _ratio, proportion=True)
+
+
+def accuracy(labels: Sequence[str]) -> AdditiveMetric:
+    """Accuracy over `labels` (an unread answer is wrong), as a proportion."""
+    labels = list(labels)
+
+    def stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
+        p, t, _ = encode(preds, targets, labels)
+        return np.column_stack([p == t, np.ones(t.size)]).astype(np.float64)
+
+    return AdditiveMetric("acc", stats, _ratio, proportion=True)
+
+
+def recall(labels: Sequence[str], label: str) -> AdditiveMetric:
+    """Recall of one class (share of its samples predicted as it), as a proportion; NaN without any."""
+    labels = list(labels)
+    c = labels.index(label)
+
+    def stats(preds: Sequence[Any], targets: Sequence[Any]) -> np.ndarray:
+        p, t, _ = encode(preds, targets, labels)
+        return np.column_stack([(t == c) & (p == c), t == c]).astype(np.float64)
+
+    return AdditiveMetric(f"recall/{label}", stats, _ratio, proportion=True)
 
 
 def f1_weighted(labels: Sequence[str]) -> AdditiveMetric:

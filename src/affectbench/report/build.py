@@ -15,7 +15,7 @@ from ..analysis.architecture import ablation_by_family, architecture_study
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
-from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown
+from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown, undefined_cell
 from ..analysis.model_cards import ModelCard, card_for, load_cards
 from ..analysis.corpus import CORPUS_HEADER, CORPUS_NOTE, corpus_key, corpus_of, corpus_table, group_key
 from ..analysis.runs import analysed_runs, eval_runs, excluded_note
@@ -248,6 +248,7 @@ GAINS_HEADER = (
     "Δ",
     "CI low",
     "CI high",
+    "undef.",
     "p",
     "p (Holm)",
     "Holm ✓",
@@ -278,6 +279,7 @@ def _gains_section(gains: list[GainRow], excluded: str = "") -> H.Section | None
                 g.delta,
                 g.lo,
                 g.hi,
+                undefined_cell(g.undefined),
                 g.p_value,
                 g.p_holm,
                 "✓" if g.survives_holm else "",
@@ -318,9 +320,20 @@ def _ablation_section(
     s.add_img(plots.ablation_plot(abl_scores, marginals), "modality ablation")
     for family, rows in ablation_by_family(marginals).items():
         s.add_rows(
-            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "pairs", "n"],
+            ["dataset", "model", "modality", "metric", "contribution", "CI low", "CI high", "undef.", "pairs", "n"],
             [
-                [m.dataset, m.model, m.modality, m.metric, m.contribution, m.lo, m.hi, ", ".join(m.pairs), m.n]
+                [
+                    m.dataset,
+                    m.model,
+                    m.modality,
+                    m.metric,
+                    m.contribution,
+                    m.lo,
+                    m.hi,
+                    undefined_cell(m.undefined),
+                    ", ".join(m.pairs),
+                    m.n,
+                ]
                 for m in rows
             ],
             heading=f"family: {family}",
@@ -440,8 +453,11 @@ def _drivers_section(perf, corr, study) -> H.Section:
             "Spearman ρ over models; 95% bootstrap intervals resampling models."
         )
         s.add_rows(
-            ["attribute", "effect", "kind", "CI low", "CI high", "models", "levels"],
-            [[e.attribute, e.effect, e.kind, e.lo, e.hi, e.n_models, e.levels] for e in study.effects],
+            ["attribute", "effect", "kind", "CI low", "CI high", "undef.", "models", "levels"],
+            [
+                [e.attribute, e.effect, e.kind, e.lo, e.hi, undefined_cell(e.undefined), e.n_models, e.levels]
+                for e in study.effects
+            ],
             heading="architecture attributes (per model)",
         )
         if study.skipped:
@@ -458,8 +474,8 @@ def _drivers_section(perf, corr, study) -> H.Section:
 
         s.add_text("Spearman ρ of every run attribute with the run's relative score; 95% bootstrap intervals.")
         s.add_rows(
-            ["attribute", "ρ", "CI low", "CI high", "runs"],
-            [[c.attribute, c.rho, c.lo, c.hi, c.n] for c in corr],
+            ["attribute", "ρ", "CI low", "CI high", "undef.", "runs"],
+            [[c.attribute, c.rho, c.lo, c.hi, undefined_cell(c.undefined), c.n] for c in corr],
             heading="run attributes (per run)",
         )
         s.add_grid([(plots.scatter_plot(perf, c.attribute), f"scatter {c.attribute}") for c in corr[:6]])
