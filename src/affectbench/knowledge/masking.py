@@ -2,7 +2,8 @@
 
 `keep`; `mask` (`mask_labels`) blanks, in every source and for every label — not only the gold one,
 so the mask itself reveals nothing — each label name, each synonym the answer template declares for
-it, on sentiment tasks each polarity word and synonym and the number of each lexicon polarity score;
+it, on sentiment tasks each polarity word and synonym and the number of each lexicon polarity score,
+and on a regression dataset every number asserted as the score on its scale ("Sentiment: 2.5");
 `drop` leaves out a source's text for the samples where it states the gold answer (it reads the gold
 label: an ablation, not a deployable setting).
 """
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.types import DatasetInfo
-from .leaks import HOWNET_SCORE, LEXICON_SCORE, is_sentiment, label_vocabulary, leaks
+from .leaks import HOWNET_SCORE, LEXICON_SCORE, is_sentiment, label_vocabulary, leaks, plain_text, scale_scores
 
 MASK = "[…]"
 
@@ -36,9 +37,16 @@ def mask_labels(text: str, info: DatasetInfo, mask: str = MASK) -> str:
 
     Blanks each label name and declared synonym (any case; `_`, `-` or spaces between words) of every
     label, and on sentiment tasks each polarity word, polarity synonym and the number of each lexicon
-    polarity score ("vader +0.62" -> "vader […]"). Paraphrases outside those lists are kept.
+    polarity score ("vader +0.62" -> "vader […]"); on a regression dataset every number asserted as
+    the score on the dataset's scale ("Sentiment: 2.5" -> "Sentiment: […]", `leaks.scale_scores`).
+    Paraphrases outside those lists are kept.
     """
     out = text
+    spans = scale_scores(out, info)
+    if spans:  # offsets index the NFKC text with ASCII minus signs
+        out = plain_text(out)
+        for start, end, _ in reversed(spans):
+            out = out[:start] + mask + out[end:]
     if is_sentiment(info):  # scores first: their names ("pos", "neg") are polarity synonyms too
         out = LEXICON_SCORE.sub(lambda m: m.group(0)[: m.start("x") - m.start()] + mask, out)
         out = HOWNET_SCORE.sub(lambda m: "HowNet " + mask, out)
