@@ -151,8 +151,11 @@ def report(
 
 
 def _dataset_properties(store) -> dict:
-    """Properties of every dataset the store's eval runs used, over the splits they used."""
+    """Properties of every corpus the store's scored eval runs used (keyed by `Corpus.key`), over the
+    splits they used."""
+    from .analysis.corpus import corpus_of
     from .analysis.dataset_props import dataset_properties
+    from .analysis.runs import eval_runs
     from .datasets import load_dataset
     from .datasets.check import probe_media
 
@@ -162,19 +165,20 @@ def _dataset_properties(store) -> dict:
 
     splits: dict[str, set[str]] = {}
     refs: dict[str, dict] = {}
-    for run in store.runs("eval"):
-        name = run.spec["dataset"]["name"]
-        refs.setdefault(name, run.spec["dataset"])
-        splits.setdefault(name, set()).add(run.spec["split"])
+    for run in eval_runs(store):
+        key = corpus_of(run).key
+        refs.setdefault(key, run.spec["dataset"])
+        splits.setdefault(key, set()).add(run.spec["split"])
     props = {}
-    for name, ref in refs.items():
+    for key, ref in refs.items():
+        name = ref["name"]
         try:
             dataset = load_dataset(name, ref.get("root"), **ref.get("options", {}))
-            samples = [s for split in sorted(splits[name]) for s in dataset.load(split)]
+            samples = [s for split in sorted(splits[key]) for s in dataset.load(split)]
         except AffectbenchError as e:
             _console().print(f"[yellow]dataset properties of {name} skipped:[/] {e}")
             continue
-        props[name] = dataset_properties(dataset.info, samples, duration=duration)
+        props[key] = dataset_properties(dataset.info, samples, duration=duration)
     return props
 
 
@@ -297,6 +301,12 @@ def rescore(
         decision = (record.metrics or {}).get("_decision", spec.generation.decision)
     if decision is not None and decision not in ("auto", "argmax", "expected"):
         raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use auto, argmax or expected")
+    if decision is not None:  # a rule that cannot apply to the stored options is refused before any write
+        from .models.options import check_rule
+
+        options = next((list(p.meta["scores"]) for p in store.predictions(run_id) if p.meta.get("scores")), None)
+        if options is not None:
+            check_rule(decision, options)
     try:
         prompt = load_prompt(spec.prompt, info, spec.prompt_language)
         metrics = score_run(store, run_id, info, prompt, write=not dry_run, decision=decision)
