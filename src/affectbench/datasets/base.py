@@ -46,6 +46,12 @@ class Dataset(ABC):
         declares no such rule."""
         return samples
 
+    def protocol(self, split: str) -> dict[str, Any]:
+        """The named protocol this adapter applies to `split` and what it drops by it:
+        {"name": str, "dropped": {raw label: count}} (empty when it keeps every labelled row). Recorded
+        with each run and shown by `data check` next to the kept count of each class."""
+        return {"name": "", "dropped": {}}
+
     def split_scheme(self) -> str:
         """How this adapter's options partition the corpus, beyond the options themselves ("" when they
         say it all); recorded with each run and part of its corpus identity (`analysis.corpus`)."""

@@ -22,6 +22,7 @@ from typing import Any
 from ..core.errors import AffectbenchError
 from ..core.registry import DATASETS
 from ..core.types import DatasetInfo, Sample, TaskType
+from .published import split_size_warnings
 
 SHOW = 5  # examples of each problem in render()
 
@@ -66,6 +67,9 @@ class CheckReport:
     info: list[Problem] = field(default_factory=list)  # not problems: e.g. rotated clips, turned upright on decode
     probed: int = 0  # media files probed
     probe_note: str = ""
+    protocol: str = ""  # the adapter's named protocol ("" when it has none)
+    kept: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> samples kept
+    dropped: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> raw label -> rows dropped
 
     @property
     def usable(self) -> bool:
@@ -117,6 +121,14 @@ class CheckReport:
                 lines.append(f"  {split:<10}{n:>9}" + "".join(f"{c[k]:>12}" for k in kinds))
             total = Counter(p.kind for p in self.problems)
             lines.append(f"  {'total':<10}{sum(self.counts.values()):>9}" + "".join(f"{total[k]:>12}" for k in kinds))
+        if self.kept:
+            lines.append(f"protocol {self.protocol}: kept and dropped per class" if self.protocol else "kept per class")
+            for split, kept in self.kept.items():
+                dropped = self.dropped.get(split) or {}
+                line = f"  {split:<10}kept " + (", ".join(f"{k} {v}" for k, v in kept.items()) or "none")
+                if dropped:
+                    line += f"; dropped {sum(dropped.values())}: " + ", ".join(f"{k} {v}" for k, v in dropped.items())
+                lines.append(line)
         if self.counts:
             lines.append(f"media: {self.probe_note}" if self.probe_note else f"media: {self.probed} files probed")
         for kind in KINDS:
@@ -291,6 +303,13 @@ def check_dataset(name: str, root: Any, *, probe: bool = True, workers: int = 4,
             continue
         report.counts[split] = len(samples[split])
     report.warnings.extend(dict.fromkeys(getattr(dataset, "warnings", [])))  # de-duplicated, in order
+    report.warnings.extend(split_size_warnings(info.corpus, report.counts))
+    for split, items in samples.items():  # the protocol: what each class kept, what it dropped
+        proto = dataset.protocol(split)
+        report.protocol = proto.get("name") or report.protocol
+        if info.labels:  # classes: a regression target has none
+            report.kept[split] = dict(sorted(Counter(str(s.target) for s in items).items()))
+            report.dropped[split] = dict(proto.get("dropped") or {})
     for split in report.counts:
         if report.counts[split] == 0:
             report.warnings.append(f"split {split} has no samples")

@@ -5,6 +5,16 @@ Reads `Session{1..5}/dialog/EmoEvaluation/<dialog>.txt` (labels, spans, V/A/D),
 (audio) and `dialog/avi/DivX/<dialog>.avi` (video, cut by `span`; the span applies to the
 video only, the wav already is the sentence).
 
+Protocols, option `protocol` (named, because each drops other utterances and papers mix them up;
+Antoniou et al. 2023, "Designing and evaluating speech emotion recognition systems: a reality check
+case study with IEMOCAP", ICASSP, survey the variants): `6way` (hap, sad, neu, ang, exc, fru; the
+`iemocap` default), `4way` (excited merged into happy; the `iemocap4` default), `4way-happy` (happy
+without excited: exc dropped), `4way-excited` (excited only: hap dropped, exc its own class), and the
+per-emotion binary views `binary-happy|sad|angry|neutral` over the 4way utterances (the emotion vs
+"other", as reported per emotion by Zadeh et al. 2018, Graph-MFN, and Tsai et al. 2019, MulT). Every
+utterance whose code a protocol does not map (xxx, oth, sur, fea, dis, ...) is dropped and counted
+(`protocol(split)`), so `data check` and each run record say how many of each code were dropped.
+
 Splits, option `fold` in 1..5 (default 5): test = Session{fold}; the other four sessions are
 split by dialogue into valid (every dialogue whose CRC32 of its name is 0 mod 10, about 10%,
 stable whatever subset of the corpus is present; no dialogue straddles train and valid) and
@@ -15,6 +25,8 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,6 +40,32 @@ _EVAL_LINE = re.compile(r"^\[\s*([\d.]+)\s*-\s*([\d.]+)\s*\]\s+(\S+)\s+(\S+)\s+\
 _TRANS_LINE = re.compile(r"^(\S+)\s+\[[^\]]*\]:\s?(.*)$")
 LABELS6 = {"hap": "happy", "sad": "sad", "neu": "neutral", "ang": "angry", "exc": "excited", "fru": "frustrated"}
 LABELS4 = {"hap": "happy", "exc": "happy", "sad": "sad", "neu": "neutral", "ang": "angry"}
+_BINARY = ("happy", "sad", "angry", "neutral")
+OTHER = "other"
+
+# protocol -> (raw code -> label, labels in canonical order, what it is)
+PROTOCOLS: dict[str, tuple[dict[str, str], tuple[str, ...], str]] = {
+    "6way": (LABELS6, ("happy", "sad", "neutral", "angry", "excited", "frustrated"), "6-way emotion"),
+    "4way": (LABELS4, ("happy", "sad", "neutral", "angry"), "4-way emotion, excited merged into happy"),
+    "4way-happy": (
+        {k: v for k, v in LABELS4.items() if k != "exc"},
+        ("happy", "sad", "neutral", "angry"),
+        "4-way emotion, happy without excited (exc dropped)",
+    ),
+    "4way-excited": (
+        {"exc": "excited", "sad": "sad", "neu": "neutral", "ang": "angry"},
+        ("excited", "sad", "neutral", "angry"),
+        "4-way emotion, excited only (hap dropped)",
+    ),
+    **{
+        f"binary-{e}": (
+            {k: (e if v == e else OTHER) for k, v in LABELS4.items()},
+            (e, OTHER),
+            f"binary {e} vs other over the 4-way utterances",
+        )
+        for e in _BINARY
+    },
+}
 
 
 class IEMOCAP(Dataset):
@@ -35,9 +73,22 @@ class IEMOCAP(Dataset):
 
     label_map: ClassVar[dict[str, str]]
 
+    default_protocol: ClassVar[str]
+
     def __init__(self, root: str | Path | None = None, **options: Any) -> None:
         super().__init__(root, **options)
         self.warnings: list[str] = []
+        self.protocol_name = str(options.get("protocol", self.default_protocol))
+        if self.protocol_name not in PROTOCOLS:
+            raise DatasetError(
+                f"dataset {self.info.corpus!r}: unknown protocol {self.protocol_name!r}; "
+                f"use one of {', '.join(PROTOCOLS)}"
+            )
+        if self.protocol_name != self.default_protocol:
+            self.label_map, labels, what = PROTOCOLS[self.protocol_name]  # type: ignore[misc]
+            corpus = f"iemocap-{self.protocol_name}"
+            self.info = replace(self.info, corpus=corpus, labels=labels, description=f"IEMOCAP {what}")  # type: ignore[misc]
+        self._dropped: dict[str, Counter[str]] = {}  # dialog -> raw code -> utterances dropped
         self.fold = fold_option(options, 5, self.info.corpus, " (the test session)")
         # Accept the folder above IEMOCAP_full_release as root too.
         present = self._sessions_present()
@@ -76,6 +127,19 @@ class IEMOCAP(Dataset):
                 out.extend(x for x in self._session(s) if self.is_valid_dialog(x.group) == (split == "valid"))
         return out
 
+    def protocol(self, split: str) -> dict[str, Any]:
+        """{"name": the protocol, "dropped": {raw code: utterances of `split` it dropped}} (after `load`)."""
+        dropped: Counter[str] = Counter()
+        for dialog, counts in self._dropped.items():
+            session = int(dialog[3:5]) if dialog[3:5].isdigit() else None
+            if split == "test":
+                ours = session == self.fold
+            else:
+                ours = session != self.fold and self.is_valid_dialog(dialog) == (split == "valid")
+            if ours:
+                dropped.update(counts)
+        return {"name": self.protocol_name, "dropped": dict(sorted(dropped.items()))}
+
     @staticmethod
     def is_valid_dialog(dialog: str) -> bool:
         """Whether a training-session dialogue is held out as validation (stable, ~10%)."""
@@ -107,9 +171,11 @@ class IEMOCAP(Dataset):
         for path in files:
             dialog = path.stem
             texts = self._transcripts(base / "dialog" / "transcriptions" / f"{dialog}.txt")
+            dropped = self._dropped[dialog] = Counter()
             for start, end, utt, code, vad in self._evaluations(path):
                 label = self.label_map.get(code)
                 if label is None:
+                    dropped[code] += 1
                     continue
                 if utt not in texts:
                     self.warnings.append(f"{path}: {utt} has no transcript line in dialog/transcriptions/{dialog}.txt")
@@ -174,6 +240,7 @@ class IEMOCAP(Dataset):
 
 class IEMOCAP6(IEMOCAP):
     label_map = LABELS6
+    default_protocol = "6way"
     info = DatasetInfo(
         corpus="iemocap",
         task=TaskType.CLASSIFICATION,
@@ -187,6 +254,7 @@ class IEMOCAP6(IEMOCAP):
 
 class IEMOCAP4(IEMOCAP):
     label_map = LABELS4
+    default_protocol = "4way"
     info = DatasetInfo(
         corpus="iemocap4",
         task=TaskType.CLASSIFICATION,

@@ -9,6 +9,7 @@ from ..core.errors import DatasetError
 from ..core.specs import RunSpec
 from ..core.types import DatasetInfo, Sample
 from ..datasets import Dataset, load_dataset, select_samples
+from ..datasets.published import split_size_warnings
 from ..prompts import load_prompt
 from ..prompts.base import Prompt
 from . import provenance
@@ -48,6 +49,7 @@ def select(spec: RunSpec) -> Selection:
     scheme = dataset.split_scheme()
     if scheme:
         data["scheme"] = scheme  # part of the run's corpus identity (analysis.corpus)
+    data["protocol"] = protocol_record(dataset, spec.split, split)
     return Selection(dataset, info, prompt, samples, data, digests)
 
 
@@ -71,3 +73,18 @@ def unique_ids(dataset: Dataset, split: str, samples: list[Sample], limit: int =
             "or use an adapter option that tells the rows apart"
         )
     return samples
+
+
+def protocol_record(dataset: Dataset, split: str, samples: list[Sample]) -> dict[str, Any]:
+    """What the split's protocol kept and dropped, for the run record: {"name", "kept": {label: n},
+    "dropped": {raw label: n}, "warnings": [split sizes that differ from the published ones]}."""
+    from collections import Counter
+
+    proto = dataset.protocol(split)
+    out: dict[str, Any] = {"name": proto.get("name", ""), "dropped": dict(proto.get("dropped") or {})}
+    if dataset.info.labels:  # per class; a regression target has none
+        out["kept"] = dict(sorted(Counter(str(s.target) for s in samples).items()))
+    warnings = split_size_warnings(dataset.info.corpus, {split: len(samples)})
+    if warnings:
+        out["warnings"] = warnings
+    return out
