@@ -84,9 +84,7 @@ def _mustard_run(store, options, name="Qwen/Qwen2.5-Omni-7B", shift=0):
     from affectbench.engine.store import Prediction
 
     info = DatasetInfo("mustard", TaskType.CLASSIFICATION, labels=("sarcastic", "sincere"), task_name="sarcasm")
-    spec = RunSpec(
-        dataset=DatasetRef(name="mustard", options=options), model=ModelSpec(backend="scripted", name=name)
-    )
+    spec = RunSpec(dataset=DatasetRef(name="mustard", options=options), model=ModelSpec(backend="scripted", name=name))
     rec = store.open_run(spec)
     preds = [
         Prediction(f"m{i}", "x", ("sarcastic", "sincere")[(i + (i < shift)) % 2], True, ("sarcastic", "sincere")[i % 2])

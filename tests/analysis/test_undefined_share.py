@@ -6,7 +6,10 @@ from tests.report._matrix import add_run
 
 
 def _preds(values, targets):
-    return [Prediction(f"s{i}", str(v), v, True, t, group=f"g{i}") for i, (v, t) in enumerate(zip(values, targets))]
+    return [
+        Prediction(f"s{i}", str(v), v, True, t, group=f"g{i}")
+        for i, (v, t) in enumerate(zip(values, targets, strict=True))
+    ]
 
 
 def test_gain_rows_carry_the_undefined_share_and_a_warning(tmp_path):

@@ -13,8 +13,14 @@ from tests.datasets.fixtures import write_iemocap_fixture, write_mmsa_fixture
 # the fixture's Session5 codes: impro01 neu exc xxx fru hap, script01_1 ang sad sur
 WANT = {
     ("iemocap4", "4way"): ({"angry": 1, "happy": 2, "neutral": 1, "sad": 1}, {"fru": 1, "sur": 1, "xxx": 1}),
-    ("iemocap4", "4way-happy"): ({"angry": 1, "happy": 1, "neutral": 1, "sad": 1}, {"exc": 1, "fru": 1, "sur": 1, "xxx": 1}),
-    ("iemocap4", "4way-excited"): ({"angry": 1, "excited": 1, "neutral": 1, "sad": 1}, {"fru": 1, "hap": 1, "sur": 1, "xxx": 1}),
+    ("iemocap4", "4way-happy"): (
+        {"angry": 1, "happy": 1, "neutral": 1, "sad": 1},
+        {"exc": 1, "fru": 1, "sur": 1, "xxx": 1},
+    ),
+    ("iemocap4", "4way-excited"): (
+        {"angry": 1, "excited": 1, "neutral": 1, "sad": 1},
+        {"fru": 1, "hap": 1, "sur": 1, "xxx": 1},
+    ),
     ("iemocap4", "binary-angry"): ({"angry": 1, "other": 4}, {"fru": 1, "sur": 1, "xxx": 1}),
     ("iemocap", "6way"): (
         {"angry": 1, "excited": 1, "frustrated": 1, "happy": 1, "neutral": 1, "sad": 1},
@@ -60,7 +66,11 @@ def test_the_run_record_keeps_the_protocol_counts(iemocap_root):
         model=ModelSpec(backend="scripted"),
     )
     proto = select(spec).data["protocol"]
-    assert proto == {"name": "binary-angry", "dropped": {"fru": 1, "sur": 1, "xxx": 1}, "kept": {"angry": 1, "other": 4}}
+    assert proto == {
+        "name": "binary-angry",
+        "dropped": {"fru": 1, "sur": 1, "xxx": 1},
+        "kept": {"angry": 1, "other": 4},
+    }
 
 
 def test_split_sizes_that_differ_from_the_published_ones_are_named():

@@ -87,27 +87,61 @@ REFUSALS = {
     "run: unknown --only name": lambda t, ws, exp, root, ids: ["run", str(exp), "--only", "nosuch"],
     "run: unknown key in the experiment": lambda t, ws, exp, root, ids: ["run", _bad_yaml(t, exp)],
     "run: label files changed (resume refused)": lambda t, ws, exp, root, ids: [
-        "run", _relabelled(t, root, exp), "--no-progress"
+        "run",
+        _relabelled(t, root, exp),
+        "--no-progress",
     ],
     "run: repeated sample id": lambda t, ws, exp, root, ids: ["run", _duplicated(t, exp, root), "--no-progress"],
     "rescore: unknown run": lambda t, ws, exp, root, ids: ["rescore", "eval-nosuch", "--workspace", str(ws)],
     "rescore: unknown decision rule": lambda t, ws, exp, root, ids: [
-        "rescore", ids["scorer"], "--workspace", str(ws), "--decision", "median"
+        "rescore",
+        ids["scorer"],
+        "--workspace",
+        str(ws),
+        "--decision",
+        "median",
     ],
     "rescore: decision expected on a label run": lambda t, ws, exp, root, ids: [
-        "rescore", ids["scorer"], "--workspace", str(ws), "--decision", "expected"
+        "rescore",
+        ids["scorer"],
+        "--workspace",
+        str(ws),
+        "--decision",
+        "expected",
     ],
     "rm: one unknown id among known ones": lambda t, ws, exp, root, ids: [
-        "rm", ids[""], "eval-nosuch", "--workspace", str(ws)
+        "rm",
+        ids[""],
+        "eval-nosuch",
+        "--workspace",
+        str(ws),
     ],
     "report: unknown format": lambda t, ws, exp, root, ids: [
-        "report", "--workspace", str(ws), "--format", "pdf", "--out", str(t / "rep"), "--no-props"
+        "report",
+        "--workspace",
+        str(ws),
+        "--format",
+        "pdf",
+        "--out",
+        str(t / "rep"),
+        "--no-props",
     ],
     "export: unknown run": lambda t, ws, exp, root, ids: [
-        "export", "eval-nosuch", "--workspace", str(ws), "--out", str(t / "exp")
+        "export",
+        "eval-nosuch",
+        "--workspace",
+        str(ws),
+        "--out",
+        str(t / "exp"),
     ],
     "export: training pairs of no run": lambda t, ws, exp, root, ids: [
-        "export", "--workspace", str(ws), "--format", "swift", "--out", str(t / "exp")
+        "export",
+        "--workspace",
+        str(ws),
+        "--format",
+        "swift",
+        "--out",
+        str(t / "exp"),
     ],
     "data check: unknown dataset": lambda t, ws, exp, root, ids: ["data", "check", "nosuch", "--root", str(root)],
 }

@@ -10,6 +10,12 @@ import math
 
 import pytest
 
+# CI runs every family case: a missing dependency fails collection instead of skipping ("tested" in
+# `affectbench ls models` means these cases ran; tests/models/test_tested_families.py checks the map)
+import timm  # noqa: E402,F401  (Gemma 3n's vision tower)
+import torchvision  # noqa: E402,F401
+import transformers  # noqa: E402,F401
+
 from affectbench.core.errors import ModelError
 from affectbench.core.specs import FinetuneSpec, GenerationSpec, MediaSpec, ModelSpec, RunSpec
 from affectbench.core.types import Message, Part
@@ -20,12 +26,6 @@ from affectbench.models._media import prepare_media
 from affectbench.models.hf import HFModel
 from tests._clips import make_clip
 from tests.finetune._fixtures import dataset_ref, write_corpus
-
-# CI runs every family case: a missing dependency fails collection instead of skipping ("tested" in
-# `affectbench ls models` means these cases ran; tests/models/test_tested_families.py checks the map)
-import timm  # noqa: E402,F401  (Gemma 3n's vision tower)
-import torchvision  # noqa: E402,F401
-import transformers  # noqa: E402,F401
 
 GEN = GenerationSpec(max_new_tokens=3)
 # family → the modalities it takes

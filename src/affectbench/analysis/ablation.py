@@ -14,8 +14,8 @@ from typing import Any
 from ..core.types import ALL_MODALITIES
 from ..engine.store import RunRecord, Store
 from ..metrics import primary_metric
-from .model_cards import ModelCard, card_for
 from .corpus import group_key
+from .model_cards import ModelCard, card_for
 from .runs import aligned, analysed_runs, higher_is_better, info_from_run, label
 from .stats import metric_replicates, percentile_interval
 

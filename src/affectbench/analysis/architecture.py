@@ -56,9 +56,7 @@ def model_scores(rows: Sequence[PerfRow]) -> tuple[dict[str, float], dict[str, d
     for r in kept:
         key = (r.model, r.corpus or r.dataset)
         most[key] = max(most.get(key, 0.0), r.attributes.get("input_modalities") or 0.0)
-    kept = [
-        r for r in kept if (r.attributes.get("input_modalities") or 0.0) == most[(r.model, r.corpus or r.dataset)]
-    ]
+    kept = [r for r in kept if (r.attributes.get("input_modalities") or 0.0) == most[(r.model, r.corpus or r.dataset)]]
     by_ds: dict[str, list[PerfRow]] = {}
     for r in kept:
         by_ds.setdefault(r.corpus or r.dataset, []).append(r)

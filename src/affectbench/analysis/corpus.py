@@ -160,8 +160,7 @@ def corpus_table(runs: Sequence[RunRecord]) -> list[list[object]]:
         by_key[c.key] = (c, by_key.get(c.key, (c, 0))[1] + 1)
     titles = column_titles(c for c, _ in by_key.values())
     return [
-        [titles[k], c.name, c.adapter, c.task, c.scheme, c.version or "–", c.labels, n]
-        for k, (c, n) in by_key.items()
+        [titles[k], c.name, c.adapter, c.task, c.scheme, c.version or "–", c.labels, n] for k, (c, n) in by_key.items()
     ]
 
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..engine.store import Store
 from ..metrics import primary_metric
+from .corpus import corpus_of
 from .dataset_props import DatasetProperties
 from .model_cards import ModelCard, card_for, load_cards
-from .corpus import corpus_of
 from .runs import (
     aligned,
     analysed_runs,
@@ -181,7 +181,17 @@ def stratified(
             lab = label(run, by, cards)
             out.append(
                 StratumRow(
-                    rid, lab, info.corpus, stratum, name, float(ci.point), ci.lo, ci.hi, len(idx), ci.undefined, ci.method
+                    rid,
+                    lab,
+                    info.corpus,
+                    stratum,
+                    name,
+                    float(ci.point),
+                    ci.lo,
+                    ci.hi,
+                    len(idx),
+                    ci.undefined,
+                    ci.method,
                 )
             )
     return out

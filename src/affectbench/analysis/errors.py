@@ -12,9 +12,9 @@ from typing import Any
 
 from ..core.types import DatasetInfo, TaskType
 from ..engine.store import Store
+from .corpus import column_titles, corpus_of
 from .dataset_props import sign_class
 from .model_cards import ModelCard
-from .corpus import column_titles, corpus_of
 from .runs import analysed_runs, info_from_run, label
 
 UNPARSED = "(unparsed)"

@@ -11,8 +11,8 @@ from typing import Any
 from ..core.errors import AffectbenchError
 from ..engine.store import Store
 from ..metrics import primary_metric
-from .model_cards import ModelCard
 from .corpus import corpus_of, require_same_corpus
+from .model_cards import ModelCard
 from .runs import aligned, higher_is_better, info_from_run, is_partial, label, partial_reason
 
 

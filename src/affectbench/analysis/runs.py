@@ -134,7 +134,7 @@ def analysed_runs(store: Store) -> tuple[list[RunRecord], list[RunRecord]]:
 
 
 def excluded_note(excluded: Sequence[RunRecord]) -> str:
-    """"2 partial runs left out (failed 1, limit 3 1)", or "" when none was."""
+    """ "2 partial runs left out (failed 1, limit 3 1)", or "" when none was."""
     if not excluded:
         return ""
     counts: dict[str, int] = {}

@@ -48,9 +48,7 @@ _CLAUSE_END = re.compile(r"[.!?](?!\S)|[;\n。；！？]")  # a full stop ends a
 
 
 # A lexicon polarity score: "vader +0.62", "polarity: -0.4", "HowNet pos 3, neg 0".
-LEXICON_SCORE = re.compile(
-    r"(?P<name>vader|compound|polarity|valence)\s*[:=]?\s*(?P<x>[+-]?\d+(?:\.\d+)?)", re.I
-)
+LEXICON_SCORE = re.compile(r"(?P<name>vader|compound|polarity|valence)\s*[:=]?\s*(?P<x>[+-]?\d+(?:\.\d+)?)", re.I)
 
 _NUM = r"[+-]?\d+(?:\.\d+)?"
 # A number asserted as the answer score: named as the sentiment/score/rating/answer ("sentiment score is
@@ -172,7 +170,9 @@ _COPULA = re.compile(
     r"conveys?|reads as|comes across as|expresses|displays?|reflects?)(?![a-z])|[:=]",
     re.I,
 )
-_PERSON = re.compile(r"(?<![a-z])(?:speaker|person|character|he|she|they|it|this|utterance|clip|man|woman|i|we)(?![a-z])")
+_PERSON = re.compile(
+    r"(?<![a-z])(?:speaker|person|character|he|she|they|it|this|utterance|clip|man|woman|i|we)(?![a-z])"
+)
 _CUE_AFTER = re.compile(
     r"^\s*(?:(?:in|on|from|of|through)\s+(?:the\s+|his\s+|her\s+|their\s+|its\s+|a\s+|an\s+)?)?(?:[a-z]+\s+)?"
     + _CUE_WORDS.pattern,
@@ -186,7 +186,7 @@ def _cjk(text: str) -> bool:
 
 
 def mention_kind(clause: str, start: int, end: int) -> str:
-    """"answer" or "cue": what the clause asserts of the mention at clause[start:end] (see the module
+    """ "answer" or "cue": what the clause asserts of the mention at clause[start:end] (see the module
     docstring): a verdict frame before it → answer; its subject (the words before its copula or colon,
     possessives dropped) names a cue and no person → cue; it modifies a cue noun ("sarcastic tone",
     "anger in the face") → cue; an item of a list headed by a cue ("face: happy 0.71, neutral 0.20")

@@ -15,7 +15,14 @@ from typing import Any
 
 import numpy as np
 
-from ._common import MetricInputError, check_lengths, regression_preds, regression_targets, safe_div, weighted_f1_from_counts
+from ._common import (
+    MetricInputError,
+    check_lengths,
+    regression_preds,
+    regression_targets,
+    safe_div,
+    weighted_f1_from_counts,
+)
 from .classification import encode
 from .mmsa import sims_classes
 

@@ -18,9 +18,10 @@
 - A proportion at the boundary (k = 0 or k = n successes: 10/10 correct, a class never
   predicted) has a zero-width percentile interval, since every replicate repeats it. For metrics
   that declare themselves proportions (``metric_fn.proportion`` and
-  ``metric_fn.counts(preds, targets) -> (k, n)``, see ``additive``), ``bootstrap_ci`` then gives the Clopper–Pearson exact interval instead
-  (Clopper & Pearson 1934, Biometrika 26:404; ``method="clopper-pearson"``), which Brown, Cai &
-  DasGupta (2001, Statistical Science 16:101) note is conservative but never zero-width;
+  ``metric_fn.counts(preds, targets) -> (k, n)``, see ``additive``), ``bootstrap_ci`` then gives
+  the Clopper–Pearson exact interval instead (Clopper & Pearson 1934, Biometrika 26:404;
+  ``method="clopper-pearson"``), which Brown, Cai & DasGupta (2001, Statistical Science 16:101)
+  note is conservative but never zero-width;
   ``wilson_interval`` is the score interval (Wilson 1927, JASA 22:209) they recommend for small n.
   Both treat samples as independent (with clusters the effective n is smaller).
 - Paired test: both runs are resampled with the same draws; delta = metric(b) - metric(a);

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from ..analysis.ablation import modality_ablation
 from ..analysis.architecture import ablation_by_family, architecture_study
+from ..analysis.corpus import CORPUS_HEADER, CORPUS_NOTE, corpus_key, corpus_of, corpus_table, group_key
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
 from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown, undefined_cell
 from ..analysis.model_cards import ModelCard, card_for, load_cards
-from ..analysis.corpus import CORPUS_HEADER, CORPUS_NOTE, corpus_key, corpus_of, corpus_table, group_key
 from ..analysis.runs import analysed_runs, eval_runs, excluded_note
 from ..core.errors import AffectbenchError
 from ..engine.store import RunRecord, Store
@@ -130,7 +130,10 @@ def build_report(
     if "md" in formats:
         parts = ["# affectbench leaderboard\n", to_markdown(lb) if lb.rows else "No scored eval runs.\n"]
         if lb.rows:
-            parts += [f"\n{lb.caption}\n\n## Corpora\n\n{CORPUS_NOTE}\n\n", rows_markdown(CORPUS_HEADER, corpus_table(runs))]
+            parts += [
+                f"\n{lb.caption}\n\n## Corpora\n\n{CORPUS_NOTE}\n\n",
+                rows_markdown(CORPUS_HEADER, corpus_table(runs)),
+            ]
             parts += ["\n## Runs\n\n", rows_markdown(RUNS_HEADER, runs_rows(store, by, cards))]
         for t in details:
             parts += [f"\n## {t.title}\n\n", to_markdown(t)]
