@@ -72,8 +72,21 @@ class Corpus:
         return "; ".join(parts)
 
 
+_MEMO: dict[tuple[str, float, float], Corpus] = {}  # (id, created, updated) -> identity: tables ask often
+
+
 def corpus_of(run: RunRecord) -> Corpus:
     """The corpus identity of a scored run (needs `metrics["_info"]`, as every analysis does)."""
+    key = (run.id, run.created_at, run.updated_at)
+    hit = _MEMO.get(key)
+    if hit is None:
+        if len(_MEMO) > 100_000:
+            _MEMO.clear()
+        hit = _MEMO[key] = _identity(run)
+    return hit
+
+
+def _identity(run: RunRecord) -> Corpus:
     info = info_from_run(run)
     spec = run.run_spec
     if info.labels:

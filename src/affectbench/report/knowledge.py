@@ -41,6 +41,7 @@ def coverage_rows(store: Store, runs: Sequence[Any], gains: Sequence[Any] = ()) 
     its 95% CI; blank when the report has no matching baseline). Runs scored before coverage was
     recorded show blanks for coverage.
     """
+    from ..analysis.corpus import corpus_of
     from ..analysis.runs import label
 
     by_run = {g.run_id: g for g in gains}
@@ -60,7 +61,7 @@ def coverage_rows(store: Store, runs: Sequence[Any], gains: Sequence[Any] = ()) 
             q = q or {}
             rows.append(
                 [
-                    spec.dataset.name,
+                    corpus_of(r).title,
                     label(r, ("model", "setting")),
                     mods,
                     f"{c.get('label') or (source_label(store, kid) if store.has_run(kid) else '?')} ({kid})",
