@@ -8,20 +8,17 @@ import pytest
 from typer.testing import CliRunner
 
 from affectbench.cli import app
+from tests.engine.test_cli import EXP as CLI_EXP
 from tests.engine.test_runner import write_manifest
 
-EXP = """
-workspace: {ws}
-defaults:
-  dataset: {{name: manifest, root: {root}, options: {{labels: [negative, neutral, positive], task_name: sentiment}}}}
-  media: {{modalities: T}}
-runs:
-  - name: oracle
-    model: {{backend: scripted, options: {{rule: table, answers: {{sounds positive: positive, sounds negative: negative, sounds neutral: neutral}}}}}}
-  - name: scored
+# test_cli's experiment plus a score-mode run (for the decision-rule refusals)
+EXP = (
+    CLI_EXP
+    + """  - name: scored
     model: {{backend: scripted, name: scorer, options: {{rule: table, answers: {{sounds positive: positive, sounds negative: negative, sounds neutral: neutral}}}}}}
     generation: {{mode: score, calibration: none}}
 """
+)
 
 
 @pytest.fixture(scope="module")

@@ -54,8 +54,24 @@ def undefined_warning(share: float) -> str | None:
     return None
 
 
+class UndefinedShare:
+    """`undefined` (share of drawn replicates where the statistic was NaN and left out) and its
+    `warning`, for results with `n` replicates used of `requested` drawn."""
+
+    n: int
+    requested: int
+
+    @property
+    def undefined(self) -> float:
+        return 1.0 - self.n / self.requested if self.requested else 0.0
+
+    @property
+    def warning(self) -> str | None:
+        return undefined_warning(self.undefined)
+
+
 @dataclass(frozen=True)
-class CI:
+class CI(UndefinedShare):
     """Point estimate and interval; `n` = bootstrap replicates used of `requested` drawn; `method`:
     "percentile" or "clopper-pearson" (a proportion at the boundary, see the module docstring)."""
 
@@ -66,18 +82,9 @@ class CI:
     requested: int = 0
     method: str = "percentile"
 
-    @property
-    def undefined(self) -> float:
-        """Share of drawn replicates where the metric was undefined (left out of the interval)."""
-        return 1.0 - self.n / self.requested if self.requested else 0.0
-
-    @property
-    def warning(self) -> str | None:
-        return undefined_warning(self.undefined)
-
 
 @dataclass(frozen=True)
-class PairedResult:
+class PairedResult(UndefinedShare):
     """metric(b) - metric(a) with its percentile interval and two-sided bootstrap p-value; `n`
     replicates used of `requested` drawn (`undefined`: the share where either side was NaN)."""
 
@@ -90,14 +97,6 @@ class PairedResult:
     point_a: float = NAN
     point_b: float = NAN
     requested: int = 0
-
-    @property
-    def undefined(self) -> float:
-        return 1.0 - self.n / self.requested if self.requested else 0.0
-
-    @property
-    def warning(self) -> str | None:
-        return undefined_warning(self.undefined)
 
 
 def _z(alpha: float) -> float:
