@@ -139,7 +139,7 @@ def build_report(
             parts += [f"\n## {t.title}\n\n", to_markdown(t)]
         if gains:
             parts += ["\n## Gains over zero-shot\n\n", gains_markdown(gains)]
-        if excluded and (gains or len(complete) > 1):
+        if excluded:
             parts += [f"\nAnalyses (gains, ablations, what drives performance): {excluded_note(excluded)}.\n"]
         cov = coverage_rows(store, runs, gains)
         if cov:
