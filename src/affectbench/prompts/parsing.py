@@ -96,7 +96,8 @@ _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 
 _FINAL_CUE = re.compile(
     r"(?<![a-z])(?:final(?:\s+(?:answer|label|prediction|verdict|classification|emotion|sentiment|choice))?|"
-    r"overall|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all)(?![a-z])"
+    r"overall(?=\s*(?:$|[,:;.\n]|(?:i|it|it's|this|that|he|she|they|the\s+(?:speaker|answer|emotion|sentiment|label))(?![a-z])))"
+    r"|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all)(?![a-z])"
     r"|最终(?:答案|结论|判断|结果)?|最后(?:答案|结论)?|总体(?:来看|而言|上)?|综合(?:来看|考虑|判断)?|总的来说|总之"
 )
 _LABEL_CUE = re.compile(
@@ -108,7 +109,7 @@ _LABEL_CUE = re.compile(
 )
 # A hedged mention is secondary: "happy, though there may be a hint of surprise" names happy.
 _HEDGE = re.compile(
-    r"(?:(?<![a-z])(?:hints?|touch|tinge|trace|bit|little|note|undertones?|shade|element)\s+of\s+(?:some\s+)?"
+    r"(?:(?<![a-z])(?:hints?|touch|tinge|trace|bit|little|note|undertones?|shade)\s+of\s+(?:some\s+)?"
     r"|(?<![a-z])(?:maybe|perhaps|possibly|slightly|somewhat|mildly|a\s+bit|a\s+little)\s+(?:of\s+)?"
     r"|一点|有点|有些|略带|略微|些许|一丝|稍微|可能有|也许有)$"
 )
@@ -274,13 +275,28 @@ def find_json(text: str) -> Any | None:
     return None
 
 
+# A key that holds the model's own answer among several: "first_emotion", "primary_emotion",
+# "predicted_label" — not "second_emotion", "emotion_confidence" or "emotion_reasoning".
+_SIDE_KEY = re.compile(
+    r"(?:^|_)(?:second|secondary|third|other|alternative|alt|confidence|score|scores|prob|probability|"
+    r"reason|reasoning|justification|explanation|evidence|intensity)(?:_|$)"
+)
+
+
 def _json_value(obj: Mapping[str, Any], keys: Sequence[str]) -> Any | None:
-    """The value of the first of `keys` (case/space-insensitive) present in obj, searching nested dicts."""
+    """The value of the first of `keys` (case/space-insensitive) present in obj, searching nested dicts;
+    else of the first key that holds one of `keys` as a word and names no side field (`_SIDE_KEY`):
+    `{"first_emotion": "sadness", "second_emotion": "anger"}` answers sadness."""
     norm = {fold(str(k)).replace(" ", "_"): v for k, v in obj.items()}
     for key in keys:
         k = fold(key).replace(" ", "_")
         if k in norm and norm[k] is not None:
             return norm[k]
+    wanted = {fold(key).replace(" ", "_") for key in keys}
+    for k, v in norm.items():
+        if v is not None and not isinstance(v, (dict, list)) and not _SIDE_KEY.search(k):
+            if wanted & set(k.split("_")):
+                return v
     for v in obj.values():
         if isinstance(v, dict):
             found = _json_value(v, keys)
@@ -591,6 +607,8 @@ def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
             hit = matcher.match_json_value(value)  # {"answer": "no"}: the template's yes/no
         if hit:
             return hit
+        if isinstance(value, str) and value.strip():  # the answer field names something else: "concern"
+            return Parsed(None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label")
     folded = fold(body)
     if _refusal(body):
         return Parsed(None, False, "refusal", "refused")
@@ -617,7 +635,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?(?:\d+\.\d+|\d+|\.\d+)(?![A-Za-z0-
 _SENTENCE_END = re.compile(r"[.!?。！？;；]\s|[。！？；\n]")
 # Cues, strongest first. A "final" cue states the conclusion; a score cue introduces a value.
 _SCORE_FINAL_CUE = re.compile(
-    r"(?<![a-z])(?:final(?:ly)?|overall|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all|in\s+total)"
+    r"(?<![a-z])(?:final(?:ly)?|overall(?!\s+(?:tone|mood|sentiment\s+(?:of|in)|context|scene|impression|feeling|atmosphere))|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all|in\s+total)"
     r"(?![a-z])|最终|最后|总体|综合|总的来说|总之|整体"
 )
 _SCORE_ANSWER_CUE = re.compile(
