@@ -73,7 +73,7 @@ _PRE = (
     "none of", "nothing", "instead of", "unlikely to", "unlikely that",
 )  # fmt: skip
 _POST = (
-    "unlikely", "free", "was ruled out", "is ruled out", "are ruled out", "has been ruled out",
+    "unlikely", "free", "was ruled out", "is ruled out", "are ruled out", "has been ruled out", "can be ruled out",
     "have been ruled out", "was not", "were not", "wasn't", "weren't", "declined",
     # additions
     "absent", "not present", "not detected", "not evident", "not apparent",
@@ -130,16 +130,25 @@ def _mask(text: str) -> str:
     return _PSEUDO_RE.sub(lambda m: " " * len(m.group(0)), text)
 
 
+# A coordinated list that a comma opens: ", joy, or surprise" — the negated phrase goes on.
+_LIST_TAIL = re.compile(r"(?:,\s*[^\W\d][^,.;:!?\n]{0,24}?){0,4},?\s+(?:or|and|nor)\s+[^\W\d][\w']*(?:\s+[\w']+)?")
+
+
 def _forward(text: str, start: int) -> int:
     """End of a pre-trigger's scope: `WINDOW` words after `start`, or the first termination term or
-    clause boundary (a word that ends in punctuation is kept and closes the scope)."""
+    clause boundary (a word that ends in punctuation is kept and closes the scope); a comma that
+    opens a coordinated list ("no anger, joy, or surprise") extends the scope over the list."""
     stop = _TERM_RE.search(text, start)
     limit = stop.start() if stop else len(text)
     end, n = start, 0
     for w in _WORD.finditer(text, start, limit):
         end, n = w.end(), n + 1
         if n >= WINDOW:
-            break
+            return end
+    if stop and stop.group(0) == ",":
+        tail = _LIST_TAIL.match(text, stop.start())
+        if tail and not _TERM_RE.search(tail.group(0).replace(",", " ")):
+            return tail.end()
     return end
 
 

@@ -415,7 +415,9 @@ class LabelMatcher:
 
     def _echoes(self, folded: str, found: list[_Mention]) -> list[tuple[int, int]]:
         """Spans that enumerate the options (≥3 labels, or every label of the set, joined only by
-        list separators): a restated option list, not an answer."""
+        list separators): a restated option list, not an answer. Negated mentions are no echo:
+        "no anger, joy or surprise" rules three labels out."""
+        found = [m for m in found if not m.negated]
         spans, run = [], found[:1]
         for prev, cur in zip(found, found[1:], strict=False):
             gap = folded[prev.end : cur.start]
