@@ -56,7 +56,6 @@ def test_an_audio_only_run_scores_silence_not_a_text_prompt(tmp_path):
     prompt = load_prompt("sarcasm", MUSTARD)
     kinds = [p.kind for m in prompt.render(cf[0], MUSTARD, modalities="A") for p in m.parts]
     assert "audio" in kinds  # the content-free input reaches the model through the run's own modality
-    assert "in this audio clip" in _text(prompt.render(cf[0], MUSTARD, modalities="A")) or "audio" in kinds
 
 
 def test_text_only_runs_get_no_media(tmp_path):

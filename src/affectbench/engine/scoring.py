@@ -232,6 +232,9 @@ def score_run(
         metrics["_decision"] = decision
     if calibration:
         metrics["_calibration"] = calibration
+    n_open = store.count_meta(run_id, "reasoning_opened")  # the chat template opened a reasoning block
+    if n_open:
+        metrics["_reasoning_opened"] = n_open
     n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
     if n_cut:
         metrics["_audio_truncated"] = n_cut
