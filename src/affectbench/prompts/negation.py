@@ -45,6 +45,7 @@ Cost: a handful of regex scans per answer, independent of the label set.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Sequence
 
@@ -173,10 +174,12 @@ def _backward_zh(text: str, end: int) -> int:
     return starts[-1] if starts else lo
 
 
+@functools.lru_cache(maxsize=256)
 def scopes(text: str) -> list[tuple[int, int]]:
     """Sorted, merged (start, end) character spans of `text` (casefolded) that a negator rules out.
     A trigger's own characters are outside its scope, so a label phrase that starts with one
-    ("not humorous", "no emotion", 无明显情绪) is read as the phrase it is."""
+    ("not humorous", "no emotion", 无明显情绪) is read as the phrase it is. Cached per text (the
+    parser asks again after blanking an option echo); treat the list as read-only."""
     return _merge(_spans(text, post=True))
 
 

@@ -130,9 +130,7 @@ _FLAG_WORDS = {
 _FLAG_ALT = "|".join(sorted(map(re.escape, _FLAG_WORDS), key=len, reverse=True))
 _TEXT_FLAG = re.compile(rf"\s*[:=：]\s*({_FLAG_ALT})(?![a-z0-9])")
 # A restated question answered yes/no: "Is the speaker being sarcastic? No." (group 1: the question).
-_QUESTION_ANSWERED = re.compile(
-    rf"([^.!?\n。！？]*[?？])\s*(yes|no|是的|是|不是|否|对|不对)(?![a-z0-9])"
-)
+_QUESTION_ANSWERED = re.compile(r"[?？]\s*(yes|no|是的|是|不是|否|对|不对)(?![a-z0-9])")
 
 
 def flag_value(value: Any) -> bool | None:
@@ -450,15 +448,18 @@ class LabelMatcher:
             if hit is not None:
                 return hit
         asked = None
-        for q in reversed(list(_QUESTION_ANSWERED.finditer(folded))):
-            named = {m.label for m in found if q.start() <= m.start < q.end(1) and m.label and m.label == m.named}
+        answered = list(_QUESTION_ANSWERED.finditer(folded)) if "?" in folded or "？" in folded else []
+        if answered:
+            q = answered[-1]  # the question runs back from its mark to the previous sentence end
+            start = 1 + max(folded.rfind(c, 0, q.start()) for c in ".!?\n。！？")
+            named = {m.label for m in found if start <= m.start < q.start() and m.label and m.label == m.named}
             if len(named) == 1:
-                asked = self.decide_flags([(named.pop(), _FLAG_WORDS[q.group(2)])], "restated question answered")
-                folded = folded[: q.start()] + " " * (q.end() - q.start()) + folded[q.end() :]
+                asked = self.decide_flags([(named.pop(), _FLAG_WORDS[q.group(1)])], "restated question answered")
+                folded = folded[:start] + " " * (q.end() - start) + folded[q.end() :]
             else:  # a question naming no label (or several): its yes/no is read as a leading one
-                folded = folded[: q.start()] + " " * (q.end(1) - q.start()) + folded[q.end(1) :]
-            break
-        rest = self._match_plain(folded.strip() if asked is None else folded)
+                folded = (folded[:start] + " " * (q.start() + 1 - start) + folded[q.start() + 1 :]).strip()
+            found = self.all_mentions(folded)
+        rest = self._match_plain(folded, found)
         if asked is not None and (rest is None or not rest.ok):
             return asked
         return rest
@@ -479,8 +480,7 @@ class LabelMatcher:
             return Parsed(None, False, f"{how} rules out {', '.join(sorted(no))}; {len(left)} labels left", "ambiguous")
         return None
 
-    def _match_plain(self, folded: str) -> Parsed | None:
-        found = self.all_mentions(folded)
+    def _match_plain(self, folded: str, found: list[_Mention]) -> Parsed | None:
         echoes = self._echoes(folded, found)
         if echoes:
             for a, b in echoes:
