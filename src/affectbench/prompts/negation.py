@@ -28,9 +28,10 @@ question", "no wonder", "no matter", "nothing but", "no more/less than", "not mo
 Left out of the released lists: "negative for" and "versus" (in this field "negative" is a label and
 "X versus Y" restates options), and clinical terms ("gram negative", "r/o").
 
-Chinese: negation cues after the CNeSp corpus's guidelines (Zou, Zhou & Zhu 2015, "Negation and
-Speculation Identification in Chinese Language", ACL 2015: negative adverbs, verbs of absence and
-fixed negative phrases), with the modern negative adverbs as listed by the Thesaurus Linguae
+Chinese: negation cues of the kinds the CNeSp corpus annotates (Zou, Zhu & Zhou 2015, "Negation and
+Speculation Identification in Chinese Language", ACL 2015, nlp.suda.edu.cn/corpus/CNeSp/: negative
+adverbs, verbs of absence and fixed negative phrases; the words here are chosen within those
+classes, not copied from the corpus's cue file), with the modern negative adverbs as listed by the Thesaurus Linguae
 Sericae (github.com/tls-md/tls-md `TLS/Concepts/NOT.md`: 不 非 無 未 弗 勿 莫 別 毋 沒有 不曾 未曾).
 The scope runs to `WINDOW_ZH` characters, stopped by punctuation or a contrastive conjunction
 (但/但是/而是/却/不过/然而/可是/只是/反而). Words that begin with a negative character but negate
