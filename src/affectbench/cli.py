@@ -286,6 +286,7 @@ def rescore(
     """Re-parse and re-score a stored run without calling any model. Refused when the dataset's
     labels or samples changed since the predictions were made (stored targets would be stale)."""
     from .engine.scoring import info_from_record, json_safe, score_run
+    from .models.options import DECISIONS, check_rule
     from .prompts import load_prompt
 
     store = _store(workspace, read_only=dry_run)
@@ -297,28 +298,40 @@ def rescore(
     info = info_from_record(record.metrics["_info"])
     _check_data_unchanged(store, record)
     spec = record.run_spec
-    if decision is None and spec.generation.mode == "score":
-        decision = (record.metrics or {}).get("_decision", spec.generation.decision)
-    if decision is not None and decision not in ("auto", "argmax", "expected"):
-        raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use auto, argmax or expected")
-    if decision is not None:  # a rule that cannot apply to the stored options is refused before any write
-        from .models.options import check_rule
-
-        options = next((list(p.meta["scores"]) for p in store.predictions(run_id) if p.meta.get("scores")), None)
-        if options is not None:
-            check_rule(decision, options)
+    # refusals come before anything is written: a refused rescore leaves the store as it was
+    score = spec.generation.mode == "score" and spec.kind == "eval"
+    if decision is not None and not score:
+        raise AffectbenchError(f"rescore: --decision applies to score-mode runs; {run_id} generated its answers")
+    if decision is not None and decision not in DECISIONS:
+        raise AffectbenchError(f"rescore: unknown --decision {decision!r}; use {', '.join(DECISIONS)}")
+    prompt = load_prompt(spec.prompt, info, spec.prompt_language)
+    if score:
+        decision = decision or spec.generation.decision
+        check_rule(decision, prompt.options(info))  # ConfigError naming why (expected over labels)
+    target = run_id
+    if score and decision != spec.generation.decision and not dry_run:
+        # another decision rule is another run (the rule is in the run id): the stored option scores
+        # are copied to it and re-decided there, no model call; the original run is left as it is
+        new_spec = spec.model_copy(update={"generation": spec.generation.model_copy(update={"decision": decision})})
+        env = dict(record.env or {}, rescored_from=run_id)
+        env.pop("segments", None)
+        target = store.open_run(new_spec, env=env).id
+        if not store.count_predictions(target):
+            store.add_predictions(target, store.predictions(run_id))
+        _console().print(f"[cyan]rescore: decision {decision!r} is run {target} (scores copied from {run_id})[/]")
     try:
-        prompt = load_prompt(spec.prompt, info, spec.prompt_language)
-        metrics = score_run(store, run_id, info, prompt, write=not dry_run, decision=decision)
+        metrics = score_run(store, target, info, prompt, write=not dry_run, decision=decision)
         if spec.knowledge:  # keep the run's knowledge coverage summary
             from .engine.gather import knowledge_metrics
 
-            metrics = dict(metrics, **knowledge_metrics(store, run_id))
+            metrics = dict(metrics, **knowledge_metrics(store, target))
             if not dry_run:
-                store.set_metrics(run_id, metrics)
+                store.set_metrics(target, metrics)
+        if target != run_id:
+            store.set_status(target, "done")
     except AffectbenchError as e:
         if not dry_run:
-            store.set_status(run_id, "failed", error=f"scoring: {e}")
+            store.set_status(target, "failed", error=f"scoring: {e}")
         raise
     shown = json_safe({k: v for k, v in metrics.items() if k != "_info"})
     typer.echo(json.dumps(shown, indent=1, ensure_ascii=False, allow_nan=False))

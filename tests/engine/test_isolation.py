@@ -21,7 +21,8 @@ def raising(marker: str) -> ModelSpec:
 def test_plain_exception_costs_only_the_culprit_and_rerun_continues(tmp_path, mode):
     root = write_manifest(tmp_path / "data", 12)
     store = Store(tmp_path / "ws.sqlite")
-    spec = manifest_spec(root, model=raising("utterance 5 "), generation=GenerationSpec(mode=mode))
+    # scripted one-hot scores would give a content-free prior of -inf (refused): score uncalibrated
+    spec = manifest_spec(root, model=raising("utterance 5 "), generation=GenerationSpec(mode=mode, calibration="none"))
     rec = run_spec(spec, store, ExecSpec(batch_size=4))
     assert rec.status == "done"
     preds = {p.sample_id: p for p in store.predictions(rec.id)}

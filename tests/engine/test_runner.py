@@ -96,7 +96,9 @@ def test_score_mode_uses_options_and_rescore_reparses(tmp_path):
     store = Store(tmp_path / "ws.sqlite")
     spec = manifest_spec(
         root,
-        generation=GenerationSpec(mode="score"),
+        # one-hot scores: a content-free prior of -inf for two options is refused (see
+        # test_option_scoring), so this run scores uncalibrated
+        generation=GenerationSpec(mode="score", calibration="none"),
         model=ModelSpec(backend="scripted", options={"rule": "constant", "default": "positive"}),
     )
     rec = run_spec(spec, store)

@@ -31,10 +31,20 @@ def test_uncalibrated_expected_and_argmax():
     p = softmax(list(GRID.values()))
     want = float(np.dot(p, [float(k) for k in GRID]))
     text, detail = decide(GRID, "auto")
-    assert detail == {"decision": "expected", "expected": pytest.approx(want, rel=1e-12)}
-    assert text == f"{want:.2f}"
-    assert decide(GRID, "argmax")[0] == "1.0"
-    assert decide({"positive": -0.1, "negative": -2.0}, "auto") == ("positive", {"decision": "argmax"})
+    assert detail == {"decision": "expected", "expected": pytest.approx(want, rel=1e-12), "value": pytest.approx(want, rel=1e-12)}
+    assert float(text) == pytest.approx(want, rel=1e-5)  # display only: the value is detail["value"]
+    assert decide(GRID, "argmax")[:1] == ("1.0",) and decide(GRID, "argmax")[1]["value"] == 1.0
+    assert decide({"positive": -0.1, "negative": -2.0}, "auto") == ("positive", {"decision": "argmax", "value": "positive"})
+
+
+def test_an_expected_value_near_zero_keeps_its_sign():
+    """Issue 21: -0.0007 must not become "-0.00" -> +0.0 (which flips Has0)."""
+    grid = {"-1.0": -5.0, "0.0": 0.0, "1.0": -5.01}
+    p = softmax(list(grid.values()))
+    want = float(np.dot(p, [-1.0, 0.0, 1.0]))
+    assert -0.001 < want < 0  # what a 2-decimal text would have turned into +0.0
+    _, detail = decide(grid, "expected")
+    assert detail["value"] == pytest.approx(want, rel=1e-12) and detail["value"] < 0
 
 
 def test_length_normalised_is_lm_eval_acc_norm():

@@ -86,12 +86,13 @@ class GenerationSpec(Strict):
     decision: Literal["auto", "argmax", "expected"] = Field(
         default="auto",
         description="score mode: how stored option scores become the answer (argmax; expected value over a "
-        "numeric grid; auto = expected for numbers, argmax for labels). Applied at parse time; not in the run id",
+        "numeric grid; auto = expected for numbers, argmax for labels). Part of the run id unless auto",
     )
-    calibration: Literal["none", "length", "contextual"] = Field(
+    calibration: Literal["none", "length", "contextual", "batch"] = Field(
         default="contextual",
         description="score mode: none; length (log-likelihood per character, lm-eval-harness acc_norm); "
-        "contextual (divide out the options' prior on content-free input, Zhao et al. 2021)",
+        "contextual (divide out the options' prior on content-free input, Zhao et al. 2021); batch (divide "
+        "out the mean option probability over the run's samples, Zhou et al. 2024)",
     )
 
 
@@ -220,9 +221,11 @@ class RunSpec(Strict):
         if media.get("min_frames") == 1:  # leave the hash alone: older run ids stay valid
             media.pop("min_frames", None)
         gen = data["generation"]
-        gen.pop("decision", None)  # applied at parse time from stored scores; `rescore --decision` switches it
         if gen.get("mode") != "score" or self.kind != "eval":
             gen.pop("calibration", None)  # only option scoring in eval runs reads it
+            gen.pop("decision", None)
+        elif gen.get("decision") == "auto":
+            gen.pop("decision", None)  # the default: run ids from before the rule was hashed stay valid
         if self.kind == "knowledge":
             # Knowledge is per sample: one knowledge run grows to cover every split and subset
             # that runs referencing it need, and is never generated twice.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..core.specs import GenerationSpec, ModelSpec, RunSpec
-from ..core.types import DatasetInfo, Generation
+from ..core.types import DatasetInfo, Generation, Parsed
 from ..knowledge import SampleKnowledge
 from ..models import Model
 from ..prompts.base import Prompt
@@ -29,7 +29,10 @@ def to_prediction(info: DatasetInfo, prompt: Prompt, task: Task) -> Prediction:
         return Prediction(
             s.id, None, None, False, s.target, s.group, None, task.error or "no output", reason="model_error"
         )
-    parsed = read_given_finish(prompt.parse(g.text, info), g.finish_reason)
+    if g.scores is not None and "decided" in g.meta:  # option scoring decided a value: never re-read from text
+        parsed = Parsed(g.meta["decided"], True, f"decided by option scoring ({g.meta.get('decision_rule')})")
+    else:
+        parsed = read_given_finish(prompt.parse(g.text, info), g.finish_reason)
     meta: dict[str, Any] = {"n_input_tokens": g.n_input_tokens, "n_output_tokens": g.n_output_tokens}
     if g.scores is not None:
         meta["scores"] = g.scores

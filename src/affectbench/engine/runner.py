@@ -138,11 +138,14 @@ class Runner:
         score = score_mode(spec)
         call = Call(spec.generation, tuple(prompt.options(info)) if score else None, seed=spec.seed)
         gen = spec.generation
-        prior = None
+        prior = cf_inputs = None
         if score:
             check_rule(gen.decision, call.options)
         if score and gen.calibration == "contextual":
-            prior = contextual_prior(spec, info, prompt, executor, call, bool(knowledge))
+            folder = Path(self.store.workspace) / "calibration"
+            prior, cf_inputs = contextual_prior(
+                spec, info, prompt, executor, call, bool(knowledge), sel.samples, folder
+            )
         failed_batches = 0
         n_total = len(sel.samples)
         with progress_bar(self.progress, f"{rid}", n_total, n_total - len(pending)) as advance:
@@ -150,6 +153,8 @@ class Runner:
                 if score:
                     for t in batch:
                         apply_decision(t.generation, gen.decision, gen.calibration, prior)
+                        if cf_inputs and t.generation is not None and t.generation.scores is not None:
+                            t.generation.meta["calibration_inputs"] = cf_inputs
                 preds = [to_prediction(info, prompt, t) for t in batch]
                 if spec.knowledge:
                     for p in preds:

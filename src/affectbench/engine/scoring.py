@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
-from ..core.errors import DatasetError
+from ..core.errors import ConfigError, DatasetError
 from ..core.types import UNREAD_REASONS, DatasetInfo, Parsed, TaskType
 from ..metrics import MetricInputError, suite_values
 from ..prompts.base import Prompt
@@ -147,17 +147,30 @@ def score_run(
     """Re-parse (when a prompt is given), recompute unread reasons and score every stored prediction;
     `write=False` (rescore --dry-run) computes the metrics without storing anything. `decision`
     (score-mode runs: auto | argmax | expected): re-decide every answer from its stored option scores
-    with this rule and the run's stored calibration (`models.options`) before parsing; recorded as
-    `_decision`.
+    with this rule and the run's stored calibration (`models.options`); recorded as `_decision`, with
+    `_calibration` (method, prior, content-free inputs or batch size). The decided value is scored as
+    it is, never written as text and read back. Writing under another rule than the run's own is
+    refused (ConfigError): the rule is part of the run id. Batch calibration's prior is computed here.
 
     Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`);
     `_audio_truncated` counts samples whose audio was cut to the model's audio window (when any).
     Raises MetricInputError naming the sample id when a stored target cannot be scored.
     """
+    if decision is not None and write:
+        ruled = ((store.run(run_id).spec or {}).get("generation") or {}).get("decision", "auto")
+        if decision != ruled:
+            raise ConfigError(
+                f"run {run_id} was decided with {ruled!r}; the decision rule is part of the run id, so "
+                f"{decision!r} is another run (`affectbench rescore --decision {decision}` makes it)"
+            )
     values, targets, updates = [], [], []
     n_err = n_unread = 0
     reasons = dict.fromkeys(UNREAD_REASONS, 0)
-    rows = _decided(store, run_id, decision) if decision is not None and prompt is not None else store.outcomes(run_id)
+    calibration: dict[str, Any] = {}
+    if decision is not None and prompt is not None:
+        rows: Iterable[Outcome] = _decided(store, run_id, decision, calibration)
+    else:
+        rows = store.outcomes(run_id)
     for o in rows:
         why = target_problem(o.target, info)
         if why:
@@ -168,6 +181,8 @@ def score_run(
             value, ok, reason = None, False, "model_error"
         elif reason == "scoring_failed" and not o.raw:
             value, ok = None, False  # option scoring could not decide: no text to re-read
+        elif o.decided is not None:
+            value, ok, reason = o.decided, True, None  # option scoring's value, as decided (never re-parsed)
         else:
             parsed = prompt.parse(o.raw, info) if prompt is not None and o.raw is not None else None
             if parsed is not None and not parsed.ok and parsed.unread in EXTRACTABLE and o.extracted is not None:
@@ -215,6 +230,11 @@ def score_run(
         metrics["_undefined"] = undefined
     if decision is not None:
         metrics["_decision"] = decision
+    if calibration:
+        metrics["_calibration"] = calibration
+    n_open = store.count_meta(run_id, "reasoning_opened")  # the chat template opened a reasoning block
+    if n_open:
+        metrics["_reasoning_opened"] = n_open
     n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
     if n_cut:
         metrics["_audio_truncated"] = n_cut
@@ -243,16 +263,34 @@ def unread_summary(metrics: dict[str, Any] | None) -> str:
     return f"unread {total:.1%}: " + ", ".join(f"{r} {v:.1%}" for r, v in rates.items())
 
 
-def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
+def _decided(store: Store, run_id: str, decision: str, calibration: dict[str, Any]) -> Iterator[Outcome]:
     """`store.outcomes` of a score-mode run, each answer re-decided from its stored option scores with
-    `decision` (a failed decision carries the reason "scoring_failed" and no text)."""
+    `decision` (a failed decision carries the reason "scoring_failed" and no text). `calibration` is
+    filled with what the run's calibration used: its method, its prior and, for contextual calibration,
+    the content-free inputs (stored with the run's predictions); for batch calibration (Zhou et al.
+    2024) the prior is computed here, from every answered sample's scores."""
     from ..core.types import Generation
-    from ..models.options import apply_decision, check_rule
+    from ..models.options import apply_decision, check_prior, check_rule, content_free_prior
 
     preds = store.predictions(run_id)
     for p in preds[:1]:
         if p.meta.get("scores"):
             check_rule(decision, list(p.meta["scores"]))
+    method = next((p.meta.get("calibration") for p in preds if p.meta.get("scores")), None)
+    batch_prior = None
+    if method == "batch":
+        sets = [p.meta["scores"] for p in preds if p.error is None and p.meta.get("scores")]
+        sets = [s for s in sets if any(math.isfinite(v) for v in s.values())]
+        if sets:
+            batch_prior = content_free_prior(sets)
+            check_prior(batch_prior, f"batch calibration of run {run_id} ({len(sets)} samples)")
+            calibration.update(method="batch", prior=batch_prior, n=len(sets))
+    elif method == "contextual":
+        first = next((p.meta for p in preds if p.meta.get("score_prior")), None)
+        if first:
+            calibration.update(method="contextual", prior=first["score_prior"], inputs=first.get("calibration_inputs"))
+    elif method:
+        calibration.update(method=method)
     for p in preds:
         o = Outcome(
             p.sample_id,
@@ -268,8 +306,9 @@ def _decided(store: Store, run_id: str, decision: str) -> Iterator[Outcome]:
         scores = (p.meta or {}).get("scores")
         if p.error is None and scores:
             g = Generation(text="", scores=scores)
-            apply_decision(g, decision, p.meta.get("calibration", "none"), p.meta.get("score_prior"))
-            o = replace(o, raw=g.text, reason=g.meta.get("unread_reason"))
+            prior = batch_prior if method == "batch" else p.meta.get("score_prior")
+            apply_decision(g, decision, p.meta.get("calibration", "none"), prior)
+            o = replace(o, raw=g.text, reason=g.meta.get("unread_reason"), decided=g.meta.get("decided"))
         yield o
 
 

@@ -116,6 +116,7 @@ class Outcome:
     finish_reason: str | None
     has_reasoning: bool  # meta["reasoning"] holds a separate, non-empty reasoning text
     extracted: str | None = None  # the extractor model's answer (parse policy `extractor`), if any
+    decided: Any = None  # option scoring's decided value (meta["decided"]): read as is, never re-parsed
 
 
 @dataclass
@@ -378,7 +379,8 @@ class Store:
         cur = self._conn().execute(
             "SELECT sample_id, raw, value, ok, target, error, reason, finish_reason, "
             # meta is parsed only when it may hold a reasoning text or an extractor's answer
-            "CASE WHEN instr(meta, '\"reasoning\"') > 0 OR instr(meta, '\"extractor\"') > 0 THEN meta END "
+            "CASE WHEN instr(meta, '\"reasoning\"') > 0 OR instr(meta, '\"extractor\"') > 0 "
+            "OR instr(meta, '\"decided\"') > 0 THEN meta END "
             "FROM predictions WHERE run_id=? ORDER BY rowid",
             (run_id,),
         )
@@ -387,8 +389,9 @@ class Store:
             ext = m.get("extractor")
             extracted = ext.get("answer") if isinstance(ext, dict) else None
             yield Outcome(
-                sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, bool(m.get("reasoning")), extracted
-            )
+                sid, raw, _loads(v), bool(ok), _loads(t), err, reason, fin, bool(m.get("reasoning")), extracted,
+                m.get("decided"),
+            )  # fmt: skip
 
     def reason_counts(self, run_id: str) -> dict[str, int]:
         """Number of unread predictions per reason (types.UNREAD_REASONS) of one run."""

@@ -3,9 +3,19 @@
 Each text part becomes a text entry, each usable media part of a kind the processor accepts a
 placeholder entry ({"type": kind}); the media parts themselves are returned in order so that each
 backend hands their decoded arrays to its engine in its own way.
+
+Thinking models: a chat template that ends its generation prompt with an opening reasoning tag
+(Qwen3's and DeepSeek-R1's templates write "<think>\\n" after "<|im_start|>assistant") makes the model
+start inside the block, so its output carries only the closing tag. `opens_reasoning` reads that
+from the rendered prompt (recorded per answer as meta["reasoning_opened"]); `split_answer` keeps
+the text after the last closing tag as the answer and the rest as the reasoning — and, when the
+prompt opened the block and the output never closed it, leaves no answer at all (the reasoning
+ran out: unread, never a label read from the reasoning).
 """
 
 from __future__ import annotations
+
+import re
 
 from ..core.specs import GenerationSpec
 from ..core.types import Part
@@ -62,3 +72,26 @@ def sent_modalities(conv: Conversation, media: list[Part]) -> tuple[str, ...]:
     if any(p.kind == "text" and p.text for m in conv for p in m.parts):
         sent.add("T")
     return tuple(x for x in ("T", "A", "V") if x in sent)
+
+
+_OPENS = re.compile(r"(?:<think>|<thinking>|<reasoning>|◁think▷)\s*$", re.I)
+_CLOSE = re.compile(r"</think>|</thinking>|</reasoning>|◁/think▷", re.I)
+_OPEN = re.compile(r"^\s*(?:<think>|<thinking>|<reasoning>|◁think▷)", re.I)
+
+
+def opens_reasoning(prompt: str) -> bool:
+    """Whether a rendered chat prompt ends inside an opened reasoning block ("…assistant\\n<think>\\n")."""
+    return bool(_OPENS.search(prompt or ""))
+
+
+def split_answer(text: str, opened: bool) -> tuple[str, str | None]:
+    """(answer, reasoning) of a decoded output. The text after the last closing reasoning tag is the
+    answer, the text before it the reasoning (its opening tag dropped); with no closing tag, an
+    output whose prompt `opened` the block is all reasoning (answer ""), any other is all answer."""
+    closes = list(_CLOSE.finditer(text))
+    if closes:
+        head = _OPEN.sub("", text[: closes[-1].start()], count=1)
+        return text[closes[-1].end() :].strip(), head.strip()
+    if opened:
+        return "", _OPEN.sub("", text, count=1).strip()
+    return text, None

@@ -271,7 +271,7 @@ class HFModel(Model):
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
-            meta: dict[str, Any] = {}
+            meta: dict[str, Any] = {"reasoning_opened": True} if _chat.opens_reasoning(text) else {}
             for p in media:
                 clip = p.data
                 if p.kind == "video":
@@ -422,9 +422,12 @@ class HFModel(Model):
             # the answer ends at the first end token (counted, as vLLM and servers count it); what a
             # model writes after it is an invented continuation, and a finished row's tail is padding
             n_out, finish = stops.cut_at_end(new[i], self.end_ids, gen.max_new_tokens)
+            decoded = tok.decode(new[i][:n_out], skip_special_tokens=True).strip()
+            answer, reasoning = _chat.split_answer(decoded, bool(metas[i].get("reasoning_opened")))
             gens.append(
                 Generation(
-                    text=tok.decode(new[i][:n_out], skip_special_tokens=True).strip(),
+                    text=answer,
+                    reasoning=reasoning,
                     modalities=self._modalities(conv, inputs["input_ids"][i]),
                     n_input_tokens=int(inputs["attention_mask"][i].sum()),
                     n_output_tokens=n_out,

@@ -173,16 +173,22 @@ class VLLMModel(Model):
         ]
         outs = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
         gens = []
-        for conv, (_, sent), out in zip(batch, reqs, outs, strict=True):
+        for conv, (req, sent), out in zip(batch, reqs, outs, strict=True):
             notes = _media.part_notes(conv)
+            opened = _chat.opens_reasoning(req["prompt"])
+            answer, reasoning = _chat.split_answer(out.outputs[0].text.strip(), opened)
+            meta: dict = {"notes": notes} if notes else {}
+            if opened:
+                meta["reasoning_opened"] = True
             gens.append(
                 Generation(
-                    text=out.outputs[0].text.strip(),
+                    text=answer,
+                    reasoning=reasoning,
                     modalities=self._modalities(sent, out.prompt_token_ids),
                     n_input_tokens=len(out.prompt_token_ids or []),
                     n_output_tokens=len(out.outputs[0].token_ids),
                     finish_reason=stops.finish_reason(out.outputs[0].finish_reason),
-                    meta={"notes": notes} if notes else {},
+                    meta=meta,
                 )
             )
         return gens

@@ -73,34 +73,31 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.types import Parsed
+from .negation import negated, number_negated, number_scopes, scopes
 
 MAX_CHARS = 50_000  # longer outputs are cut before parsing, bounding regex work
 _MAX_JSON_STARTS = 32
 
-_THINK_CLOSED = re.compile(r"<think>.*?</think>", re.S | re.I)
-_THINK_OPEN = re.compile(r"<think>", re.I)
+# Reasoning blocks: <think>…</think> (Qwen3, DeepSeek-R1, QwQ), <thinking>, <reasoning>, and Kimi-VL's
+# ◁think▷…◁/think▷. Templates of thinking models open the block in the prompt, so a closing tag
+# without its opening one still ends the reasoning.
+_THINK_CLOSE = re.compile(r"</(?:think|thinking|reasoning)>|◁/think▷", re.I)
+_THINK_OPEN = re.compile(r"<(?:think|thinking|reasoning)>|◁think▷", re.I)
+# An explicit answer span (DeepSeek-R1-style <answer>…</answer>, R1-V and Video-R1 reproductions).
+_ANSWER_SPAN = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.S | re.I)
+# Where a model starts writing the next turn itself: role markers of the common chat formats.
+_ROLE_MARKER = re.compile(
+    r"\n\s*(?:#+\s*)?(?:human|user|assistant|system|instruction|question)\s*:"
+    r"|<\|(?:im_start|im_end|endoftext|eot_id|start_header_id|end_of_text|user|assistant|end)\|>"
+    r"|<(?:start_of_turn|end_of_turn)>|\[inst\]|</s>",
+    re.I,
+)
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)```", re.S)
 
-_NEGATOR = re.compile(
-    r"(?:(?<![a-z0-9'])(?:not|never|no|nor|neither|hardly|barely)|n't)\s+"
-    r"(?:(?:really|very|at|all|particularly|being|be|a|an|quite|that|so|too|overly|exactly|feel|feeling|"
-    r"seem|seems|seeming|sound|sounds|look|looks|necessarily|obviously|clearly|just|actually|any|much|"
-    r"intended|meant|as|to|of)\s+){0,3}$"
-)
-_NEG_BELIEF = re.compile(
-    r"(?:do|does|did)(?:n't|\s+not)\s+(?:think|believe|feel|seem|sound|appear)\s+(?:like\s+)?(?:that\s+)?"
-    r"(?:(?:the|this|his|her|their)\s+)?(?:speaker|person|man|woman|he|she|they|it|utterance|statement|line|"
-    r"remark|punchline|clip|response)?\s*(?:is|was|'s|are|were|to\s+be)?\s*(?:being\s+|be\s+)?$"
-)
-# Chinese negators directly before a mention, with fillers between: 不是积极的, 并不讽刺, 没有幽默感,
-# 不认为是讽刺. "非常" (very) is not a negator: 常 is no filler, so "非常开心" stays positive.
-_NEGATOR_ZH = re.compile(
-    r"(?:不是|并不|并非|不算|不太|不够|不|没有|没|毫无|并无|无|非)"
-    r"(?:很|太|是|特别|那么|十分|怎么|算|带有|带|有|在|认为|觉得|感觉|感到|显得|表现出|表达|表现|像是|像|一个|一种|属于|的)*$"
-)
 _FINAL_CUE = re.compile(
     r"(?<![a-z])(?:final(?:\s+(?:answer|label|prediction|verdict|classification|emotion|sentiment|choice))?|"
-    r"overall|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all)(?![a-z])"
+    r"overall(?=\s*(?:$|[,:;.\n]|(?:i|it|it's|this|that|he|she|they|the\s+(?:speaker|answer|emotion|sentiment|label))(?![a-z])))"
+    r"|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all)(?![a-z])"
     r"|最终(?:答案|结论|判断|结果)?|最后(?:答案|结论)?|总体(?:来看|而言|上)?|综合(?:来看|考虑|判断)?|总的来说|总之"
 )
 _LABEL_CUE = re.compile(
@@ -112,7 +109,7 @@ _LABEL_CUE = re.compile(
 )
 # A hedged mention is secondary: "happy, though there may be a hint of surprise" names happy.
 _HEDGE = re.compile(
-    r"(?:(?<![a-z])(?:hints?|touch|tinge|trace|bit|little|note|undertones?|shade|element)\s+of\s+(?:some\s+)?"
+    r"(?:(?<![a-z])(?:hints?|touch|tinge|trace|bit|little|note|undertones?|shade)\s+of\s+(?:some\s+)?"
     r"|(?<![a-z])(?:maybe|perhaps|possibly|slightly|somewhat|mildly|a\s+bit|a\s+little)\s+(?:of\s+)?"
     r"|一点|有点|有些|略带|略微|些许|一丝|稍微|可能有|也许有)$"
 )
@@ -124,6 +121,29 @@ _REFUSAL = re.compile(
     r"am\s+not\s+able|'m\s+not\s+able|do\s+not\s+have|don't\s+have)|as\s+an\s+ai|unfortunately,?\s+i\s+"
     r"(?:cannot|can't|am\s+unable)|抱歉|对不起|很遗憾|我无法|我不能|无法(?:判断|确定|识别|回答)|不能(?:判断|确定)|作为(?:一个)?(?:ai|人工智能))"
 )
+# Flag values: what a yes/no statement about a label says ("Sarcastic: No", {"sarcastic": 0}).
+_FLAG_WORDS = {
+    "yes": True, "true": True, "y": True, "1": True, "是": True, "是的": True, "对": True, "有": True,
+    "no": False, "false": False, "n": False, "0": False, "否": False, "不是": False, "不对": False, "无": False,
+    "没有": False,
+}  # fmt: skip
+_FLAG_ALT = "|".join(sorted(map(re.escape, _FLAG_WORDS), key=len, reverse=True))
+_TEXT_FLAG = re.compile(rf"\s*[:=：]\s*({_FLAG_ALT})(?![a-z0-9])")
+# A restated question answered yes/no: "Is the speaker being sarcastic? No." (group 1: the question).
+_QUESTION_ANSWERED = re.compile(r"[?？]\s*(yes|no|是的|是|不是|否|对|不对)(?![a-z0-9])")
+
+
+def flag_value(value: Any) -> bool | None:
+    """A yes/no statement's value: a boolean, 0/1, or "yes"/"no"/"true"/"false"/是/否 (any case); else None."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        return _FLAG_WORDS.get(fold(value).strip(" .!。"))
+    return None
+
+
 # Separators of an enumerated option list ("neutral, joy, …, disgust", "sarcastic or sincere").
 _LIST_GAP = re.compile(r"(?:\s|[,/|;、，；]|\bor\b|\band\b|或者|或|和|以及|…|\.\.\.)*")
 
@@ -135,12 +155,6 @@ def _common_prefix(a: str, b: str) -> int:
             break
         n += 1
     return n
-
-
-def _negated(folded: str, pos: int) -> bool:
-    """Whether the mention at `pos` is negated ("not sarcastic", "don't think he is sarcastic", "不是讽刺")."""
-    before = folded[max(0, pos - 80) : pos]
-    return bool(_NEGATOR.search(before) or _NEG_BELIEF.search(before) or _NEGATOR_ZH.search(before))
 
 
 def _refusal(body: str, max_chars: int = 300) -> bool:
@@ -195,13 +209,40 @@ def _answer_body(text: Any) -> tuple[str, dict[str, Any] | None] | Parsed:
     return body, find_json(body)
 
 
-def strip_reasoning(text: str) -> tuple[str, bool]:
-    """Drop closed `<think>` blocks; the flag says an unclosed one was left (truncated reasoning)."""
-    text = _THINK_CLOSED.sub(" ", text)
+def split_reasoning(text: str) -> tuple[str, str | None, bool]:
+    """(answer, reasoning, truncated): the text after the last closing reasoning tag is the answer
+    and everything before it the reasoning — a closing tag without its opening one counts (the
+    template opened the block in the prompt); an opening tag that never closes leaves the text
+    before it as the answer and flags `truncated` (the model ran out of tokens while reasoning)."""
+    closes = list(_THINK_CLOSE.finditer(text))
+    if closes:
+        last = closes[-1]
+        head = text[: last.start()]
+        opened = _THINK_OPEN.search(head)
+        reasoning = head[opened.end() :] if opened and not head[: opened.start()].strip() else head
+        return text[last.end() :], reasoning.strip(), False
     m = _THINK_OPEN.search(text)
     if m:
-        return text[: m.start()], True
-    return text, False
+        return text[: m.start()], text[m.end() :].strip(), True
+    return text, None, False
+
+
+def answer_span(text: str) -> str:
+    """The answer proper: cut at a role marker (the model writing the next turn: "\\nHuman:",
+    "<|im_start|>", …), then the last explicit `<answer>…</answer>` span when there is one."""
+    cut = _ROLE_MARKER.search(text)
+    if cut:
+        text = text[: cut.start()]
+    spans = [m.group(1) for m in _ANSWER_SPAN.finditer(text)]
+    spans = [a for a in spans if a.strip()]
+    return spans[-1] if spans else text
+
+
+def strip_reasoning(text: str) -> tuple[str, bool]:
+    """The answer without its reasoning (`split_reasoning`) and cut to its answer span (`answer_span`);
+    the flag says an unclosed reasoning block was left (truncated reasoning)."""
+    body, _, truncated = split_reasoning(text)
+    return answer_span(body), truncated
 
 
 def fold(text: str) -> str:
@@ -232,13 +273,28 @@ def find_json(text: str) -> Any | None:
     return None
 
 
+# A key that holds the model's own answer among several: "first_emotion", "primary_emotion",
+# "predicted_label" — not "second_emotion", "emotion_confidence" or "emotion_reasoning".
+_SIDE_KEY = re.compile(
+    r"(?:^|_)(?:second|secondary|third|other|alternative|alt|confidence|score|scores|prob|probability|"
+    r"reason|reasoning|justification|explanation|evidence|intensity)(?:_|$)"
+)
+
+
 def _json_value(obj: Mapping[str, Any], keys: Sequence[str]) -> Any | None:
-    """The value of the first of `keys` (case/space-insensitive) present in obj, searching nested dicts."""
+    """The value of the first of `keys` (case/space-insensitive) present in obj, searching nested dicts;
+    else of the first key that holds one of `keys` as a word and names no side field (`_SIDE_KEY`):
+    `{"first_emotion": "sadness", "second_emotion": "anger"}` answers sadness."""
     norm = {fold(str(k)).replace(" ", "_"): v for k, v in obj.items()}
     for key in keys:
         k = fold(key).replace(" ", "_")
         if k in norm and norm[k] is not None:
             return norm[k]
+    wanted = {fold(key).replace(" ", "_") for key in keys}
+    for k, v in norm.items():
+        if v is not None and not isinstance(v, (dict, list)) and not _SIDE_KEY.search(k):
+            if wanted & set(k.split("_")):
+                return v
     for v in obj.values():
         if isinstance(v, dict):
             found = _json_value(v, keys)
@@ -303,6 +359,8 @@ class LabelMatcher:
             for a, b in (negations or {}).items()
             if fold(a) in active and fold(b) in active and set(active) == {fold(a), fold(b)}
         }
+        if len(labels) == 2:  # a binary label set: ruling one label out asserts the other
+            neg = {labels[0]: labels[1], labels[1]: labels[0]}
         yn = {fold(k): active[fold(v)] for k, v in (yes_no or {}).items() if fold(v) in active}
         pattern = None
         if forms:
@@ -328,10 +386,11 @@ class LabelMatcher:
         out: list[_Mention] = []
         if self.pattern is None:
             return out
+        spans = scopes(folded)
         for m in self.pattern.finditer(folded, start):
             form = self._form(m.group(0))
             named = self.forms[form]
-            if _negated(folded, m.start()):
+            if negated(spans, m.start()):
                 label = self.negations.get(named, "")
                 out.append(_Mention(m.start(), m.end(), label, f"negated {form!r}", named, True))
             else:
@@ -354,7 +413,9 @@ class LabelMatcher:
 
     def _echoes(self, folded: str, found: list[_Mention]) -> list[tuple[int, int]]:
         """Spans that enumerate the options (≥3 labels, or every label of the set, joined only by
-        list separators): a restated option list, not an answer."""
+        list separators): a restated option list, not an answer. Negated mentions are no echo:
+        "no anger, joy or surprise" rules three labels out."""
+        found = [m for m in found if not m.negated]
         spans, run = [], found[:1]
         for prev, cur in zip(found, found[1:], strict=False):
             gap = folded[prev.end : cur.start]
@@ -373,9 +434,53 @@ class LabelMatcher:
         return out
 
     def match_text(self, folded: str) -> Parsed | None:
-        """Echo, cue, leading-label, mention and yes/no policy (steps 4–8 of the module doc) on folded
+        """Statements first — "Sarcastic: No" flags, a restated question answered yes/no — then the
+        echo, cue, leading-label, mention and yes/no policy (steps 4–8 of the module doc) on folded
         text: a Parsed (read, or unread as `ambiguous`), or None when no label is named at all."""
         found = self.all_mentions(folded)
+        flags = []
+        for m in found:
+            v = _TEXT_FLAG.match(folded, m.end)
+            if v and m.label and m.label == m.named:
+                flags.append((m.label, _FLAG_WORDS[v.group(1)]))
+        if flags:
+            hit = self.decide_flags(flags, "flag")
+            if hit is not None:
+                return hit
+        asked = None
+        answered = list(_QUESTION_ANSWERED.finditer(folded)) if "?" in folded or "？" in folded else []
+        if answered:
+            q = answered[-1]  # the question runs back from its mark to the previous sentence end
+            start = 1 + max(folded.rfind(c, 0, q.start()) for c in ".!?\n。！？")
+            named = {m.label for m in found if start <= m.start < q.start() and m.label and m.label == m.named}
+            if len(named) == 1:
+                asked = self.decide_flags([(named.pop(), _FLAG_WORDS[q.group(1)])], "restated question answered")
+                folded = folded[:start] + " " * (q.end() - start) + folded[q.end() :]
+            else:  # a question naming no label (or several): its yes/no is read as a leading one
+                folded = (folded[:start] + " " * (q.start() + 1 - start) + folded[q.start() + 1 :]).strip()
+            found = self.all_mentions(folded)
+        rest = self._match_plain(folded, found)
+        if asked is not None and (rest is None or not rest.ok):
+            return asked
+        return rest
+
+    def decide_flags(self, flags: Sequence[tuple[str, bool]], how: str) -> Parsed | None:
+        """The label a set of (label, true/false) statements leaves: the one asserted; else, when
+        statements rule labels out, the one label left (a binary set: the other label)."""
+        yes = sorted({lab for lab, f in flags if f}, key=self.labels.index)
+        no = {lab for lab, f in flags if not f}
+        if len(yes) == 1:
+            return Parsed(yes[0], True, f"{how} {yes[0]!r}: true")
+        if len(yes) > 1:
+            return Parsed(None, False, f"{how}s assert several labels: {', '.join(yes)}", "ambiguous")
+        left = [lab for lab in self.labels if lab not in no]
+        if len(left) == 1:
+            return Parsed(left[0], True, f"{how} {', '.join(sorted(no))}: false; {left[0]!r} is left")
+        if no:
+            return Parsed(None, False, f"{how} rules out {', '.join(sorted(no))}; {len(left)} labels left", "ambiguous")
+        return None
+
+    def _match_plain(self, folded: str, found: list[_Mention]) -> Parsed | None:
         echoes = self._echoes(folded, found)
         if echoes:
             for a, b in echoes:
@@ -450,22 +555,24 @@ class LabelMatcher:
         return None
 
     def match_json_flags(self, obj: Mapping[str, Any]) -> Parsed | None:
-        """`{"sarcastic": false}` / `{"is_humorous": true}`: a boolean under a key that names a label."""
+        """`{"sarcastic": 0}`, `{"is_humorous": "yes"}`, `{"anger": false, "joy": true}`: flag values
+        (`flag_value`) under keys that name a label, read as the statements they make."""
+        flags = []
         for key, value in obj.items():
-            if not isinstance(value, bool):
+            flag = flag_value(value)
+            if flag is None:
                 continue
-            found = self.mentions(fold(str(key)))
+            found = [m for m in self.all_mentions(fold(str(key))) if m.label]
             if found:
-                label = found[0][1]
-                label = label if value else self.negations.get(label)
-                if label:
-                    return Parsed(label, True, f"json flag {key!r}")
-        return None
+                m = found[0]
+                flags.append((m.named, flag if not m.negated else not flag) if m.negated else (m.label, flag))
+        return self.decide_flags(flags, "json flag") if flags else None
 
     def match_json_value(self, value: Any) -> Parsed | None:
-        if isinstance(value, bool):
-            label = self.yes_no.get("yes" if value else "no")
-            return Parsed(label, True, "json boolean") if label else None
+        flag = flag_value(value) if isinstance(value, (bool, str)) else None
+        if flag is not None:
+            label = self.yes_no.get("yes" if flag else "no")
+            return Parsed(label, True, "json yes/no") if label else None
         if isinstance(value, list):
             hits = [self.match_json_value(v) for v in value[:16]]
             read = {h.value for h in hits if h is not None and h.ok}
@@ -494,9 +601,16 @@ def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
     body, obj = answer
     if obj is not None:
         value = _json_value(obj, matcher.json_keys)
-        hit = matcher.match_json_value(value) if value is not None else matcher.match_json_flags(obj)
+        hit = None
+        if value is not None and flag_value(value) is None:
+            hit = matcher.match_json_value(value)  # {"answer": "sarcastic"}
+        hit = hit or matcher.match_json_flags(obj)  # {"sarcastic": 0}
+        if hit is None and value is not None:
+            hit = matcher.match_json_value(value)  # {"answer": "no"}: the template's yes/no
         if hit:
             return hit
+        if isinstance(value, str) and value.strip():  # the answer field names something else: "concern"
+            return Parsed(None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label")
     folded = fold(body)
     if _refusal(body):
         return Parsed(None, False, "refusal", "refused")
@@ -523,7 +637,7 @@ _NUMBER = re.compile(r"(?<![A-Za-z0-9_.])[-+]?(?:\d+\.\d+|\d+|\.\d+)(?![A-Za-z0-
 _SENTENCE_END = re.compile(r"[.!?。！？;；]\s|[。！？；\n]")
 # Cues, strongest first. A "final" cue states the conclusion; a score cue introduces a value.
 _SCORE_FINAL_CUE = re.compile(
-    r"(?<![a-z])(?:final(?:ly)?|overall|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all|in\s+total)"
+    r"(?<![a-z])(?:final(?:ly)?|overall(?!\s+(?:tone|mood|sentiment\s+(?:of|in)|context|scene|impression|feeling|atmosphere))|in\s+conclusion|in\s+summary|to\s+conclude|all\s+in\s+all|in\s+total)"
     r"(?![a-z])|最终|最后|总体|综合|总的来说|总之|整体"
 )
 _SCORE_ANSWER_CUE = re.compile(
@@ -581,7 +695,15 @@ def score_clean(text: str) -> str:
     text = re.sub(r"(?<![真纠公反])正\s*(?=\d|\.\d)", "+", text)
     text = text.casefold().replace("\u2019", "'")
     text = re.sub(r"[*_#`]+", " ", text)
+    if not _DECIMAL_POINT.search(text):  # no decimal point anywhere: "1,5" is one number, 1.5
+        text = _DECIMAL_COMMA.sub(r"\1.\2", text)
     return re.sub(r"[ \t]+", " ", text)
+
+
+# A decimal comma (ISO 80000-1 allows either mark): one or two digits, a comma, one or two digits, no
+# space and no further digit group ("1,5", "-0,75"; not "1,000", "1, 2", "1,2,3").
+_DECIMAL_COMMA = re.compile(r"(?<![\d.,])([-+]?\d{1,2}),(\d{1,2})(?![\d,]|\.\d)")
+_DECIMAL_POINT = re.compile(r"\d\.\d")
 
 
 @functools.lru_cache(maxsize=64)
@@ -730,8 +852,9 @@ def _from_words(folded: str, policy: ScorePolicy) -> float | None:
     if not policy.words:
         return None
     table = dict(policy.words)
+    spans = scopes(folded)
     for m in _word_pattern(policy.words).finditer(folded):
-        if _negated(folded, m.start()):
+        if negated(spans, m.start()):
             continue
         return policy.word_value(table[m.group(0)])
     return None
@@ -767,6 +890,13 @@ def parse_score(text: Any, policy: ScorePolicy) -> Parsed:
     clean = _range_echo(policy).sub(" ", score_clean(body))
     clean = re.sub(r"[(（\[]\s*[)）\]]", " ", clean)  # what an echo left behind: "rating ( ): 1.5"
     cands = _candidates(clean)
+    spans = number_scopes(clean)
+    ruled_out = [c for c in cands if number_negated(clean, c.start, spans)]
+    if ruled_out:  # "not 2, it's 1", "不是0.8而是0.6": a negated number is never the score
+        cands = [c for c in cands if c not in ruled_out]
+        if not cands:
+            shown = ", ".join(f"{c.value:g}" for c in ruled_out[:5])
+            return Parsed(None, False, f"only negated numbers: {shown}", "ambiguous")
     picked = _pick_number(clean, cands, policy)
     if isinstance(picked, Parsed):
         return picked
