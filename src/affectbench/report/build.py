@@ -15,7 +15,7 @@ from ..analysis.architecture import ablation_by_family, architecture_study
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
-from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown
+from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown, readout_comparisons
 from ..analysis.model_cards import ModelCard, card_for, load_cards
 from ..analysis.runs import eval_runs, is_partial, spec_without
 from ..core.errors import AffectbenchError
@@ -120,8 +120,10 @@ def build_report(
     details = dataset_tables(store, by, cards)
     runs = eval_runs(store)
     gains: list[GainRow] = []
-    for base, others in gain_groups(runs):
+    for base, others in gain_groups([r for r in runs if r.kind == "eval"]):  # readout runs: below
         factors = {r.id: gain_factor(r) for r in others}
+        gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
+    for base, others, factors in readout_comparisons(runs):  # readout vs zero-shot and vs generative SFT
         gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
     apply_holm(gains)  # one table: every gain row of the report
     written: dict[str, Path] = {}
