@@ -280,9 +280,9 @@ runs:
     assert {"train", "valid", "test"} <= ksplits  # the probe reads train and valid prompts with knowledge too
     assert by_name["probe4"][0] != probe.run_id
     # decoding settings mean nothing to a head: they leave the run id alone
-    assert probe.model_copy(update={"generation": probe.generation.model_copy(update={"max_new_tokens": 3})}).run_id == (
-        probe.run_id
-    )
+    assert probe.model_copy(
+        update={"generation": probe.generation.model_copy(update={"max_new_tokens": 3})}
+    ).run_id == (probe.run_id)
     with pytest.raises(ValueError, match="kind readout"):
         RunSpec(dataset={"name": "demo"}, model={"backend": "cascade"}, readout={"method": "probe"})
 
@@ -293,7 +293,6 @@ def test_gains_table_has_readout_rows_against_zero_shot_and_generative_sft(tmp_p
     from affectbench.engine.scoring import score_run
     from affectbench.engine.store import Prediction
     from affectbench.report.build import build_report
-
     from tests.finetune._fixtures import write_corpus as corpus
 
     ds = dataset_ref(corpus(tmp_path / "d", {"test": 12}))

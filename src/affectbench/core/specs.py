@@ -173,7 +173,9 @@ class ReadoutSpec(Strict):
     """
 
     method: Literal["probe", "lora_head"] = "probe"
-    layer: Literal["auto"] | int = Field(default="auto", description="hidden_states index; negative counts from the end")
+    layer: Literal["auto"] | int = Field(
+        default="auto", description="hidden_states index; negative counts from the end"
+    )
     pool: Literal["last", "mean"] = Field(
         default="last", description="the last non-padding prompt token, or the mean over the prompt's tokens"
     )

@@ -393,9 +393,9 @@ def _targets(info: DatasetInfo, items: list[Item]):
 
 def _probe(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, batch_size, progress) -> dict[str, Any]:
     """Extract (or reuse) features of every split, fit and select the probe, store the test predictions."""
-    from .lora import deterministic
-
     import torch
+
+    from .lora import deterministic
 
     ft = spec.finetune or FinetuneSpec()
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
@@ -468,7 +468,10 @@ def _store_predictions(store: Store, spec: RunSpec, inputs: ReadoutInputs, value
 
     preds = []
     for it, v, pr in zip(inputs.test.items, values, probs, strict=True):
-        meta: dict[str, Any] = {"data": sample_digest(it.sample), "readout": spec.readout.method if spec.readout else "probe"}
+        meta: dict[str, Any] = {
+            "data": sample_digest(it.sample),
+            "readout": spec.readout.method if spec.readout else "probe",
+        }
         if pr is not None:
             meta["probs"] = pr
         p = Prediction(it.sample.id, repr(v), v, True, it.sample.target, it.sample.group, None, None, ("T",), meta)
@@ -528,8 +531,16 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
     n_layers = module.config.get_text_config().num_hidden_layers + 1
     layer = resolve_layer(ro.layer, n_layers)
     layer = n_layers - 1 if layer is None else layer  # Wen & Tan read the final layer
-    card = {"method": "lora_head", "layer": layer, "pool": ro.pool, "labels": labels, "target_mean": scale[0],
-            "target_std": scale[1], "loss": ro.loss if regression else "cross_entropy", "base": trainable.base}  # fmt: skip
+    card = {
+        "method": "lora_head",
+        "layer": layer,
+        "pool": ro.pool,
+        "labels": labels,
+        "target_mean": scale[0],
+        "target_std": scale[1],
+        "loss": ro.loss if regression else "cross_entropy",
+        "base": trainable.base,
+    }
     import torch
 
     rank, world = lora.rank_world()
@@ -742,7 +753,9 @@ def predict_head(model: Any, trainable: Any, items: list[Item], card: dict[str, 
         else:
             p = torch.softmax(out, dim=-1)
             values += [card["labels"][i] for i in p.argmax(-1).tolist()]
-            probs += [{lab: round(float(x), 6) for lab, x in zip(card["labels"], row, strict=True)} for row in p.tolist()]
+            probs += [
+                {lab: round(float(x), 6) for lab, x in zip(card["labels"], row, strict=True)} for row in p.tolist()
+            ]
     return values, probs
 
 
