@@ -229,13 +229,17 @@ def segment_env(spec: RunSpec, prompt: Any, data: dict[str, Any], knowledge: dic
 
 
 def result_fingerprints(store: Store, run_id: str) -> dict[str, str]:
-    """Short digests (8 hex) of what a run produced, to find where two machines diverge: `knowledge` (the
+    """Short digests (8 hex) of what a run read and produced, to find where two machines diverge: `data` (the
+    samples' targets, transcripts and media content, `data_record`), `knowledge` (the
     texts a knowledge run stored, or the digest of the knowledge an eval/readout run's prompts got),
     `adapter` (the bytes of a finetune or lora_head run's adapter weights), `predictions` (every sample id,
     raw answer and value) and `scores` (the stored option scores, exactly: float noise shows here first)."""
     rec = store.run(run_id)
     out: dict[str, str] = {}
     short = lambda h: h.hexdigest()[:8]  # noqa: E731
+    data = (rec.env or {}).get("data") or {}
+    if data.get("digest"):
+        out["data"] = str(data["digest"])[:8]
     if rec.kind == "knowledge":
         out["knowledge"] = short(hashlib.sha256(json.dumps(sorted(store.knowledge(run_id).items())).encode()))
     elif (rec.env or {}).get("knowledge"):
