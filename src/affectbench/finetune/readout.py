@@ -474,7 +474,8 @@ def _store_predictions(store: Store, spec: RunSpec, inputs: ReadoutInputs, value
         }
         if pr is not None:
             meta["probs"] = pr
-        p = Prediction(it.sample.id, repr(v), v, True, it.sample.target, it.sample.group, None, None, ("T",), meta)
+        mods = tuple(spec.media.modalities)  # what the rendered prompt carried (cascade: as perception cues)
+        p = Prediction(it.sample.id, repr(v), v, True, it.sample.target, it.sample.group, None, None, mods, meta)
         preds.append(p)
     for s in inputs.dataset.load(inputs.test.name):
         if s.id in inputs.test.failed:
