@@ -60,6 +60,9 @@ def run(
     only: list[str] = typer.Option([], help="run only these entry names (and what they need)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    fingerprints: bool = typer.Option(
+        True, help="print a short fingerprint of each run's knowledge texts, adapter and predictions"
+    ),
 ) -> None:
     """Expand an experiment file into runs and execute them; reruns resume."""
     from .config import load_experiment
@@ -97,7 +100,18 @@ def run(
                 f"[bold]{name_of.get(spec.run_id, '')}[/] {spec.kind} {spec.dataset.name}:{split} → {spec.run_id}"
             )
             record = runner.run(spec)
-            if record.kind == "eval" and record.metrics:
+            if fingerprints:
+                from .engine.provenance import result_fingerprints
+
+                fp = result_fingerprints(store, record.id)
+                console.print("   fingerprint: " + "  ".join(f"{k}={v}" for k, v in fp.items()), markup=False)
+            ro = (record.metrics or {}).get("_readout") if record.kind == "readout" else None
+            if ro:
+                where = f"layer {ro['layer']} of 0…{ro['layers'] - 1}, pool {ro['pool']}"
+                if ro.get("alpha") is not None:
+                    where += f", alpha {ro['alpha']:g}"
+                console.print(f"   readout {ro['method']}: {where} (chosen on {ro.get('selected_on', 'fixed')})")
+            if record.kind in ("eval", "readout") and record.metrics:
                 from .engine.scoring import unread_summary
 
                 shown = {k: v for k, v in record.metrics.items() if not k.startswith("_") and "/" not in k}

@@ -37,7 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .core.errors import ConfigError
-from .core.specs import ExecSpec, MediaSpec, RunSpec
+from .core.specs import ExecSpec, FinetuneSpec, MediaSpec, RunSpec
 
 
 class _Loader(yaml.SafeLoader):
@@ -84,7 +84,7 @@ class RunEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
-    kind: Literal["eval", "knowledge", "finetune"] = "eval"
+    kind: Literal["eval", "knowledge", "finetune", "readout"] = "eval"
     dataset: dict[str, Any] | None = None
     split: str | None = None
     model: dict[str, Any] | Literal["self"] | None = None
@@ -96,6 +96,7 @@ class RunEntry(BaseModel):
     parse: dict[str, Any] | None = None
     media: dict[str, Any] | None = None
     finetune: dict[str, Any] | None = None
+    readout: dict[str, Any] | None = None
     limit: int | None = None
     seed: int | None = None
     matrix: dict[str, list[Any]] = Field(default_factory=dict)
@@ -310,10 +311,11 @@ class _Planner:
                     f"{self.name}: run {entry.name!r} lists {ref!r} as knowledge, but it is a {kentry.kind} run"
                 )
             ksplits = [spec.split]
-            if spec.kind == "finetune" and spec.finetune is not None:
-                ksplits = [spec.finetune.train_split] + (
-                    [spec.finetune.valid_split] if spec.finetune.valid_split else []
-                )
+            if spec.kind in ("finetune", "readout"):  # a readout also reads its train/valid splits
+                ft = spec.finetune or FinetuneSpec()
+                ksplits = [ft.train_split] + ([ft.valid_split] if ft.valid_split else [])
+                if spec.kind == "readout" and spec.split not in ksplits:
+                    ksplits.append(spec.split)
             for split in ksplits:
                 kbase = self._expand(kentry)[0]
                 kbase["split"] = split

@@ -64,7 +64,7 @@ def test_v1_store_migrates_and_keeps_its_predictions(tmp_path):
     conn.commit()
     conn.close()
     store = Store(path)
-    assert store.schema_version == SCHEMA_VERSION == 2
+    assert store.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
     (old,) = store.predictions("r")
     assert (old.value, old.ok, old.reason, old.finish_reason) == ("joy", True, None, None)
     store.add_predictions("r", [Prediction("b", "", None, False, "joy", reason="empty", finish_reason="length")])

@@ -13,7 +13,7 @@ from ..engine.store import Store
 from ..metrics import primary_metric
 from .corpus import corpus_of, require_same_corpus
 from .model_cards import ModelCard
-from .runs import aligned, higher_is_better, info_from_run, is_partial, label, partial_reason
+from .runs import aligned, higher_is_better, info_from_run, is_partial, label, partial_reason, readout_label
 
 
 @dataclass
@@ -183,3 +183,59 @@ def gains_markdown(rows: Sequence[GainRow], digits: int = 4) -> str:
             f"[{f.format(r.lo)}, {f.format(r.hi)}] | {undefined_cell(r.undefined)} | {p} | {ph} | {r.n} |"
         )
     return "\n".join(out) + "\n"
+
+
+# What a readout run may differ in from the generative runs it is compared with: its kind and head, the
+# fine-tune block, decoding and parsing (a head reads no text), and the knowledge / adapter the row names.
+READOUT_FREE = ("kind", "readout", "finetune", "generation", "parse", "knowledge", "knowledge_policy", "model.adapter")
+
+
+def readout_key(run: Any) -> str:
+    """The identity shared by a readout run and the generative runs it is compared with: model (without
+    adapter), prompt, dataset, split, media, limit, seed and the system prompt."""
+    from ..core.specs import canonical_json
+
+    ident = run.run_spec.identity()
+    system = (ident.get("generation") or {}).get("system_prompt")
+    for path in READOUT_FREE:
+        node = ident
+        *parents, leaf = path.split(".")
+        for p in parents:
+            node = node.get(p, {})
+        node.pop(leaf, None)
+    ident["system_prompt"] = system
+    return canonical_json(ident)
+
+
+def readout_comparisons(runs: Sequence[Any]) -> list[tuple[Any, list[Any], dict[str, str]]]:
+    """(baseline, readout runs, factors) rows of the gains table for readout runs (finished, not `limit`
+    subsets): each against the zero-shot eval run of the same model, prompt, data and media (factor
+    "readout:probe" or "GKP+readout:probe"), and against the generative SFT eval run with the same knowledge
+    ("readout:probe vs SFT", "GKP+readout:probe vs GKP+SFT"), so the table reads readout vs generative SFT,
+    each with and without GKP. Where several eval runs qualify, the first created is the baseline."""
+    done = [r for r in runs if not is_partial(r)]
+    readouts = [r for r in done if r.kind == "readout"]
+    evals = [r for r in done if r.kind == "eval"]
+    out: dict[str, tuple[Any, list[Any], dict[str, str]]] = {}
+    for ro in readouts:
+        key, spec = readout_key(ro), ro.run_spec
+        gkp = "GKP+" if spec.knowledge else ""
+        same = [e for e in evals if readout_key(e) == key]
+        zero = next((e for e in same if not e.run_spec.knowledge and not e.run_spec.model.adapter), None)
+        sft = next(
+            (
+                e
+                for e in same
+                if e.run_spec.model.adapter
+                and list(e.run_spec.knowledge) == list(spec.knowledge)
+                and e.run_spec.knowledge_policy == spec.knowledge_policy
+            ),
+            None,
+        )
+        for base, factor in ((zero, f"{gkp}{readout_label(ro)}"), (sft, f"{gkp}{readout_label(ro)} vs {gkp}SFT")):
+            if base is None:
+                continue
+            row = out.setdefault(base.id, (base, [], {}))
+            row[1].append(ro)
+            row[2][ro.id] = factor
+    return list(out.values())

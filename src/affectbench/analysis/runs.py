@@ -62,13 +62,27 @@ def primary_value(run: RunRecord) -> tuple[str, float | None]:
     return name, metric_value(run, name)
 
 
+# Run kinds whose predictions are scored by a dataset's metric suite: eval (generated or option-scored
+# answers) and readout (a head's values on hidden states, finetune.readout).
+SCORED_KINDS = ("eval", "readout")
+
+
 def has_metrics(run: RunRecord) -> bool:
-    """An eval run with stored metrics and dataset info."""
-    return run.kind == "eval" and bool(run.metrics) and "_info" in (run.metrics or {})
+    """A scored run (eval or readout) with stored metrics and dataset info."""
+    return run.kind in SCORED_KINDS and bool(run.metrics) and "_info" in (run.metrics or {})
 
 
 def eval_runs(store: Store) -> list[RunRecord]:
-    return [r for r in store.runs("eval") if has_metrics(r)]
+    """Every scored run (eval and readout kinds), in creation order."""
+    return sorted((r for k in SCORED_KINDS for r in store.runs(k) if has_metrics(r)), key=lambda r: r.created_at)
+
+
+def readout_label(run: RunRecord) -> str:
+    """"readout:<method>" for a readout run (e.g. readout:probe), "" for any other kind."""
+    if run.kind != "readout":
+        return ""
+    ro = run.run_spec.readout
+    return f"readout:{ro.method if ro else 'probe'}"
 
 
 @dataclass
@@ -189,6 +203,8 @@ def setting_label(run: RunRecord) -> str:
         bits.append("GKP" if len(spec.knowledge) == 1 else f"GKP×{len(spec.knowledge)}")
     if spec.model.adapter:
         bits.append("SFT")
+    if readout_label(run):
+        bits.append(readout_label(run))
     if spec.media.modalities != "TAV":
         bits.append(spec.media.modalities)
     return "+".join(bits) if bits else "zero-shot"

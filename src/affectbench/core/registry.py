@@ -111,5 +111,10 @@ RUN_KINDS = Registry(
         ),
         "knowledge": Entry("affectbench.engine.runner:infer_kind", summary="per-sample knowledge text (GKP)"),
         "finetune": Entry("affectbench.finetune:run_kind", extra="finetune", summary="LoRA SFT on the eval prompts"),
+        "readout": Entry(
+            "affectbench.finetune.readout:run_kind",
+            extra="finetune",
+            summary="a probe or LoRA+head on a hidden state instead of generated text",
+        ),
     },
 )

@@ -164,6 +164,35 @@ class FinetuneSpec(Strict):
     }
 
 
+class ReadoutSpec(Strict):
+    """A head on the backbone's hidden state instead of generated text (run kind `readout`).
+
+    `probe`: the backbone frozen, the hidden states of every layer extracted once (cached in the store),
+    a ridge (regression) or logistic (labels) head fit on `finetune.train_split`; `layer: auto` and
+    `alpha: auto` are chosen on `finetune.valid_split` (5-fold CV on train without one) and recorded.
+    Probing finds sentiment most linearly decodable in middle layers (Di Palma et al., ACL 2025,
+    arXiv 2505.16491), so the last layer is no fixed default.
+    `lora_head`: LoRA + a linear head trained jointly (MSE or L1 on the standardised score, or
+    cross-entropy on labels) with the `finetune` block's LoRA settings, as Wen & Tan 2026
+    (arXiv 2606.05713: last non-padding token of the final layer); `layer: auto` = the last layer.
+    Layers count as transformers' `hidden_states`: 0 = the embeddings, `num_hidden_layers` = the last.
+    """
+
+    method: Literal["probe", "lora_head"] = "probe"
+    layer: Literal["auto"] | int = Field(
+        default="auto", description="hidden_states index; negative counts from the end"
+    )
+    pool: Literal["last", "mean"] = Field(
+        default="last", description="the last non-padding prompt token, or the mean over the prompt's tokens"
+    )
+    alpha: Literal["auto"] | float = Field(
+        default="auto", description="probe: L2 strength (ridge alpha; logistic C = 1/alpha); auto picks from `alphas`"
+    )
+    alphas: list[float] = Field(default_factory=lambda: [0.1, 1.0, 10.0, 100.0, 1000.0])
+    loss: Literal["mse", "l1"] = Field(default="mse", description="lora_head on regression datasets")
+    head_lr: float | None = Field(default=None, description="lora_head: the head's learning rate (None: finetune.lr)")
+
+
 class ParsePolicySpec(Strict):
     """How answers are read: `rules` (the template's parser) or `extractor` — rules first, then a second
     model maps the answers rules find no label or number in (unread reason `no_label`) to the answer
@@ -181,7 +210,7 @@ class ParsePolicySpec(Strict):
 
 
 class RunSpec(Strict):
-    kind: Literal["eval", "knowledge", "finetune"] = "eval"
+    kind: Literal["eval", "knowledge", "finetune", "readout"] = "eval"
     dataset: DatasetRef
     split: str = "test"
     model: ModelSpec
@@ -200,9 +229,16 @@ class RunSpec(Strict):
     generation: GenerationSpec = GenerationSpec()
     media: MediaSpec = MediaSpec()
     finetune: FinetuneSpec | None = None
+    readout: ReadoutSpec | None = Field(default=None, description="kind readout: the head and where it reads")
     limit: int | None = None
     seed: int = 0
     parse: ParsePolicySpec = ParsePolicySpec()
+
+    @model_validator(mode="after")
+    def _readout_kind(self) -> RunSpec:
+        if self.readout is not None and self.kind != "readout":
+            raise ValueError(f"`readout:` settings belong to runs of kind readout, not {self.kind}")
+        return self
 
     def identity(self) -> dict[str, Any]:
         """The fields that define the run (what the hash covers)."""
@@ -231,6 +267,12 @@ class RunSpec(Strict):
             # that runs referencing it need, and is never generated twice.
             data.pop("split")
             data.pop("limit")
+        if data.get("readout") is None:
+            data.pop("readout")  # only readout runs have one: older run ids stay valid
+        if self.kind == "readout":  # a head reads hidden states: decoding settings change nothing
+            data["generation"] = {"system_prompt": gen.get("system_prompt")}
+            data.pop("parse", None)
+            data["readout"] = data.get("readout") or ReadoutSpec().model_dump(mode="json")
         if data.get("finetune"):
             for key, default in FinetuneSpec.LATE_DEFAULTS.items():
                 if data["finetune"].get(key) == default:

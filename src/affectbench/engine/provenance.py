@@ -230,3 +230,36 @@ def segment_env(spec: RunSpec, prompt: Any, data: dict[str, Any], knowledge: dic
     if knowledge is not None:
         env["knowledge"] = knowledge
     return env
+
+
+def result_fingerprints(store: Store, run_id: str) -> dict[str, str]:
+    """Short digests (8 hex) of what a run read and produced, to find where two machines diverge: `data` (the
+    samples' targets, transcripts and media content, `data_record`), `knowledge` (the
+    texts a knowledge run stored, or the digest of the knowledge an eval/readout run's prompts got),
+    `adapter` (the bytes of a finetune or lora_head run's adapter weights), `predictions` (every sample id,
+    raw answer and value) and `scores` (the stored option scores, exactly: float noise shows here first)."""
+    rec = store.run(run_id)
+    out: dict[str, str] = {}
+    short = lambda h: h.hexdigest()[:8]  # noqa: E731
+    data = (rec.env or {}).get("data") or {}
+    if data.get("digest"):
+        out["data"] = str(data["digest"])[:8]
+    if rec.kind == "knowledge":
+        out["knowledge"] = short(hashlib.sha256(json.dumps(sorted(store.knowledge(run_id).items())).encode()))
+    elif (rec.env or {}).get("knowledge"):
+        out["knowledge"] = str(rec.env["knowledge"].get("digest", ""))[:8]
+    adapter = store.artifact(run_id, "adapter")
+    if adapter is not None and Path(adapter).is_dir():
+        h = hashlib.sha256()
+        for f in sorted(Path(adapter).glob("adapter_model.*")):
+            h.update(f.read_bytes())
+        out["adapter"] = short(h)
+    if rec.kind in ("eval", "readout"):
+        answers, scores = hashlib.sha256(), hashlib.sha256()
+        for p in sorted(store.predictions(run_id), key=lambda p: p.sample_id):
+            answers.update(json.dumps([p.sample_id, p.raw, p.value], default=str).encode())
+            scores.update(json.dumps([p.sample_id, (p.meta or {}).get("scores")], sort_keys=True).encode())
+        out["predictions"] = short(answers)
+        if any((p.meta or {}).get("scores") for p in store.predictions(run_id)):
+            out["scores"] = short(scores)
+    return out

@@ -21,7 +21,7 @@ from typing import Any
 from ..core.errors import StoreError
 from ..core.specs import RunSpec, canonical_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -76,8 +76,24 @@ ALTER TABLE predictions ADD COLUMN reason TEXT;
 ALTER TABLE predictions ADD COLUMN finish_reason TEXT;
 """
 
+# v3: cached hidden-state features (readout probes), one row per (feature set, sample): `key` names
+# what the features come from (model, media, pooling; see finetune.readout), `digest` the exact
+# rendered input, so a changed prompt or knowledge text is recomputed, never reused.
+_SCHEMA_V3 = """
+CREATE TABLE IF NOT EXISTS features (
+    key TEXT NOT NULL,
+    sample_id TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    dtype TEXT NOT NULL,
+    shape TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (key, sample_id)
+);
+"""
+
 # Migrations from version N-1 to N; index 0 creates the first schema.
-MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2]
+MIGRATIONS: list[str] = [_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3]
 
 _PRED_COLUMNS = ", ".join(
     "run_id sample_id raw value ok target grp latency error modalities meta created_at reason finish_reason".split()
@@ -448,6 +464,26 @@ class Store:
     def artifact(self, run_id: str, name: str) -> Path | None:
         row = self._conn().execute("SELECT path FROM artifacts WHERE run_id=? AND name=?", (run_id, name)).fetchone()
         return None if row is None else Path(row[0])
+
+    # --- cached features (readout probes) -----------------------------------------------------
+    def put_features(self, key: str, rows: Iterable[tuple[str, str, str, tuple[int, ...], bytes]]) -> int:
+        """Store (sample_id, digest, dtype, shape, raw bytes) rows of feature set `key` in one transaction
+        (a sample stored again replaces its row); returns the number of rows."""
+        now = time.time()
+        data = [(key, sid, dig, dtype, json.dumps(list(shape)), blob, now) for sid, dig, dtype, shape, blob in rows]
+        with self._tx() as c:
+            c.executemany("INSERT OR REPLACE INTO features VALUES (?,?,?,?,?,?,?)", data)
+        return len(data)
+
+    def features(self, key: str, digests: dict[str, str]) -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+        """sample_id → (dtype, shape, raw bytes) of the stored features of set `key` whose digest equals
+        `digests[sample_id]` (rows made from another input are left out: the caller recomputes them)."""
+        out = {}
+        cur = self._conn().execute("SELECT sample_id, digest, dtype, shape, data FROM features WHERE key=?", (key,))
+        for sid, dig, dtype, shape, blob in cur:
+            if digests.get(sid) == dig:
+                out[sid] = (dtype, tuple(json.loads(shape)), bytes(blob))
+        return out
 
     def artifact_dir(self, run_id: str) -> Path:
         d = self.workspace / "artifacts" / run_id

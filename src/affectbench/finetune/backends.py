@@ -46,6 +46,9 @@ class Trainable:
     device: str = "cpu"
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
     media_ids: set[int] = field(default_factory=set)  # audio/video/image placeholder token ids (never truncated)
+    # prepared conversations → model kwargs of the prompt alone (generation prompt added, left-padded,
+    # no labels): what a readout head reads the hidden states of; None where a backend cannot say
+    encode_prompt: Callable[[list[Conversation]], dict[str, Any]] | None = None
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -110,11 +113,14 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
         inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
         return inputs
 
+    def encode_prompt(batch: list[Conversation]) -> dict[str, Any]:
+        return dict(hf.encode(batch, gen))
+
     media_ids = set().union(*hf.placeholder_ids.values())
     base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
     if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
         base["thinker_prefix"] = hf.thinker_prefix
-    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids)
+    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids, encode_prompt)
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
@@ -152,7 +158,15 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
         enc["labels"] = _tail_labels(enc["input_ids"], n_answer)
         return enc
 
-    return Trainable(module, encode, model_obj.prepare, device, {"backend": spec.backend, "name": str(folder)})
+    def encode_prompt(batch: list[Conversation]) -> dict[str, Any]:
+        texts = [prompt_of(conv, gen) if _takes_gen(prompt_of) else prompt_of(conv) for conv in batch]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        # positions from the mask: a left-padded row gets the positions it has alone (batching changes nothing)
+        enc["position_ids"] = (enc["attention_mask"].cumsum(1) - 1).clamp(min=0)
+        return {k: v.to(device) for k, v in enc.items()}
+
+    base = {"backend": spec.backend, "name": str(folder)}
+    return Trainable(module, encode, model_obj.prepare, device, base, encode_prompt=encode_prompt)
 
 
 def _takes_gen(fn: Callable) -> bool:

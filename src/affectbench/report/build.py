@@ -16,7 +16,15 @@ from ..analysis.corpus import CORPUS_HEADER, CORPUS_NOTE, corpus_key, corpus_of,
 from ..analysis.correlate import correlations, performance_rows
 from ..analysis.dataset_props import DatasetProperties
 from ..analysis.errors import confusion, hardest_samples, parse_failures
-from ..analysis.gains import GAINS_NOTE, GainRow, apply_holm, compare_runs, gains_markdown, undefined_cell
+from ..analysis.gains import (
+    GAINS_NOTE,
+    GainRow,
+    apply_holm,
+    compare_runs,
+    gains_markdown,
+    readout_comparisons,
+    undefined_cell,
+)
 from ..analysis.model_cards import ModelCard, card_for, load_cards
 from ..analysis.runs import analysed_runs, eval_runs, excluded_note
 from ..core.errors import AffectbenchError
@@ -121,8 +129,10 @@ def build_report(
     runs = eval_runs(store)
     complete, excluded = analysed_runs(store)
     gains: list[GainRow] = []
-    for base, others in gain_groups(complete):
+    for base, others in gain_groups([r for r in complete if r.kind == "eval"]):  # readout runs: below
         factors = {r.id: gain_factor(r) for r in others}
+        gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
+    for base, others, factors in readout_comparisons(complete):  # readout vs zero-shot and vs generative SFT
         gains += compare_runs(store, base.id, [r.id for r in others], n_boot=n_boot, cards=cards, factors=factors)
     apply_holm(gains)  # one table: every gain row of the report
     written: dict[str, Path] = {}
