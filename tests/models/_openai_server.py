@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible chat server for tests, answering from a tiny random Qwen2 text model.
+"""TEST DOUBLE: a small OpenAI-compatible chat server for tests, answering from a tiny random Qwen2 text
+model. It is not a real inference server; it stands in for one (vLLM serve, SGLang, ...) in tests only.
 
 Run: python -m tests.models._openai_server --port 0   (prints "PORT <n>" once listening)
 Model names steer failure modes: "flaky-<k>" answers 503 to the first k requests, "bad" gets 400
@@ -6,7 +7,7 @@ with an error message, "slow" sleeps 3 s, "nologprobs" omits logprobs; "reasonin
 "reasoning-<text>" answer with `content: null` and the model's text in that field (what vLLM's
 reasoning parsers and other servers send); "think-<text>" sends both the model's text as content
 and <text> as `reasoning_content`; "runon" keeps the special tokens in its text and writes an invented
-turn after <|endoftext|>. `finish_reason` is "length" when max_tokens tokens came out, else "stop". GET /_requests returns
+turn after <|endoftext|>. A request whose text contains "REJECT-ME" gets 400 (one bad sample). `finish_reason` is "length" when max_tokens tokens came out, else "stop". GET /_requests returns
 every request body received; every request is answered from 127.0.0.1 only.
 """
 
@@ -91,10 +92,14 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         name = body.get("model", "")
         with LOCK:
-            STATE["requests"].append({"body": body, "auth": self.headers.get("Authorization")})
+            STATE["requests"].append(
+                {"body": body, "auth": self.headers.get("Authorization"), "agent": self.headers.get("User-Agent")}
+            )
             n = STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
         if name.startswith("flaky-") and n <= int(name.split("-")[1]):
             return self._send(503, {"error": {"message": "overloaded, try again"}})
+        if "REJECT-ME" in json.dumps(body["messages"]):
+            return self._send(400, {"error": {"message": "this prompt is longer than the model's context"}})
         if name == "bad":
             return self._send(400, {"error": {"message": "model 'bad' does not accept video_url parts"}})
         if name == "slow":
