@@ -87,6 +87,19 @@ def test_an_over_long_run_is_refused_by_plan(omni, clips, tmp_path):
     assert pf.seconds == pytest.approx(2 * (pf.tokens["prompt"][0] + 4) / 1000.0)
     ok = preflight(spec_for(omni, root))  # the default budget: 32 frames -> fits
     assert not ok.refused and ok.tokens["video"][1] < 4096
+    # a video-token budget thins the preset's 80 frames: the plan counts what the backend then sends
+    budgeted = spec_for(omni, root, preset="qwen-omni-utils", max_video_tokens=2000)
+    fit = preflight(budgeted)
+    assert not fit.refused and fit.video_cut == 2 and fit.tokens["video"][1] <= 2000
+    m = HFModel(budgeted.model, budgeted.media, tmp_path)
+    parts = [
+        Part(kind="video", path=str(clips["long"])),
+        Part(kind="audio", path=str(clips["long"])),
+        Part.of_text("x"),
+    ]
+    (g,) = m.generate([m.prepare([Message(role="user", parts=parts)])], GenerationSpec(max_new_tokens=1))
+    assert g.meta["tokens"]["video"] == fit.tokens["video"][1] and g.meta["video_truncated"]
+    assert g.meta["tokens"]["audio"] == fit.tokens["audio"][1]
     exp = tmp_path / "exp.yaml"
     exp.write_text(
         f"workspace: {tmp_path / 'ws'}\n"

@@ -7,6 +7,8 @@ Per run, without loading weights or decoding media:
   ≈ UTF-8 bytes / 4, marked estimated), audio and video from the family's processor settings
   (`models.tokens`) applied to the frames, frame size and audio seconds a decode would give
   (`media.info`, from the container headers) under the run's media settings and family recipe;
+- budgets: the video-token and audio-second budgets the backend applies (`models.budgets`), with the
+  number of samples whose frames they thin (`video_cut`);
 - context: the text backbone's `max_position_embeddings`, or `model.options.max_model_len` when
   smaller; a sample whose prompt + `max_new_tokens` exceeds it is *over*, and a run with any such
   sample is refused;
@@ -26,7 +28,7 @@ from typing import Any
 from ..core.errors import AffectbenchError, ModelError
 from ..core.specs import ExecSpec, RunSpec
 from ..media.info import StreamInfo, planned_clip, stream_info
-from ..models import families, sizing, tokens
+from ..models import budgets, families, sizing, tokens
 from .render import renderer
 from .select import select
 
@@ -47,6 +49,7 @@ class Preflight:
     text_estimated: bool = False
     context: int | None = None
     over: list[str] = field(default_factory=list)
+    video_cut: int = 0
     params: int | None = None
     weight_bytes: int | None = None
     kv_bytes: int | None = None
@@ -92,6 +95,7 @@ class Preflight:
             "prompt": stat("prompt"),
             "context": "n/a" if self.context is None else str(self.context),
             "over": str(len(self.over)) if self.context is not None and self.samples is not None else "n/a",
+            "video_cut": str(self.video_cut),
             "params": "n/a" if self.params is None else f"{self.params / 1e9:.2f}e9",
             "weights_gib": "n/a" if self.weight_bytes is None else f"{self.weight_bytes / gib:.2f}",
             "kv_kib/token": "n/a" if self.kv_per_token is None else f"{self.kv_per_token / 1024:.0f}",
@@ -143,6 +147,7 @@ def preflight(
         if task.conversation is None:
             continue
         n = _count(task.conversation, spec, media, recipe, counter, tokenizer, infos)
+        pf.video_cut += n.pop("video_cut")
         n["prompt"] = sum(n[k] for k in MODALITY_KEYS)
         for k, v in n.items():
             per[k].append(v)
@@ -227,9 +232,12 @@ def _counter(spec: RunSpec, family, notes: list[str]):
 
 
 def _count(conv, spec: RunSpec, media, recipe, counter, tokenizer, infos) -> dict[str, int]:
-    """Tokens per modality of one rendered conversation."""
+    """Tokens per modality of one rendered conversation, after the prompt budgets (and `video_cut`:
+    1 when the video-token budget thins its frames)."""
     texts = [spec.generation.system_prompt or recipe.system_prompt or ""]
     out = dict.fromkeys(MODALITY_KEYS, 0)
+    shapes: list[tuple[int, int, int]] = []
+    audio_left = media.max_audio_seconds
     for msg in conv:
         for p in msg.parts:
             if p.kind == "text":
@@ -248,12 +256,20 @@ def _count(conv, spec: RunSpec, media, recipe, counter, tokenizer, infos) -> dic
                 continue
             clip = planned_clip(info, media, tuple(p.span) if p.span else None)
             if p.kind == "audio" and info.has_audio:
-                kept = counter.audio_seconds_kept(clip.audio_seconds)
+                seconds = clip.audio_seconds
+                if audio_left is not None:  # the prompt's total audio budget (models.budgets)
+                    seconds, audio_left = min(seconds, audio_left), max(0.0, audio_left - seconds)
+                kept = counter.audio_seconds_kept(seconds)
                 out["audio"] += counter.audio_clip(int(round(kept * counter.sample_rate)))
             elif p.kind == "video" and clip.frames:
-                out["video"] += counter.video(clip.frames, clip.height, clip.width)
+                shapes.append((clip.frames, clip.height, clip.width))
             elif p.kind == "image" and clip.frames:
                 out["video"] += counter.image(clip.height, clip.width)
+    if shapes:  # the prompt's video-token budget, as the backend applies it (models.budgets)
+        keep = budgets.fit_frames(counter, shapes, budgets.video_budget(media))
+        out["video"] += sum(counter.video(k, h, w) for k, (_, h, w) in zip(keep, shapes, strict=True))
+        out["video_cut"] = int(any(k < n for k, (n, _, _) in zip(keep, shapes, strict=True)))
+    out.setdefault("video_cut", 0)
     text = "\n".join(t for t in texts if t)
     if tokenizer is not None:
         out["text"] = len(tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -151,7 +151,8 @@ def score_run(
     `_decision`.
 
     Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`);
-    `_audio_truncated` counts samples whose audio was cut to the model's audio window (when any).
+    `_audio_truncated` / `_video_truncated` count samples whose audio or video was cut (a processor
+    window, `max_seconds`, or a prompt budget: `models.budgets`), when any.
     Raises MetricInputError naming the sample id when a stored target cannot be scored.
     """
     values, targets, updates = [], [], []
@@ -215,9 +216,10 @@ def score_run(
         metrics["_undefined"] = undefined
     if decision is not None:
         metrics["_decision"] = decision
-    n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
-    if n_cut:
-        metrics["_audio_truncated"] = n_cut
+    for key in ("audio_truncated", "video_truncated"):  # samples whose media a budget or window cut
+        n_cut = store.count_meta(run_id, key)
+        if n_cut:
+            metrics[f"_{key}"] = n_cut
     if write:
         store.set_metrics(run_id, metrics)
     return metrics
