@@ -261,6 +261,12 @@ class ExecSpec(Strict):
     batch_size: int = 8
     workers: int = 2
     prefetch: int = 4
+    order: Literal["arrival", "length"] = Field(
+        default="arrival",
+        description="how model batches are formed: arrival (dataset order) or length (samples of similar prompt "
+        "length batched together within each window of prefetch x batch_size, less padding; predictions are "
+        "still stored in dataset order). Answers equal only where the family is batch-invariant",
+    )
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     actors: int = 1

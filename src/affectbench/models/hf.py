@@ -326,14 +326,18 @@ class HFModel(Model):
         return min(known) if known else None
 
     def _record_tokens(self, inputs, metas: list[dict], gen: GenerationSpec) -> None:
-        """Per row: tokens per modality (`meta["tokens"]`); a row longer than the context (with the new
+        """Per row: tokens per modality (`meta["tokens"]`) and, in a batch, the padded row width
+        (`meta["padded_to"]`); a row longer than the context (with the new
         tokens a generation may add) raises ModelError, which costs that sample only (the engine retries
         a failed batch sample by sample)."""
         ctx = self.context_length()
         new = gen.max_new_tokens if gen.mode == "generate" else 0
+        width = int(inputs["input_ids"].shape[1])
         for r, meta in enumerate(metas):
             row = inputs["input_ids"][r][inputs["attention_mask"][r].bool()].tolist()
             meta["tokens"] = budgets.tokens_by_modality(row, self._ids)
+            if len(metas) > 1:
+                meta["padded_to"] = width  # the batch's row width: width - len(row) padding tokens
             if ctx is not None and len(row) + new > ctx:
                 raise ModelError(
                     f"hf: a prompt of {len(row)} tokens ({meta['tokens']}) + {new} new tokens exceeds the context of "
