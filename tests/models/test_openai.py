@@ -280,3 +280,34 @@ def test_extra_body_reaches_the_request(server):
     (req,) = [r for r in requests(server) if r["body"]["model"] == "extra"]
     assert req["body"]["mm_processor_kwargs"] == {"fps": 2} and req["body"]["top_k"] == 1
     assert req["auth"] == "Bearer EMPTY"  # no key configured: a placeholder, never $OPENAI_API_KEY
+
+
+@pytest.mark.parametrize(
+    "name, verdict", [("media-asis", "ok"), ("media-resample32", "more"), ("media-noaudio", "fewer")]
+)
+def test_what_the_server_saw_is_checked_per_sample(server, tmp_path, name, verdict):
+    """A server that re-samples a 6-frame clip to 32 frames (vLLM's default for video_url) or drops the
+    audio part is flagged per sample; one that counts what was sent passes."""
+    clip = make_clip(tmp_path / "c.mp4", 3.0, size=(64, 48))
+    m = model(server, name=name, workspace=tmp_path, family="qwen2_5_omni")
+    conv = [
+        Message(
+            role="user",
+            parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip)), Part.of_text("Emotion?")],
+        )
+    ]
+    (g,) = m.generate([conv], GEN)
+    assert g.error is None and g.meta["sent"]["video"][0]["frames"] == 6
+    check = g.meta["server_check"]
+    assert check["verdict"] == verdict, check
+    assert (g.meta.get("server_mismatch") == verdict) == (verdict != "ok")
+    if verdict != "ok":
+        assert any("server_check" in n for n in g.meta["notes"])
+
+
+def test_server_check_is_unchecked_without_a_family(server, tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", 1.0)
+    m = model(server, name="media-resample32", workspace=tmp_path)
+    conv = [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part.of_text("Emotion?")])]
+    (g,) = m.generate([conv], GEN)
+    assert g.meta["server_check"]["verdict"] == "unchecked" and "server_mismatch" not in g.meta

@@ -216,7 +216,8 @@ def score_run(
         metrics["_undefined"] = undefined
     if decision is not None:
         metrics["_decision"] = decision
-    for key in ("audio_truncated", "video_truncated"):  # samples whose media a budget or window cut
+    # samples whose media a budget or window cut; samples whose server counted other media than sent
+    for key in ("audio_truncated", "video_truncated", "server_mismatch"):
         n_cut = store.count_meta(run_id, key)
         if n_cut:
             metrics[f"_{key}"] = n_cut

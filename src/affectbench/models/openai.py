@@ -19,7 +19,10 @@ seed), extra_body ({}: merged into each request, e.g. vLLM's `mm_processor_kwarg
 (20, score mode). `backoff` is accepted for old experiment files and ignored (the SDK's schedule).
 Modalities on a Generation are those sent (a server cannot report which reached the model);
 `meta["sent"]` records what each media part carried: frames, their rate and size for video,
-seconds and sample rate for audio.
+seconds and sample rate for audio; `meta["server_check"]` compares the server's `usage.prompt_tokens`
+with what the family's processor makes of that (`models.server_check`; the family from
+options.family, the model's config, or options.processor: a local folder with the processor files),
+and a mismatch is noted. The prompt budgets of `models.budgets` apply when the family is known.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec
 from ..core.types import Generation
 from ..media import encode_mp4, get_cache, wav_bytes
-from . import _media, stops
+from . import _media, budgets, server_check, stops
 from . import options as options_
 from .base import Conversation, Model
 
@@ -76,6 +79,7 @@ class OpenAIModel(Model):
         self._cache = _media.media_cache(workspace, o)
         self._client = None
         self._lock = threading.Lock()
+        self._checker: tuple | None = None
 
     # ---- plumbing: the official `openai` SDK (retries, timeouts, typed errors) ---------------
     def _api_key(self) -> str:
@@ -132,6 +136,26 @@ class OpenAIModel(Model):
     # ---- request building -----------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
+
+    def checker(self):
+        """(token counter, tokenizer) of the served family (`models.server_check.checker`), built once."""
+        with self._lock:
+            if self._checker is None:
+                try:
+                    self._checker = server_check.checker(self.spec.name, self.opts)
+                except (OSError, ValueError, ImportError) as e:
+                    raise ModelError(f"openai: options.processor {self.opts.get('processor')!r}: {e}") from e
+            return self._checker
+
+    def _budgeted(self, conv: Conversation) -> tuple[Conversation, dict]:
+        """The prompt budgets of `models.budgets` on a prepared conversation, when the family is known."""
+        counter = self.checker()[0]
+        return budgets.fit(conv, counter, self.media) if counter is not None else (conv, {})
+
+    def _server_saw(self, conv: Conversation, gen: GenerationSpec, usage: dict, sent: dict) -> dict:
+        counter, tok = self.checker()
+        texts = [gen.system_prompt or ""] + [p.text or "" for m in conv for p in m.parts if p.kind == "text"]
+        return server_check.check(usage.get("prompt_tokens"), sent, "\n".join(t for t in texts if t), counter, tok)
 
     def _audio_part(self, p) -> dict:
         clip = p.data
@@ -227,7 +251,7 @@ class OpenAIModel(Model):
     # ---- generate / score -----------------------------------------------------------------
     def _one(self, conv: Conversation, gen: GenerationSpec, seed: int | None = None) -> Generation:
         try:
-            conv = self.prepare(conv)
+            conv, cuts = self._budgeted(self.prepare(conv))
             body, mods = self.build_request(conv, gen)
             if seed is not None:
                 body["seed"] = int(seed)
@@ -241,8 +265,15 @@ class OpenAIModel(Model):
             meta: dict[str, Any] = {"latency_s": round(time.perf_counter() - t0, 4), "modalities_source": "sent"}
             meta["answer_field"] = field
             sent = self.sent_record(conv)
+            meta.update(cuts)
             if sent:
                 meta["sent"] = sent
+                meta["server_check"] = saw = self._server_saw(conv, gen, usage, sent)
+                if saw["verdict"] in ("more", "fewer"):
+                    meta["server_mismatch"] = saw["verdict"]
+                    notes.append(
+                        f"server_check: {saw['why']} ({saw['prompt_tokens']} prompt tokens, expected {saw['expected']})"
+                    )
             if cut:
                 meta["cut_at_end_token"] = True
             if choice.get("finish_reason") is not None:
@@ -277,7 +308,7 @@ class OpenAIModel(Model):
     def _score_one(self, conv: Conversation, options: list[str], gen: GenerationSpec) -> Generation:
         """First-token log-probs of each option from the server's top_logprobs (-inf when absent)."""
         try:
-            conv = self.prepare(conv)
+            conv, cuts = self._budgeted(self.prepare(conv))
             body, mods = self.build_request(conv, gen)
             body.update(
                 max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(self.opts.get("top_logprobs", 20))
@@ -291,10 +322,11 @@ class OpenAIModel(Model):
                     "use generation mode: generate"
                 )
             scores, failure = first_token_scores(content[0]["top_logprobs"], options)
-            meta: dict[str, Any] = {"score_method": "first-token top_logprobs"}
+            meta: dict[str, Any] = {"score_method": "first-token top_logprobs", **cuts}
             sent = self.sent_record(conv)
             if sent:
                 meta["sent"] = sent
+                meta["server_check"] = self._server_saw(conv, gen, data.get("usage") or {}, sent)
             if failure:
                 meta.update(unread_reason="scoring_failed", scoring_error=failure)
                 return Generation(text="", modalities=mods, meta=meta)
