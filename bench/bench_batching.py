@@ -31,6 +31,8 @@ from affectbench.core.specs import ExecSpec, RunSpec  # noqa: E402
 from affectbench.engine.runner import Runner  # noqa: E402
 from affectbench.engine.store import Store  # noqa: E402
 
+TASK = {"task": "classification", "labels": ["negative", "positive"], "task_name": "sentiment"}
+
 
 def meld_like_seconds(n: int, seed: int = 0) -> list[float]:
     """Clip lengths (s) in [1, 30]: log-normal, median ≈ 3 s (MELD's utterances average ≈ 3.6 s)."""
@@ -84,7 +86,7 @@ def main() -> None:
         print(f"{args.clips} clips, seconds: min {min(seconds)}, median {np.median(seconds):.2f}, max {max(seconds)}")
         spec = RunSpec(
             dataset={"name": "manifest", "root": str(data),
-                     "options": {"task": "classification", "labels": ["negative", "positive"], "task_name": "sentiment"}},
+                     "options": TASK},
             model={"backend": "hf", "name": str(model_dir), "options": {"media_cache": False}},
             generation={"max_new_tokens": args.tokens},
         )  # fmt: skip
@@ -101,11 +103,10 @@ def main() -> None:
                 f"samples/s best {best['sps']:.2f} (runs: {runs})"
             )
         a, b = results["arrival"][0], results["length"][0]
-        print(f"waste length/arrival: {b['waste'] / a['waste']:.3f}; samples/s length/arrival (best): "
-              f"{max(x['sps'] for x in results['length']) / max(x['sps'] for x in results['arrival']):.3f}")  # fmt: skip
-        print(
-            f"answers equal between orders: {a['answers'] == b['answers']}; store order equal: {a['order_ids'] == b['order_ids']}"
-        )
+        speed = max(x["sps"] for x in results["length"]) / max(x["sps"] for x in results["arrival"])
+        print(f"waste length/arrival: {b['waste'] / a['waste']:.3f}; samples/s length/arrival (best): {speed:.3f}")
+        same, kept = a["answers"] == b["answers"], a["order_ids"] == b["order_ids"]
+        print(f"answers equal between orders: {same}; store order equal: {kept}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src"), str(ROOT / "bench")]
 
 
+TASK = {"task": "classification", "labels": ["negative", "positive"], "task_name": "sentiment"}
+
+
 def seven_b_folder(out: Path, tiny: bool) -> Path:
     """The tiny omni folder with the released processors; unless `tiny`, the 7B thinker's sizes and no weights."""
     import _zoo
@@ -113,7 +116,7 @@ def main() -> int:
         print(f"setup (folder + {args.clips} clips): {time.perf_counter() - t0:.1f} s")
         gen = GenerationSpec(max_new_tokens=args.tokens)
         ds = {"name": "manifest", "root": str(data),
-              "options": {"task": "classification", "labels": ["negative", "positive"], "task_name": "sentiment"}}  # fmt: skip
+              "options": TASK}  # fmt: skip
         rows = []
 
         def peak_reset():
