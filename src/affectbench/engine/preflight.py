@@ -138,6 +138,11 @@ def preflight(
         return pf
     recipe = families.recipe_for(family, spec.model.options.get("recipe"))
     media = families.effective_media(spec.media, recipe) if spec.model.backend in ("hf", "vllm") else spec.media
+    if pf.context is not None and "V" in media.modalities and budgets.video_budget(media) >= pf.context:
+        pf.notes.append(
+            f"the video budget (media.max_video_tokens = {budgets.video_budget(media)}) is not below the context "
+            f"({pf.context}): set it lower so that a long clip cannot fill the context"
+        )
     render = renderer(spec, sel.info, sel.prompt, {})
     infos: dict[str, StreamInfo] = {}
     per: dict[str, list[int]] = {k: [] for k in (*MODALITY_KEYS, "prompt")}
