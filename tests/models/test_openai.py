@@ -311,3 +311,19 @@ def test_server_check_is_unchecked_without_a_family(server, tmp_path):
     conv = [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part.of_text("Emotion?")])]
     (g,) = m.generate([conv], GEN)
     assert g.meta["server_check"]["verdict"] == "unchecked" and "server_mismatch" not in g.meta
+
+
+def test_video_budget_applies_to_what_is_sent(server, tmp_path):
+    """The prompt budget (models.budgets) holds for the openai backend too: fewer frames go to the server."""
+    clip = make_clip(tmp_path / "c.mp4", 3.0, size=(64, 48))
+    m = OpenAIModel(
+        ModelSpec(backend="openai", name="media-asis", options={"base_url": server, "family": "qwen2_5_omni"}),
+        MediaSpec(fps=2, max_video_tokens=300),
+        tmp_path,
+    )
+    conv = [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part.of_text("Emotion?")])]
+    (g,) = m.generate([conv], GEN)
+    (cut,) = g.meta["video_truncated"]
+    assert cut["frames"] == 6 and cut["frames_sent"] == g.meta["sent"]["video"][0]["frames"] < 6
+    assert cut["tokens_sent"] <= 300 < cut["tokens"]
+    assert g.meta["server_check"]["verdict"] == "ok"  # the server counted the thinned frames it got
