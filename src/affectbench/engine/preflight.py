@@ -95,7 +95,7 @@ class Preflight:
             "prompt": stat("prompt"),
             "context": "n/a" if self.context is None else str(self.context),
             "over": str(len(self.over)) if self.context is not None and self.samples is not None else "n/a",
-            "video_cut": str(self.video_cut),
+            "video_cut": "n/a" if self.samples is None else str(self.video_cut),
             "params": "n/a" if self.params is None else f"{self.params / 1e9:.2f}e9",
             "weights_gib": "n/a" if self.weight_bytes is None else f"{self.weight_bytes / gib:.2f}",
             "kv_kib/token": "n/a" if self.kv_per_token is None else f"{self.kv_per_token / 1024:.0f}",
@@ -135,6 +135,7 @@ def preflight(
         sel = select(spec)
     except AffectbenchError as e:
         pf.notes.append(f"samples unknown: {e}")
+        pf.kv_bytes = None  # needs the longest prompt
         return pf
     recipe = families.recipe_for(family, spec.model.options.get("recipe"))
     media = families.effective_media(spec.media, recipe) if spec.model.backend in ("hf", "vllm") else spec.media
