@@ -134,7 +134,7 @@ def _vision_processors(temporal_patch_size: int = 2):
     return image, video
 
 
-def _text_config(tok, hidden: int = 32) -> dict:
+def _text_config(tok, hidden: int = 32, max_positions: int = 4096) -> dict:
     return {
         "vocab_size": len(tok),
         "hidden_size": hidden,
@@ -142,7 +142,7 @@ def _text_config(tok, hidden: int = 32) -> dict:
         "num_hidden_layers": 1,
         "num_attention_heads": 2,
         "num_key_value_heads": 1,
-        "max_position_embeddings": 4096,
+        "max_position_embeddings": max_positions,
         "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
         "pad_token_id": tok.pad_token_id,
         "eos_token_id": tok.eos_token_id,
@@ -221,7 +221,8 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0, real_tokenizer=None) -> P
             "window_size": 56,
             **VISION_PATCHES,
         },
-        text_config=_text_config(tok, hidden),
+        # the released context (32768) with the released processor settings: their long clips fit
+        text_config=_text_config(tok, hidden, 32768 if real_tokenizer is not None else 4096),
         audio_token_index=tok.audio_token_id,
         image_token_index=tok.image_token_id,
         video_token_index=tok.video_token_id,

@@ -52,13 +52,62 @@ def _main(version: bool = typer.Option(False, "--version", help="print the versi
         raise typer.Exit()
 
 
+def _selected_runs(plan, only: list[str]):
+    """The plan's runs, or only those named (and what they need)."""
+    runs = plan.runs
+    if not only:
+        return runs
+    wanted = {rid for name in only for rid in plan.names.get(name, [])}
+    unknown = [n for n in only if n not in plan.names]
+    if unknown:
+        raise AffectbenchError(f"--only: no run named {', '.join(unknown)}; names: {', '.join(plan.names)}")
+    needed = set(wanted)
+    for spec in runs:
+        if spec.run_id in wanted:
+            needed.update(spec.knowledge)
+            if spec.model.adapter:
+                needed.add(spec.model.adapter)
+    return [r for r in runs if r.run_id in needed]
+
+
+def _preflights(plan, runs, tokens_per_s: float | None):
+    from .engine.preflight import preflight
+
+    name_of = {rid: name for name, ids in plan.names.items() for rid in ids}
+    return [preflight(spec, plan.exec, name_of.get(spec.run_id, ""), tokens_per_s) for spec in runs]
+
+
+@app.command("plan")
+def plan_cmd(
+    experiment: Path = typer.Argument(..., help="experiment YAML file"),
+    set_: list[str] = typer.Option([], "--set", help="override a setting: key=value (repeatable)"),
+    only: list[str] = typer.Option([], help="plan only these entry names (and what they need)"),
+    tokens_per_s: float | None = typer.Option(
+        None, "--tokens-per-s", help="measured throughput (prompt + new tokens per second) for the time estimate"
+    ),
+) -> None:
+    """Before anything runs: samples, prompt tokens per modality, context overruns, weights and KV-cache
+    memory, estimated time, per run. Exits 2 when a run's prompts cannot fit its model's context."""
+    from .config import load_experiment
+    from .engine.preflight import table
+
+    plan = load_experiment(experiment, set_)
+    pfs = _preflights(plan, _selected_runs(plan, only), tokens_per_s)
+    typer.echo(table(pfs))
+    refused = [pf for pf in pfs if pf.refused]
+    if refused:
+        for pf in refused:
+            _console().print(f"[red]refused[/] {pf.reason()}", markup=True, highlight=False)
+        raise typer.Exit(2)
+
+
 @app.command()
 def run(
     experiment: Path = typer.Argument(..., help="experiment YAML file"),
     set_: list[str] = typer.Option([], "--set", help="override a setting: key=value (repeatable)"),
     workspace: Path | None = typer.Option(None, help=WORKSPACE_HELP),
     only: list[str] = typer.Option([], help="run only these entry names (and what they need)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and exit"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="print the planned runs and their preflight, and exit"),
     progress: bool = typer.Option(True, help="show progress bars"),
     fingerprints: bool = typer.Option(
         True, help="print a short fingerprint of each run's knowledge texts, adapter and predictions"
@@ -71,25 +120,17 @@ def run(
 
     plan = load_experiment(experiment, set_)
     ws = workspace or plan.workspace
-    runs = plan.runs
-    if only:
-        wanted = {rid for name in only for rid in plan.names.get(name, [])}
-        unknown = [n for n in only if n not in plan.names]
-        if unknown:
-            raise AffectbenchError(f"--only: no run named {', '.join(unknown)}; names: {', '.join(plan.names)}")
-        needed = set(wanted)
-        for spec in runs:
-            if spec.run_id in wanted:
-                needed.update(spec.knowledge)
-                if spec.model.adapter:
-                    needed.add(spec.model.adapter)
-        runs = [r for r in runs if r.run_id in needed]
+    runs = _selected_runs(plan, only)
     console = _console()
     name_of = {rid: name for name, ids in plan.names.items() for rid in ids}
     if dry_run:
+        from .engine.preflight import table
+
         for spec in runs:
             cells = [spec.run_id, name_of.get(spec.run_id, ""), spec.kind, f"{spec.dataset.name}:{_split_of(spec)}"]
             typer.echo("\t".join([*cells, f"{spec.model.backend}:{spec.model.name}"]))
+        typer.echo("")
+        typer.echo(table(_preflights(plan, runs, None)))
         return
     store = Store(Path(ws) / "affectbench.sqlite")
     runner = Runner(store, plan.exec, progress=progress)

@@ -1,4 +1,5 @@
-"""A small OpenAI-compatible chat server for tests, answering from a tiny random Qwen2 text model.
+"""TEST DOUBLE: a small OpenAI-compatible chat server for tests, answering from a tiny random Qwen2 text
+model. It is not a real inference server; it stands in for one (vLLM serve, SGLang, ...) in tests only.
 
 Run: python -m tests.models._openai_server --port 0   (prints "PORT <n>" once listening)
 Model names steer failure modes: "flaky-<k>" answers 503 to the first k requests, "bad" gets 400
@@ -6,7 +7,11 @@ with an error message, "slow" sleeps 3 s, "nologprobs" omits logprobs; "reasonin
 "reasoning-<text>" answer with `content: null` and the model's text in that field (what vLLM's
 reasoning parsers and other servers send); "think-<text>" sends both the model's text as content
 and <text> as `reasoning_content`; "runon" keeps the special tokens in its text and writes an invented
-turn after <|endoftext|>. `finish_reason` is "length" when max_tokens tokens came out, else "stop". GET /_requests returns
+turn after <|endoftext|>. A request whose text contains "REJECT-ME" gets 400 (one bad sample).
+"media-asis" / "media-resample32" / "media-noaudio" report `usage.prompt_tokens` as a multimodal server
+would: text tokens plus the media tokens of transformers' own Qwen2-VL video processor and Qwen2.5-Omni
+audio length rule, for the frames sent / for the video re-sampled to 32 frames (what vLLM's server
+does unless told otherwise) / with the audio part dropped. `finish_reason` is "length" when max_tokens tokens came out, else "stop". GET /_requests returns
 every request body received; every request is answered from 127.0.0.1 only.
 """
 
@@ -62,6 +67,33 @@ def flatten(messages) -> list[dict]:
     return out
 
 
+def media_tokens(messages, mode: str) -> int:
+    """Media tokens of the video/audio parts, counted by transformers' processors' own rules."""
+    import base64
+    import io
+    import math
+    import wave
+
+    import av
+    from transformers import Qwen2VLVideoProcessor
+    from transformers.models.qwen2_5_omni.processing_qwen2_5_omni import _get_feat_extract_output_lengths
+
+    vp = Qwen2VLVideoProcessor()
+    n = 0
+    for m in messages:
+        for p in m["content"] if isinstance(m["content"], list) else []:
+            if p["type"] == "video_url":
+                data = base64.b64decode(p["video_url"]["url"].split(",", 1)[1])
+                with av.open(io.BytesIO(data)) as c:
+                    frames = [f for f in c.decode(video=0)]
+                t = 32 if mode == "media-resample32" else len(frames)
+                n += vp.get_num_of_video_patches(t, frames[0].height, frames[0].width, {}) // vp.merge_size**2
+            elif p["type"] == "input_audio" and mode != "media-noaudio":
+                with wave.open(io.BytesIO(base64.b64decode(p["input_audio"]["data"]))) as w:
+                    n += int(_get_feat_extract_output_lengths(math.ceil(w.getnframes() / 160)))
+    return n
+
+
 class Handler(BaseHTTPRequestHandler):
     tok = model = None
 
@@ -91,10 +123,14 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         name = body.get("model", "")
         with LOCK:
-            STATE["requests"].append({"body": body, "auth": self.headers.get("Authorization")})
+            STATE["requests"].append(
+                {"body": body, "auth": self.headers.get("Authorization"), "agent": self.headers.get("User-Agent")}
+            )
             n = STATE["counts"][name] = STATE["counts"].get(name, 0) + 1
         if name.startswith("flaky-") and n <= int(name.split("-")[1]):
             return self._send(503, {"error": {"message": "overloaded, try again"}})
+        if "REJECT-ME" in json.dumps(body["messages"]):
+            return self._send(400, {"error": {"message": "this prompt is longer than the model's context"}})
         if name == "bad":
             return self._send(400, {"error": {"message": "model 'bad' does not accept video_url parts"}})
         if name == "slow":
@@ -128,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
                 choice["logprobs"] = {
                     "content": [{"token": top[0]["token"], "logprob": top[0]["logprob"], "top_logprobs": top}]
                 }
+        prompt_tokens = ids.shape[1] + (media_tokens(body["messages"], name) if name.startswith("media-") else 0)
         self._send(
             200,
             {
@@ -136,9 +173,9 @@ class Handler(BaseHTTPRequestHandler):
                 "model": name,
                 "choices": [choice],
                 "usage": {
-                    "prompt_tokens": ids.shape[1],
+                    "prompt_tokens": prompt_tokens,
                     "completion_tokens": len(new),
-                    "total_tokens": ids.shape[1] + len(new),
+                    "total_tokens": prompt_tokens + len(new),
                 },
             },
         )

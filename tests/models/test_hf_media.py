@@ -100,7 +100,7 @@ def test_audio_beyond_the_feature_window_is_cut_and_recorded(omni, long_clips):
         if s <= window:
             assert cut is None
         else:
-            assert cut == [{"seconds": pytest.approx(s, abs=0.05), "seconds_sent": window}]
+            assert cut == [{"seconds": pytest.approx(s, abs=0.05), "seconds_sent": window, "by": "processor window"}]
     assert counts[31] == counts[60]  # both cut to the window: the same number of audio tokens
 
 

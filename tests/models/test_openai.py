@@ -1,10 +1,13 @@
-"""The openai backend against a real HTTP server process on 127.0.0.1 (tests/models/_openai_server.py)."""
+"""The openai backend (the official `openai` SDK) against a real HTTP server process on 127.0.0.1: the
+test double tests/models/_openai_server.py (a tiny random Qwen2 behind an OpenAI-compatible API)."""
 
 import base64
 import io
+import json
 import subprocess
 import sys
 import time
+import urllib.request
 import wave
 from pathlib import Path
 
@@ -17,7 +20,6 @@ from affectbench.media import decode_count
 from affectbench.models.openai import OpenAIModel
 from tests._clips import make_clip
 
-pytest.importorskip("httpx")
 ROOT = Path(__file__).resolve().parents[2]
 GEN = GenerationSpec(max_new_tokens=4)
 
@@ -41,16 +43,20 @@ def server():
 
 
 def model(server, name="tiny", workspace=None, **opts):
-    opts.setdefault("backoff", 0.05)
     return OpenAIModel(
         ModelSpec(backend="openai", name=name, options={"base_url": server, **opts}), MediaSpec(fps=2), workspace
     )
 
 
 def requests(server):
-    import httpx
+    with urllib.request.urlopen(server.replace("/v1", "/_requests")) as r:
+        return json.loads(r.read())["requests"]
 
-    return httpx.get(server.replace("/v1", "/_requests")).json()["requests"]
+
+def post_json(url, body):
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as r:
+        return json.loads(r.read())
 
 
 def text_conv(text):
@@ -80,6 +86,10 @@ def test_content_parts_and_api_key(server, tmp_path, monkeypatch):
     assert g.error is None and g.modalities == ("T", "A", "V")
     (req,) = [r for r in requests(server) if r["body"]["model"] == "av-capture"]
     assert req["auth"] == "Bearer sk-test-123"
+    assert req["agent"].startswith("OpenAI/Python")  # sent by the official SDK
+    assert g.meta["sent"]["audio"] == [{"seconds": 2.0, "sample_rate": 16000}]
+    (v,) = g.meta["sent"]["video"]
+    assert (v["frames"], v["fps"], v["source"]) == (4, 2.0, "frames") and v["width"] > 0 and v["height"] > 0
     body = req["body"]
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     video, audio, text = body["messages"][1]["content"]
@@ -170,11 +180,9 @@ def test_api_key_rules(monkeypatch):
 
 def top_tokens(server, m):
     """The server's top first tokens (stripped, non-empty, distinct) and their log-probs for the test prompt."""
-    import httpx
-
     body, _ = m.build_request(m.prepare(text_conv("Sentiment?")), GEN)
     body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
-    top = httpx.post(server + "/chat/completions", json=body).json()["choices"][0]["logprobs"]["content"][0]
+    top = post_json(server + "/chat/completions", body)["choices"][0]["logprobs"]["content"][0]
     out = {}
     for t in top["top_logprobs"]:
         tok = t["token"].strip().lower()
@@ -225,14 +233,12 @@ def test_literal_end_token_cuts_the_invented_turn(server):
 
 
 def test_score_refuses_unmatched_and_shared_first_tokens(server):
-    import httpx
-
     m = model(server)
     (g,) = m.score([text_conv("Sentiment?")], ["\u2603zzz", "\u2603yyy"], GEN)  # no top token starts these
     assert g.error is None and g.text == "" and g.meta["unread_reason"] == "scoring_failed"
     body, _ = m.build_request(m.prepare(text_conv("Sentiment?")), GEN)
     body.update(max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=20)
-    top = httpx.post(server + "/chat/completions", json=body).json()["choices"][0]["logprobs"]["content"][0]
+    top = post_json(server + "/chat/completions", body)["choices"][0]["logprobs"]["content"][0]
     first = next(t["token"].strip() for t in top["top_logprobs"] if t["token"].strip())
     (g,) = m.score([text_conv("Sentiment?")], [first + "\u2603a", first + "\u2603b"], GEN)
     assert g.text == "" and "share the first token" in g.meta["scoring_error"]
@@ -252,3 +258,72 @@ def test_per_sample_seeds_reach_the_requests(server):
         if r["body"]["model"] == "seeded"
     }
     assert sent == {f"Seed me {i}": sample_seed(11, f"clip{i}") for i in range(3)}
+
+
+def test_a_400_on_one_sample_costs_that_sample_only(server):
+    from affectbench.core.types import Sample
+    from affectbench.engine.execution import Call, Task, call_model
+
+    m = model(server, name="mixed", concurrency=3)
+    texts = ["fine one", "REJECT-ME please", "fine two"]
+    tasks = [Task(Sample(id=f"s{i}", transcript="", target=None), text_conv(t)) for i, t in enumerate(texts)]
+    call_model(m, tasks, Call(GenerationSpec(max_new_tokens=2)))
+    assert [t.error is None for t in tasks] == [True, False, True]
+    assert "HTTP 400" in tasks[1].error and "longer than the model's context" in tasks[1].error
+    assert len([r for r in requests(server) if r["body"]["model"] == "mixed"]) == 3  # a 400 is never retried
+
+
+def test_extra_body_reaches_the_request(server):
+    m = model(server, name="extra", extra_body={"mm_processor_kwargs": {"fps": 2}, "top_k": 1})
+    (g,) = m.generate([text_conv("hi")], GEN)
+    assert g.error is None
+    (req,) = [r for r in requests(server) if r["body"]["model"] == "extra"]
+    assert req["body"]["mm_processor_kwargs"] == {"fps": 2} and req["body"]["top_k"] == 1
+    assert req["auth"] == "Bearer EMPTY"  # no key configured: a placeholder, never $OPENAI_API_KEY
+
+
+@pytest.mark.parametrize(
+    "name, verdict", [("media-asis", "ok"), ("media-resample32", "more"), ("media-noaudio", "fewer")]
+)
+def test_what_the_server_saw_is_checked_per_sample(server, tmp_path, name, verdict):
+    """A server that re-samples a 6-frame clip to 32 frames (vLLM's default for video_url) or drops the
+    audio part is flagged per sample; one that counts what was sent passes."""
+    clip = make_clip(tmp_path / "c.mp4", 3.0, size=(64, 48))
+    m = model(server, name=name, workspace=tmp_path, family="qwen2_5_omni")
+    conv = [
+        Message(
+            role="user",
+            parts=[Part(kind="video", path=str(clip)), Part(kind="audio", path=str(clip)), Part.of_text("Emotion?")],
+        )
+    ]
+    (g,) = m.generate([conv], GEN)
+    assert g.error is None and g.meta["sent"]["video"][0]["frames"] == 6
+    check = g.meta["server_check"]
+    assert check["verdict"] == verdict, check
+    assert (g.meta.get("server_mismatch") == verdict) == (verdict != "ok")
+    if verdict != "ok":
+        assert any("server_check" in n for n in g.meta["notes"])
+
+
+def test_server_check_is_unchecked_without_a_family(server, tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", 1.0)
+    m = model(server, name="media-resample32", workspace=tmp_path)
+    conv = [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part.of_text("Emotion?")])]
+    (g,) = m.generate([conv], GEN)
+    assert g.meta["server_check"]["verdict"] == "unchecked" and "server_mismatch" not in g.meta
+
+
+def test_video_budget_applies_to_what_is_sent(server, tmp_path):
+    """The prompt budget (models.budgets) holds for the openai backend too: fewer frames go to the server."""
+    clip = make_clip(tmp_path / "c.mp4", 3.0, size=(64, 48))
+    m = OpenAIModel(
+        ModelSpec(backend="openai", name="media-asis", options={"base_url": server, "family": "qwen2_5_omni"}),
+        MediaSpec(fps=2, max_video_tokens=300),
+        tmp_path,
+    )
+    conv = [Message(role="user", parts=[Part(kind="video", path=str(clip)), Part.of_text("Emotion?")])]
+    (g,) = m.generate([conv], GEN)
+    (cut,) = g.meta["video_truncated"]
+    assert cut["frames"] == 6 and cut["frames_sent"] == g.meta["sent"]["video"][0]["frames"] < 6
+    assert cut["tokens_sent"] <= 300 < cut["tokens"]
+    assert g.meta["server_check"]["verdict"] == "ok"  # the server counted the thinned frames it got

@@ -115,6 +115,26 @@ class MediaSpec(Strict):
     max_pixels: int = Field(default=768 * 28 * 28, description="frame area cap (px); Qwen's per-frame cap")
     sample_rate: int = 16000
     max_seconds: float = 60.0
+    max_video_tokens: int | None = Field(
+        default=None,
+        description="total video tokens per prompt over every video part, as the family's processor counts "
+        "them (frames as images included); None: 24,576 (the Qwen2.5-VL report's cap). Over it, frames are "
+        "thinned uniformly and `video_truncated` recorded",
+    )
+    max_audio_seconds: float | None = Field(
+        default=None, description="total audio seconds per prompt (None: no total cap); cuts are `audio_truncated`"
+    )
+
+    # prompt budgets (applied after decoding); left out of dumps that identify a run while unset
+    BUDGET_FIELDS: ClassVar[tuple[str, ...]] = ("max_video_tokens", "max_audio_seconds")
+
+    def settings(self) -> dict[str, Any]:
+        """`model_dump()` without the budget fields left unset (fingerprints made before they existed hold)."""
+        data = self.model_dump()
+        for key in self.BUDGET_FIELDS:
+            if data.get(key) is None:
+                data.pop(key)
+        return data
 
     @field_validator("modalities")
     @classmethod
@@ -256,6 +276,9 @@ class RunSpec(Strict):
             media.pop("preset", None)  # fields added later, at the value that reproduces what came before,
         if media.get("min_frames") == 1:  # leave the hash alone: older run ids stay valid
             media.pop("min_frames", None)
+        for key in MediaSpec.BUDGET_FIELDS:
+            if media.get(key) is None:
+                media.pop(key, None)
         gen = data["generation"]
         if gen.get("mode") != "score" or self.kind != "eval":
             gen.pop("calibration", None)  # only option scoring in eval runs reads it
@@ -290,6 +313,12 @@ class ExecSpec(Strict):
     batch_size: int = 8
     workers: int = 2
     prefetch: int = 4
+    order: Literal["arrival", "length"] = Field(
+        default="arrival",
+        description="how model batches are formed: arrival (dataset order) or length (samples of similar prompt "
+        "length batched together within each window of prefetch x batch_size, less padding; predictions are "
+        "still stored in dataset order). Answers equal only where the family is batch-invariant",
+    )
     executor: Literal["local", "ray"] = "local"
     ray_address: str | None = None
     actors: int = 1

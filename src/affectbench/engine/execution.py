@@ -144,8 +144,55 @@ def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:
         yield batch
 
 
+def prompt_length(model: Model, task: Task) -> int:
+    """A prepared task's prompt length in tokens, for length-aware batching: the family's processor count
+    of its media where the backend exposes one (`token_counter`, hf), else a proxy (text bytes / 4,
+    25 audio tokens per second, one token per 28x28 px of every other frame, as Qwen's processors)."""
+    if task.conversation is None:
+        return 0
+    counter = None
+    get = getattr(model, "token_counter", None)
+    if callable(get):
+        try:
+            counter = get()
+        except Exception:  # a model that cannot load yet: use the proxy
+            counter = None
+    n = 0
+    for msg in task.conversation:
+        for p in msg.parts:
+            clip = p.data
+            if p.kind == "text":
+                n += len((p.text or "").encode("utf-8")) // 4
+            elif clip is None or not hasattr(clip, "frames"):
+                continue
+            elif p.kind == "audio" and clip.has_audio:
+                secs = clip.audio_seconds
+                n += counter.audio_clip(int(secs * counter.sample_rate)) if counter else int(25 * secs)
+            elif p.kind in ("video", "image") and clip.has_video:
+                t, h, w = (int(x) for x in clip.frames.shape[:3])
+                n += counter.video(t, h, w) if counter else (t + 1) // 2 * (h * w) // 784
+    return n
+
+
+def length_batches(tasks: list[Task], size: int, length) -> list[list[Task]]:
+    """`tasks` cut into batches of `size` after a stable sort by `length(task)` (ties keep arrival order)."""
+    order = sorted(range(len(tasks)), key=lambda i: (length(tasks[i]), i))
+    return [[tasks[i] for i in order[k : k + size]] for k in range(0, len(order), size)]
+
+
+def padding_waste(batches: list[list[int]]) -> float:
+    """Padded tokens / real tokens of batches given as prompt lengths (each row padded to its batch's longest)."""
+    real = sum(sum(b) for b in batches)
+    padded = sum(len(b) * max(b) - sum(b) for b in batches if b)
+    return padded / real if real else 0.0
+
+
 class LocalExecutor:
-    """Prepare in a thread pool, at most `prefetch` batches ahead, in order; call in this thread."""
+    """Prepare in a thread pool, at most `prefetch` batches ahead, in order; call in this thread.
+
+    With `exec.order: length` each window of `prefetch x batch_size` prepared tasks is sorted by prompt
+    length (`prompt_length`) into model batches, and the window's tasks are yielded back in arrival
+    order once all of its batches are answered, so the store keeps the dataset's order."""
 
     def __init__(self, model: Model, exec_spec: ExecSpec) -> None:
         self.model, self.exec = model, exec_spec
@@ -161,8 +208,26 @@ class LocalExecutor:
             for fut in queue:
                 yield fut.result()
 
+    def _model_batches(self, tasks: Iterator[Task]) -> Iterator[tuple[list[Task], list[list[Task]] | None]]:
+        """(model batch, None) in arrival order; with order=length, a window's model batches, the last of
+        them carrying the window's tasks in arrival order to yield once it is answered."""
+        size = self.exec.batch_size
+        if self.exec.order != "length":
+            for batch in batched(self._prepared(tasks), size):
+                yield batch, None
+            return
+        window = max(size, self.exec.prefetch * size)
+        for group in batched(self._prepared(tasks), window):
+            parts = length_batches(group, size, lambda t: prompt_length(self.model, t))
+            for i, batch in enumerate(parts):
+                yield batch, ([group[k : k + size] for k in range(0, len(group), size)] if i == len(parts) - 1 else [])
+
     def answer(self, tasks: Iterator[Task], call: Call) -> Iterator[list[Task]]:
-        """The model works on batch k+1 while the caller parses and stores batch k."""
+        """The model works on batch k+1 while the caller parses and stores batch k (with order=length:
+        the window before)."""
+        if self.exec.order == "length":
+            yield from self._answer_by_length(tasks, call)
+            return
         with ThreadPoolExecutor(max_workers=1) as model_thread:
             pending: Future[list[Task]] | None = None
             for batch in batched(self._prepared(tasks), self.exec.batch_size):
@@ -172,6 +237,19 @@ class LocalExecutor:
                 pending = nxt
             if pending is not None:
                 yield pending.result()
+
+    def _answer_by_length(self, tasks: Iterator[Task], call: Call) -> Iterator[list[Task]]:
+        with ThreadPoolExecutor(max_workers=1) as model_thread:
+            pending: list[tuple[Future[list[Task]], list[list[Task]]]] = []
+            for batch, release in self._model_batches(tasks):
+                pending.append((model_thread.submit(call_model, self.model, batch, call), release or []))
+                while len(pending) > 1:  # one call ahead of the caller
+                    fut, out = pending.pop(0)
+                    fut.result()
+                    yield from out
+            for fut, out in pending:
+                fut.result()
+                yield from out
 
     def close(self) -> None:
         pass

@@ -144,6 +144,10 @@ class RayExecutor:
     ) -> None:
         self.model_spec, self.media, self.exec = model_spec, media, exec_spec
         self.workspace = str(workspace) if workspace is not None else None
+        if exec_spec.order != "arrival":
+            log.warning(
+                "exec.order %r: the ray executor batches in arrival order (length order is local only)", exec_spec.order
+            )
         self.cpus_per_actor = float(exec_spec.cpus_per_actor or 1)
         self.retry = retry
         self.max_in_flight = max(1, exec_spec.prefetch)  # batches per actor

@@ -153,7 +153,8 @@ def score_run(
     refused (ConfigError): the rule is part of the run id. Batch calibration's prior is computed here.
 
     Unread answers (errors included) earn no credit in any headline metric (see `metrics.score`);
-    `_audio_truncated` counts samples whose audio was cut to the model's audio window (when any).
+    `_audio_truncated` / `_video_truncated` count samples whose audio or video was cut (a processor
+    window, `max_seconds`, or a prompt budget: `models.budgets`), when any.
     Raises MetricInputError naming the sample id when a stored target cannot be scored.
     """
     if decision is not None and write:
@@ -232,12 +233,12 @@ def score_run(
         metrics["_decision"] = decision
     if calibration:
         metrics["_calibration"] = calibration
-    n_open = store.count_meta(run_id, "reasoning_opened")  # the chat template opened a reasoning block
-    if n_open:
-        metrics["_reasoning_opened"] = n_open
-    n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
-    if n_cut:
-        metrics["_audio_truncated"] = n_cut
+    # the chat template opened a reasoning block; media a budget or window cut; a server that counted
+    # other media than was sent
+    for key in ("reasoning_opened", "audio_truncated", "video_truncated", "server_mismatch"):
+        n = store.count_meta(run_id, key)
+        if n:
+            metrics[f"_{key}"] = n
     if write:
         store.set_metrics(run_id, metrics)
     return metrics

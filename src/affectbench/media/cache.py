@@ -73,7 +73,8 @@ def file_identity(path: str | Path) -> str:
 
 def media_settings(media: MediaSpec) -> dict:
     """The MediaSpec fields that change decoded output (modalities do not: one decode serves all)."""
-    return {k: v for k, v in media.model_dump().items() if k != "modalities"}
+    skip = {"modalities", *MediaSpec.BUDGET_FIELDS}  # budgets apply after decoding
+    return {k: v for k, v in media.model_dump().items() if k not in skip}
 
 
 DECODER_VERSION = 2  # bump when decode() output changes for the same file and settings (2: rotation, truncation)

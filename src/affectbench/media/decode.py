@@ -434,6 +434,11 @@ def frame_count(seconds: float, media: MediaSpec) -> int:
     return max(1, min(n, int(media.max_frames)))
 
 
+def target_size(w: int, h: int, max_pixels: int) -> tuple[int, int]:
+    """(width, height) a decoded frame of a w x h source gets under `max_pixels` (what `decode` uses)."""
+    return _target_size(w, h, max_pixels)
+
+
 def _frame_step(vs) -> float:
     rate = vs.average_rate or vs.guessed_rate
     return 1.0 / float(rate) if rate else 0.1

@@ -142,11 +142,13 @@ def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndar
     """`audio` cut to the feature extractor's `window` (samples), and a record of the cut (None when whole).
 
     The extractor cuts longer audio itself without a trace; cutting here makes the cut visible:
-    `{"seconds": original, "seconds_sent": kept}` goes to the prediction's meta as `audio_truncated`.
+    `{"seconds": original, "seconds_sent": kept, "by": "processor window"}` goes to the prediction's meta as
+    `audio_truncated` (the shape `models.budgets` uses for every cut).
     """
     if window is None or len(audio) <= window:
         return audio, None
-    return audio[:window], {"seconds": round(len(audio) / rate, 3), "seconds_sent": round(window / rate, 3)}
+    cut = {"seconds": round(len(audio) / rate, 3), "seconds_sent": round(window / rate, 3), "by": "processor window"}
+    return audio[:window], cut
 
 
 def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:

@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _chat, _media, _score, families, stops
+from . import _chat, _media, _score, budgets, families, stops, tokens
 from . import options as options_
 from .base import Conversation, Model
 
@@ -82,6 +82,7 @@ class HFModel(Model):
         self._lock = threading.Lock()
         self._model = None
         self._proc = None
+        self._counter: tokens.Counter | None | bool = False  # False: not computed yet
         self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
         self.family = families.family_of(families.local_config(spec.name))
@@ -95,7 +96,7 @@ class HFModel(Model):
     def fingerprint(self) -> str:
         if self._fingerprint is None:
             h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
-            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.model_dump()}).encode())
+            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.settings()}).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             if self.spec.adapter:
@@ -265,13 +266,17 @@ class HFModel(Model):
         proc = self._proc
         interleave = self._interleaves()
         window = _media.audio_window(proc)
+        counter = self.token_counter()
         rows, metas = [], []
         for i, conv in enumerate(batch):
+            conv, cuts = budgets.fit(conv, counter, self.media)  # the prompt's video-token / audio budgets
             msgs, media, with_audio = self.chat_inputs(conv, gen, interleave)
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
-            meta: dict[str, Any] = {"reasoning_opened": True} if _chat.opens_reasoning(text) else {}
+            meta: dict[str, Any] = dict(cuts)
+            if _chat.opens_reasoning(text):
+                meta["reasoning_opened"] = True
             for p in media:
                 clip = p.data
                 if p.kind == "video":
@@ -300,7 +305,46 @@ class HFModel(Model):
         else:
             inputs = self._process(rows, interleave)
         self._record_grids(inputs, rows, metas)
+        self._record_tokens(inputs, metas, gen)
         return _to_device(inputs, self.device), metas
+
+    def token_counter(self) -> tokens.Counter | None:
+        """The family's media token counter from the loaded processor (None for a family not counted)."""
+        self.load()
+        if self._counter is False:
+            try:
+                self._counter = tokens.counter_of(self._proc, self.family.key, CAP_PIXELS_PER_FRAME)
+            except ModelError:
+                self._counter = None
+        return self._counter
+
+    def context_length(self) -> int | None:
+        """Tokens the model can attend to: the text backbone's max_position_embeddings, or
+        options.max_model_len when smaller."""
+        self.load()
+        cfg = getattr(self._model, "config", None)
+        text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+        known = [int(x) for x in (getattr(text, "max_position_embeddings", None), self.opts.get("max_model_len")) if x]
+        return min(known) if known else None
+
+    def _record_tokens(self, inputs, metas: list[dict], gen: GenerationSpec) -> None:
+        """Per row: tokens per modality (`meta["tokens"]`) and, in a batch, the padded row width
+        (`meta["padded_to"]`); a row longer than the context (with the new
+        tokens a generation may add) raises ModelError, which costs that sample only (the engine retries
+        a failed batch sample by sample)."""
+        ctx = self.context_length()
+        new = gen.max_new_tokens if gen.mode == "generate" else 0
+        width = int(inputs["input_ids"].shape[1])
+        for r, meta in enumerate(metas):
+            row = inputs["input_ids"][r][inputs["attention_mask"][r].bool()].tolist()
+            meta["tokens"] = budgets.tokens_by_modality(row, self._ids)
+            if len(metas) > 1:
+                meta["padded_to"] = width  # the batch's row width: width - len(row) padding tokens
+            if ctx is not None and len(row) + new > ctx:
+                raise ModelError(
+                    f"hf: a prompt of {len(row)} tokens ({meta['tokens']}) + {new} new tokens exceeds the context of "
+                    f"{ctx}; lower media.max_video_tokens / max_frames / max_seconds (`affectbench plan` shows this)"
+                )
 
     def _process(self, rows: list[dict], interleave: bool):
         """One processor call over `rows`; every video gets its own rate on the time axis."""

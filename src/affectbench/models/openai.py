@@ -9,11 +9,20 @@ WAV and sent as its own part, since servers have silently dropped audio-in-video
   (audio_format: "input_audio", default) or {"type": "audio_url", "audio_url": {"url": data:/file:}}
   (audio_format: "audio_url" / "audio_file_url").
 
-Options: base_url (http://127.0.0.1:8000/v1), api_key_env (name of the env var holding the
-key; the key itself is never stored), concurrency (4), timeout (60 s), max_retries (4),
-backoff (0.5 s, doubled per retry; Retry-After honoured), seed (0; runs send each sample's own seed), extra_body ({}),
-top_logprobs (20, score mode). Modalities on a Generation are those sent (a server cannot
-report which reached the model).
+Requests go through the official `openai` SDK (`OpenAI(...).chat.completions.create`): its retries
+(408/409/429/5xx, timeouts and connection errors; exponential backoff from 0.5 s to 8 s, Retry-After
+honoured), its timeouts and its typed errors, each turned into a ModelError that costs one sample.
+Options: base_url (http://127.0.0.1:8000/v1), api_key_env (name of the env var holding the key; the
+key itself is never stored; without it the placeholder "EMPTY" is sent, never $OPENAI_API_KEY),
+concurrency (4), timeout (60 s per attempt), max_retries (4), seed (0; runs send each sample's own
+seed), extra_body ({}: merged into each request, e.g. vLLM's `mm_processor_kwargs`), top_logprobs
+(20, score mode). `backoff` is accepted for old experiment files and ignored (the SDK's schedule).
+Modalities on a Generation are those sent (a server cannot report which reached the model);
+`meta["sent"]` records what each media part carried: frames, their rate and size for video,
+seconds and sample rate for audio; `meta["server_check"]` compares the server's `usage.prompt_tokens`
+with what the family's processor makes of that (`models.server_check`; the family from
+options.family, the model's config, or options.processor: a local folder with the processor files),
+and a mismatch is noted. The prompt budgets of `models.budgets` apply when the family is known.
 """
 
 from __future__ import annotations
@@ -31,11 +40,17 @@ from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec
 from ..core.types import Generation
 from ..media import encode_mp4, get_cache, wav_bytes
-from . import _media, stops
+from . import _media, budgets, server_check, stops
 from . import options as options_
 from .base import Conversation, Model
 
-RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+# statuses the SDK retries (openai-python `_should_retry`: 408, 409, 429 and every 5xx)
+RETRY_STATUS = frozenset({408, 409, 429, *range(500, 600)})
+# keyword arguments of `client.chat.completions.create` this backend sends; any other key of a request
+# body (options.extra_body: vLLM's mm_processor_kwargs, top_k, ...) goes through the SDK's `extra_body`
+CREATE_FIELDS = frozenset(
+    {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "logprobs", "top_logprobs", "stop", "n"}
+)
 
 
 def _b64(data: bytes) -> str:
@@ -53,7 +68,6 @@ class OpenAIModel(Model):
         self.concurrency = max(1, int(o.get("concurrency", 4)))
         self.timeout = float(o.get("timeout", 60.0))
         self.max_retries = int(o.get("max_retries", 4))
-        self.backoff = float(o.get("backoff", 0.5))
         self.audio_format = o.get("audio_format", "input_audio")
         self.video_source = o.get("video_source", "frames")
         if self.audio_format not in ("input_audio", "audio_url", "audio_file_url"):
@@ -65,60 +79,83 @@ class OpenAIModel(Model):
         self._cache = _media.media_cache(workspace, o)
         self._client = None
         self._lock = threading.Lock()
+        self._checker: tuple | None = None
 
-    # ---- plumbing -------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json"}
+    # ---- plumbing: the official `openai` SDK (retries, timeouts, typed errors) ---------------
+    def _api_key(self) -> str:
         env = self.opts.get("api_key_env")
-        if env:
-            key = os.environ.get(env)
-            if not key:
-                raise ModelError(f"openai: the environment variable {env!r} (options.api_key_env) is not set")
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+        if not env:
+            # no key configured: a placeholder, never the user's OPENAI_API_KEY sent to an arbitrary server
+            return "EMPTY"
+        key = os.environ.get(env)
+        if not key:
+            raise ModelError(f"openai: the environment variable {env!r} (options.api_key_env) is not set")
+        return key
 
-    def _http(self):
+    def _sdk(self):
+        """One `openai.OpenAI` client per model, shared by the request threads (the SDK's client is
+        thread-safe; its default pool holds far more connections than `concurrency`)."""
         with self._lock:
             if self._client is None:
-                httpx = require("httpx", "openai", "the openai backend")
-                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
-                self._client = httpx.Client(timeout=self.timeout, limits=limits)
+                openai = require("openai", "openai", "the openai backend")
+                self._client = openai.OpenAI(
+                    base_url=self.base_url, api_key=self._api_key(), timeout=self.timeout, max_retries=self.max_retries
+                )
             return self._client
 
     def post(self, body: dict) -> dict:
-        """POST /chat/completions with retries on 429/5xx/connection errors; ModelError otherwise."""
-        httpx = require("httpx", "openai", "the openai backend")
+        """`chat.completions.create` through the SDK; the response as a plain dict (extra fields such as
+        `reasoning_content` kept). The SDK retries 408/409/429/5xx, timeouts and connection errors
+        `max_retries` times with exponential backoff (Retry-After honoured); every failure becomes a
+        ModelError naming the URL, the HTTP status and the server's message."""
+        openai = require("openai", "openai", "the openai backend")
         url = f"{self.base_url}/chat/completions"
-        headers = self._headers()
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            delay = self.backoff * (2**attempt)
-            try:
-                r = self._http().post(url, json=body, headers=headers)
-            except httpx.TimeoutException:
-                last = f"timed out after {self.timeout}s"
-            except httpx.TransportError as e:
-                last = f"connection error: {e}"
-            else:
-                if r.status_code < 300:
-                    try:
-                        return r.json()
-                    except ValueError as e:
-                        raise ModelError(f"openai: {url} returned invalid JSON: {r.text[:200]}") from e
-                msg = _server_message(r)
-                if r.status_code not in RETRY_STATUS:
-                    raise ModelError(f"openai: {url} rejected the request (HTTP {r.status_code}): {msg}")
-                last = f"HTTP {r.status_code}: {msg}"
-                ra = r.headers.get("retry-after")
-                if ra and ra.replace(".", "", 1).isdigit():
-                    delay = min(float(ra), 60.0)
-            if attempt < self.max_retries:
-                time.sleep(delay)
-        raise ModelError(f"openai: {url} failed after {self.max_retries + 1} attempts; last error: {last}")
+        known = {k: v for k, v in body.items() if k in CREATE_FIELDS}
+        extra = {k: v for k, v in body.items() if k not in CREATE_FIELDS}
+        attempts = self.max_retries + 1
+        try:
+            resp = self._sdk().chat.completions.create(**known, extra_body=extra or None)
+        except openai.APITimeoutError as e:
+            raise ModelError(f"openai: {url} timed out after {self.timeout}s ({attempts} attempts)") from e
+        except openai.APIConnectionError as e:
+            raise ModelError(f"openai: {url} connection error after {attempts} attempts: {e.__cause__ or e}") from e
+        except openai.APIStatusError as e:
+            msg = _server_message(e)
+            if e.status_code in RETRY_STATUS:
+                raise ModelError(
+                    f"openai: {url} failed after {attempts} attempts; last error: HTTP {e.status_code}: {msg}"
+                ) from e
+            raise ModelError(f"openai: {url} rejected the request (HTTP {e.status_code}): {msg}") from e
+        except openai.APIError as e:  # e.g. a body that is not JSON
+            raise ModelError(f"openai: {url} returned an unusable response: {e}") from e
+        data = resp.model_dump() if hasattr(resp, "model_dump") else resp
+        if not isinstance(data, dict):
+            raise ModelError(f"openai: {url} returned invalid JSON: {str(data)[:200]}")
+        return data
 
     # ---- request building -----------------------------------------------------------------
     def prepare(self, conversation: Conversation) -> Conversation:
         return _media.prepare_media(conversation, self.media, self._cache)
+
+    def checker(self):
+        """(token counter, tokenizer) of the served family (`models.server_check.checker`), built once."""
+        with self._lock:
+            if self._checker is None:
+                try:
+                    self._checker = server_check.checker(self.spec.name, self.opts)
+                except (OSError, ValueError, ImportError) as e:
+                    raise ModelError(f"openai: options.processor {self.opts.get('processor')!r}: {e}") from e
+            return self._checker
+
+    def _budgeted(self, conv: Conversation) -> tuple[Conversation, dict]:
+        """The prompt budgets of `models.budgets` on a prepared conversation, when the family is known."""
+        counter = self.checker()[0]
+        return budgets.fit(conv, counter, self.media) if counter is not None else (conv, {})
+
+    def _server_saw(self, conv: Conversation, gen: GenerationSpec, usage: dict, sent: dict) -> dict:
+        counter, tok = self.checker()
+        texts = [gen.system_prompt or ""] + [p.text or "" for m in conv for p in m.parts if p.kind == "text"]
+        return server_check.check(usage.get("prompt_tokens"), sent, "\n".join(t for t in texts if t), counter, tok)
 
     def _audio_part(self, p) -> dict:
         clip = p.data
@@ -142,10 +179,34 @@ class OpenAIModel(Model):
             suffix = Path(p.path).suffix.lstrip(".").lower() or "mp4"
             url = f"data:video/{suffix};base64," + _b64(Path(p.path).read_bytes())
         else:  # frames, or a segment: the decoded, budgeted frames re-encoded
-            clip = p.data
-            fps = len(clip.frames) / clip.duration if clip.duration > 0 else self.media.fps
-            url = "data:video/mp4;base64," + _b64(encode_mp4(clip.frames, fps))
+            url = "data:video/mp4;base64," + _b64(encode_mp4(p.data.frames, self._rate(p.data)))
         return {"type": "video_url", "video_url": {"url": url}}
+
+    def _rate(self, clip) -> float:
+        """Frames per second of the re-encoded video: frames sent / seconds they cover."""
+        return len(clip.frames) / clip.duration if clip.duration > 0 else float(self.media.fps)
+
+    def sent_record(self, conv: Conversation) -> dict[str, list[dict]]:
+        """What each usable media part of a prepared conversation carries to the server, by kind:
+        video {frames, fps, width, height, source} (source "frames": the decoded frames re-encoded;
+        "file"/"file_url": the original file, whose frames the server samples itself, `frames` then
+        being what this run decoded), audio {seconds, sample_rate}, image {width, height}."""
+        out: dict[str, list[dict]] = {}
+        for m in conv:
+            for p in m.parts:
+                if p.kind == "text" or not _media.usable(p):
+                    continue
+                clip = p.data
+                if p.kind == "audio":
+                    rec = {"seconds": round(len(clip.audio) / clip.sample_rate, 3), "sample_rate": clip.sample_rate}
+                else:
+                    h, w = (int(x) for x in clip.frames.shape[1:3])
+                    rec = {"width": w, "height": h}
+                    if p.kind == "video":
+                        src = self.video_source if not p.span else "frames"
+                        rec = {"frames": int(len(clip.frames)), "fps": round(self._rate(clip), 4), **rec, "source": src}
+                out.setdefault(p.kind, []).append(rec)
+        return out
 
     def build_messages(self, conv: Conversation, gen: GenerationSpec) -> tuple[list[dict], tuple[str, ...]]:
         """OpenAI chat messages for a prepared conversation, and the modalities they carry."""
@@ -190,7 +251,7 @@ class OpenAIModel(Model):
     # ---- generate / score -----------------------------------------------------------------
     def _one(self, conv: Conversation, gen: GenerationSpec, seed: int | None = None) -> Generation:
         try:
-            conv = self.prepare(conv)
+            conv, cuts = self._budgeted(self.prepare(conv))
             body, mods = self.build_request(conv, gen)
             if seed is not None:
                 body["seed"] = int(seed)
@@ -203,6 +264,16 @@ class OpenAIModel(Model):
             notes = _media.part_notes(conv)
             meta: dict[str, Any] = {"latency_s": round(time.perf_counter() - t0, 4), "modalities_source": "sent"}
             meta["answer_field"] = field
+            sent = self.sent_record(conv)
+            meta.update(cuts)
+            if sent:
+                meta["sent"] = sent
+                meta["server_check"] = saw = self._server_saw(conv, gen, usage, sent)
+                if saw["verdict"] in ("more", "fewer"):
+                    meta["server_mismatch"] = saw["verdict"]
+                    notes.append(
+                        f"server_check: {saw['why']} ({saw['prompt_tokens']} prompt tokens, expected {saw['expected']})"
+                    )
             if cut:
                 meta["cut_at_end_token"] = True
             if choice.get("finish_reason") is not None:
@@ -237,7 +308,7 @@ class OpenAIModel(Model):
     def _score_one(self, conv: Conversation, options: list[str], gen: GenerationSpec) -> Generation:
         """First-token log-probs of each option from the server's top_logprobs (-inf when absent)."""
         try:
-            conv = self.prepare(conv)
+            conv, cuts = self._budgeted(self.prepare(conv))
             body, mods = self.build_request(conv, gen)
             body.update(
                 max_tokens=1, temperature=0.0, logprobs=True, top_logprobs=int(self.opts.get("top_logprobs", 20))
@@ -251,7 +322,11 @@ class OpenAIModel(Model):
                     "use generation mode: generate"
                 )
             scores, failure = first_token_scores(content[0]["top_logprobs"], options)
-            meta: dict[str, Any] = {"score_method": "first-token top_logprobs"}
+            meta: dict[str, Any] = {"score_method": "first-token top_logprobs", **cuts}
+            sent = self.sent_record(conv)
+            if sent:
+                meta["sent"] = sent
+                meta["server_check"] = self._server_saw(conv, gen, data.get("usage") or {}, sent)
             if failure:
                 meta.update(unread_reason="scoring_failed", scoring_error=failure)
                 return Generation(text="", modalities=mods, meta=meta)
@@ -266,9 +341,9 @@ class OpenAIModel(Model):
     def info(self) -> dict:
         info = {"base_url": self.base_url, "audio_format": self.audio_format, "video_source": self.video_source}
         try:
-            import httpx
+            import openai
 
-            info["httpx"] = httpx.__version__
+            info["openai"] = openai.__version__
         except ImportError:
             pass
         return info
@@ -348,12 +423,17 @@ def _png_url(img) -> str:
     return "data:image/png;base64," + _b64(buf.getvalue())
 
 
-def _server_message(r) -> str:
-    try:
-        data = r.json()
-        err = data.get("error", data)
+def _server_message(e) -> str:
+    """The server's error message of an SDK `APIStatusError` (its JSON `error.message`, else the text)."""
+    body = getattr(e, "body", None)
+    if isinstance(body, dict):
+        err = body.get("error", body)
         if isinstance(err, dict):
             return str(err.get("message") or err)[:500]
         return str(err)[:500]
-    except ValueError:
-        return r.text[:500]
+    if body is not None:
+        return str(body)[:500]
+    try:
+        return e.response.text[:500]
+    except Exception:
+        return str(e)[:500]
