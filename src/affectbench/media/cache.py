@@ -76,7 +76,8 @@ def media_settings(media: MediaSpec) -> dict:
     return {k: v for k, v in media.model_dump().items() if k != "modalities"}
 
 
-DECODER_VERSION = 2  # bump when decode() output changes for the same file and settings (2: rotation, truncation)
+DECODER_VERSION = 3  # bump when decode() output changes for the same file and settings
+# (2: rotation, truncation; 3: truncation judged by each stream's own duration, audio_cut_from)
 
 
 def cache_key(path: str | Path, media: MediaSpec, span: tuple[float, float] | None, extra: str = "") -> str:
@@ -163,6 +164,7 @@ class MediaCache:
                     notes=list(meta["notes"]),
                     rotation=int(meta.get("rotation", 0)),
                     fps=meta.get("fps"),
+                    audio_cut_from=meta.get("audio_cut_from"),
                 )
         except FileNotFoundError:
             return None
@@ -186,6 +188,7 @@ class MediaCache:
             "notes": clip.notes,
             "rotation": clip.rotation,
             "fps": clip.fps,
+            "audio_cut_from": clip.audio_cut_from,
         }
         empty = np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")

@@ -5,9 +5,12 @@ its own audio part. Parts of modalities excluded by `MediaSpec.modalities` are d
 no backend can let them through by accident, and a file is decoded only for the streams its
 remaining parts use (a `TV` run never decodes an audio track, so a broken one cannot fail it).
 
-A missing modality is handled one way whatever its cause: a video with no audio stream, a separate
-audio file of zero bytes, an audio file with no audio stream — the part stays in the conversation
-without content (`usable` is False), backends leave it out, and `part_notes` says what was missing.
+A missing modality is handled one way whatever its cause: a video with no audio stream, a file that
+holds no sample of the stream a part wants (`EmptyMedia`: zero bytes, a header-only WAV, an audio part
+pointing at a file without an audio track), and an audio file that cannot be decoded beside a video or
+image of the same conversation that can — the part stays in the conversation without content (`usable`
+is False), backends leave it out, and `part_notes` says what was missing and why. An unreadable file
+that is the conversation's only media still raises MediaError (the sample fails, naming the file).
 
 A decode yields both the frames and the audio of a file (one pass), so parts of a conversation that
 point at the same file and span (a video part and its audio-track part) share one DecodedClip:
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import EmptyMedia, MediaError
 from ..core.specs import MediaSpec
 from ..core.types import Message, Part
 from ..media import DecodedClip, MediaCache, file_identity, get_cache, load_clip
@@ -53,6 +57,7 @@ def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None
                 wants.setdefault(key(p), set()).add("audio" if p.kind == "audio" else "video")
     out: list[Message] = []
     clips: dict[tuple[str, tuple[float, float] | None], DecodedClip] = {}  # one decode per (file, span)
+    failed: dict[tuple[str, tuple[float, float] | None], MediaError] = {}  # audio-only files that did not decode
     for msg in conv:
         parts: list[Part] = []
         for p in msg.parts:
@@ -63,21 +68,38 @@ def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None
                 continue
             k = key(p)
             clip = clips.get(k)
+            if clip is None and k not in failed:
+                try:
+                    clip = clips[k] = _decode_part(p, media, cache, "video" in wants[k], "audio" in wants[k])
+                except MediaError as e:
+                    if wants[k] != {"audio"}:  # a video file that cannot be read fails the sample
+                        raise
+                    failed[k] = e
             if clip is None:
-                clip = clips[k] = _decode_part(p, media, cache, "video" in wants[k], "audio" in wants[k])
+                clip = _missing(media, f"unreadable: {failed[k]}")
             parts.append(Part(kind=p.kind, text=p.text, path=p.path, span=p.span, data=clip))
         out.append(Message(role=msg.role, parts=parts))
+    if failed and not any(usable(p) for m in out for p in m.parts if p.kind != "text"):
+        raise next(iter(failed.values()))  # nothing else to send: the unreadable file costs the sample
     return out
 
 
+def _missing(media: MediaSpec, why: str) -> DecodedClip:
+    return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, [why])
+
+
 def _decode_part(p: Part, media: MediaSpec, cache: MediaCache | None, video: bool, audio: bool) -> DecodedClip:
-    """Decode the streams a part's file must give; a zero-byte file is a missing modality, not an error."""
+    """Decode the streams a part's file must give; a file holding no sample of them (zero bytes, header
+    only, no such stream: `EmptyMedia`) is a missing modality, not an error."""
     path = Path(p.path or "")
     if path.is_file() and path.stat().st_size == 0:
-        return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, ["empty file"])
-    if cache is not None:
-        return cache.get(path, media, p.span, video=video, audio=audio)
-    return load_clip(path, media, p.span, video=video, audio=audio)
+        return _missing(media, "empty file")
+    try:
+        if cache is not None:
+            return cache.get(path, media, p.span, video=video, audio=audio)
+        return load_clip(path, media, p.span, video=video, audio=audio)
+    except EmptyMedia as e:
+        return _missing(media, f"no samples ({e})")
 
 
 def usable(part: Part) -> bool:
@@ -147,6 +169,19 @@ def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndar
     if window is None or len(audio) <= window:
         return audio, None
     return audio[:window], {"seconds": round(len(audio) / rate, 3), "seconds_sent": round(window / rate, 3)}
+
+
+def audio_sent(clip: DecodedClip, window: int | None) -> tuple[np.ndarray, dict | None]:
+    """The audio of `clip` to send, cut to the extractor's `window` (`fit_audio`), and the record of every
+    cut it went through: the decoder's `max_seconds` cut (`DecodedClip.audio_cut_from`, e.g. Qwen2-Audio's
+    30 s recipe) and the window's, as one `{"seconds": original, "seconds_sent": kept}` (None when whole)."""
+    audio, cut = fit_audio(clip.audio, window, clip.sample_rate)
+    if clip.audio_cut_from is None:
+        return audio, cut
+    return audio, {
+        "seconds": round(float(clip.audio_cut_from), 3),
+        "seconds_sent": round(len(audio) / clip.sample_rate, 3),
+    }
 
 
 def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:

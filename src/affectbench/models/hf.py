@@ -278,13 +278,13 @@ class HFModel(Model):
                     row["videos"].append(clip.frames)
                     row["rates"].append(_media.clip_rate(clip, self.media.fps))
                     if id(p) in with_audio:
-                        audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                        audio, cut = _media.audio_sent(clip, window)
                         row["audio"].append(audio)
                         row["slots"].append(len(row["videos"]) - 1)
                         if cut:
                             meta.setdefault("audio_truncated", []).append(cut)
                 elif p.kind == "audio":
-                    audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                    audio, cut = _media.audio_sent(clip, window)
                     row["audio"].append(audio)
                     row["slots"].append(None)
                     if cut:
