@@ -184,6 +184,25 @@ def audio_sent(clip: DecodedClip, window: int | None) -> tuple[np.ndarray, dict 
     }
 
 
+def videos_carry_audio(conv: Conversation) -> bool | None:
+    """Whether every usable video part of `conv` has its own audio track among the usable audio parts (same
+    file and span, one decode: `prepare_media`); None when `conv` has no usable video. Only such a
+    conversation can be interleaved by time (a mute clip's video has no audio to interleave)."""
+    tracks = {
+        (str(p.path), tuple(p.span) if p.span else None)
+        for m in conv
+        for p in m.parts
+        if p.kind == "audio" and usable(p)
+    }
+    videos = [
+        (str(p.path), tuple(p.span) if p.span else None)
+        for m in conv
+        for p in m.parts
+        if p.kind == "video" and usable(p)
+    ]
+    return all(v in tracks for v in videos) if videos else None
+
+
 def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
     """For interleaving audio with video frames by time (Qwen2.5-Omni's TMRoPE): the conversation without
     the audio parts that are the audio track of one of its video parts (same file and span), and the ids
@@ -210,14 +229,15 @@ def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
 
 def collate(features: list, pad_id: int):
     """Join per-conversation processor outputs into one batch: input_ids / attention_mask left-padded,
-    every other tensor concatenated along dim 0 (per-item or per-patch rows), lists joined."""
+    every other tensor concatenated along dim 0 (per-item or per-patch rows) over the rows that have it
+    (a row without video has no `pixel_values_videos`), lists joined."""
     import torch
 
-    keys = list(features[0].keys())
+    keys = list(dict.fromkeys(k for f in features for k in f))  # a text-only row has no media tensors
     out = {}
     width = max(int(f["input_ids"].shape[1]) for f in features)
     for k in keys:
-        vals = [f[k] for f in features]
+        vals = [f[k] for f in features if k in f]
         if k in ("input_ids", "attention_mask"):
             fill = pad_id if k == "input_ids" else 0
             rows = []
@@ -226,6 +246,16 @@ def collate(features: list, pad_id: int):
                 rows.append(torch.cat([pad, v], dim=1))
             out[k] = torch.cat(rows, dim=0)
         elif torch.is_tensor(vals[0]):
+            if vals[0].dim() > 1 and len({tuple(v.shape[1:]) for v in vals}) > 1:
+                # per-call padding (Qwen3-Omni's input_features and feature_attention_mask pad to the call's
+                # longest clip): right-pad with zeros to the batch's longest; a zero mask marks it invalid
+                size = [max(int(v.shape[d]) for v in vals) for d in range(1, vals[0].dim())]
+                vals = [
+                    torch.nn.functional.pad(
+                        v, [x for d in reversed(range(1, v.dim())) for x in (0, size[d - 1] - v.shape[d])]
+                    )
+                    for v in vals
+                ]
             out[k] = torch.cat(vals, dim=0)
         elif isinstance(vals[0], list):
             out[k] = [x for v in vals for x in v]

@@ -114,6 +114,7 @@ class HFModel(Model):
 
         info = {"torch": torch.__version__, "transformers": transformers.__version__}
         info.update(family=self.family.key, recipe=self.recipe.as_dict(), media=self.media.model_dump())
+        info["batch_policy"] = self.family.batch  # families.BATCH_POLICIES: what may share a forward
         try:
             import peft
 
@@ -266,8 +267,14 @@ class HFModel(Model):
         interleave = self._interleaves()
         window = _media.audio_window(proc)
         rows, metas = [], []
+        carried = [self._carries_audio(c) for c in batch]
+        if True in carried and False in carried:
+            raise ModelError(
+                "hf: videos with and without their audio cannot share a forward (use_audio_in_video is one flag "
+                "per forward); generate() splits such batches (families.batches)"
+            )
         for i, conv in enumerate(batch):
-            msgs, media, with_audio = self.chat_inputs(conv, gen, interleave)
+            msgs, media, with_audio = self.chat_inputs(conv, gen, bool(carried[i]))
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
@@ -295,12 +302,19 @@ class HFModel(Model):
             metas.append(meta)
         if interleave:
             pad = getattr(proc, "tokenizer", proc).pad_token_id
-            inputs = _media.collate([self._process([r], interleave) for r in rows], pad)
-            inputs["use_audio_in_video"] = True
+            inputs = _media.collate([self._process([r], bool(c)) for r, c in zip(rows, carried, strict=True)], pad)
+            if True in carried:  # every video of this forward carries its audio (checked above)
+                inputs["use_audio_in_video"] = True
         else:
             inputs = self._process(rows, interleave)
         self._record_grids(inputs, rows, metas)
         return _to_device(inputs, self.device), metas
+
+    def _carries_audio(self, conv: Conversation) -> bool | None:
+        """Under interleaving (`_interleaves`): whether the conversation's videos carry their audio (then it is
+        interleaved by time), False for videos without (a mute clip: sent as plain video), None without video;
+        always None when the run does not interleave."""
+        return _media.videos_carry_audio(conv) if self._interleaves() else None
 
     def _process(self, rows: list[dict], interleave: bool):
         """One processor call over `rows`; every video gets its own rate on the time axis."""
@@ -385,20 +399,21 @@ class HFModel(Model):
         import torch
 
         self.load()
-        groups = families.batches(self.family, len(batch))
-        if len(groups) > 1:  # the family's outputs would depend on batch-mates: one forward per group
-            return [
-                g
-                for idx in groups
-                for g in self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
-            ]
+        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
+        groups = families.batches(self.family, batch, [self._carries_audio(c) for c in batch])
+        if len(groups) > 1:  # outputs would depend on batch-mates (families.BATCH_POLICIES): one forward per group
+            out: list[Generation | None] = [None] * len(batch)
+            for idx in groups:
+                part = self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
+                for i, g in zip(idx, part, strict=True):
+                    out[i] = g
+            return out
         sample = gen.temperature > 0
         if sample and seeds is not None and len(batch) > 1:
             return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         self.load()
         if sample:
             torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
-        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs, metas = self._encode_sent(batch, gen)
         tok = getattr(self._proc, "tokenizer", self._proc)
         kw: dict[str, Any] = {
