@@ -40,7 +40,7 @@ def prepared(tmp_path):
 
 def test_build_request_video_and_audio_parts(prepared):
     _, conv, _ = prepared
-    req, mods = build_request(conv, GenerationSpec(system_prompt="Sys"), render)
+    req, mods, _ = build_request(conv, GenerationSpec(system_prompt="Sys"), render)
     assert req["prompt"] == "[system]Sys[user]<VIDEO><AUDIO>Emotion?[assistant]"
     mm = req["multi_modal_data"]
     assert mm["video"].shape == (4, 48, 64, 3) and mm["video"].dtype == np.uint8
@@ -54,15 +54,15 @@ def test_build_request_sends_each_clip_its_own_rate(tmp_path):
     clip = make_clip(tmp_path / "long.mp4", 20.0, size=(32, 32), fps=5, audio=False)
     model = VLLMModel(ModelSpec(backend="vllm", name="Qwen/Qwen2.5-Omni-7B"), MediaSpec(fps=2, max_frames=32), tmp_path)
     conv = model.prepare([Message(role="user", parts=[Part(kind="video", path=str(clip))])])
-    req, _ = build_request(conv, GenerationSpec(), render)
+    req, _, _ = build_request(conv, GenerationSpec(), render)
     assert req["mm_processor_kwargs"]["fps"] == pytest.approx(32 / 20)  # 2 / 1.6 = 1.25 s per temporal grid
 
 
 def test_build_request_drops_missing_and_unsupported(prepared):
     _, conv, conv_mute = prepared
-    req, mods = build_request(conv_mute, GenerationSpec(), render)
+    req, mods, _ = build_request(conv_mute, GenerationSpec(), render)
     assert "<AUDIO>" not in req["prompt"] and set(req["multi_modal_data"]) == {"video"} and mods == ("V",)
-    req, mods = build_request(conv, GenerationSpec(), render, accepts={"video"}, suffix="positive")
+    req, mods, _ = build_request(conv, GenerationSpec(), render, accepts={"video"}, suffix="positive")
     assert "audio" not in req["multi_modal_data"] and req["prompt"].endswith("[assistant]positive")
 
 
