@@ -252,3 +252,22 @@ def test_per_sample_seeds_reach_the_requests(server):
         if r["body"]["model"] == "seeded"
     }
     assert sent == {f"Seed me {i}": sample_seed(11, f"clip{i}") for i in range(3)}
+
+
+def test_family_batch_policy_sets_the_concurrency(tmp_path):
+    """A family whose answers depend on batch-mates gets one request in flight (a server batches concurrent
+    requests); asking for more is refused; other families keep the asked concurrency. Recorded in info()."""
+    import json
+
+    from affectbench.core.errors import ModelError
+
+    phi = tmp_path / "phi"
+    phi.mkdir()
+    (phi / "config.json").write_text(json.dumps({"model_type": "phi4_multimodal"}))
+    model = OpenAIModel(ModelSpec(backend="openai", name=str(phi)))
+    assert model.concurrency == 1 and model.info()["concurrency"] == 1
+    with pytest.raises(ModelError, match="one request at a time"):
+        OpenAIModel(ModelSpec(backend="openai", name=str(phi), options={"concurrency": 4}))
+    served = ModelSpec(backend="openai", name="served-id", options={"family": "phi4_multimodal"})
+    assert OpenAIModel(served).concurrency == 1  # a served model id: the family named in the options
+    assert OpenAIModel(ModelSpec(backend="openai", name="served-id", options={"concurrency": 3})).concurrency == 3

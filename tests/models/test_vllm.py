@@ -87,3 +87,47 @@ def test_import_guard_names_the_extra(prepared):
     with pytest.raises(MissingExtra, match=r"affectbench\[vllm\]"):
         model.generate([conv], GenerationSpec())
     assert MODELS.load("vllm") is VLLMModel  # the module itself imports without vLLM
+
+
+def _family_folder(tmp_path, model_type):
+    import json
+
+    d = tmp_path / model_type
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model_type": model_type}))
+    return str(d)
+
+
+def test_family_batch_policy_reaches_the_engine(tmp_path):
+    from affectbench.core.errors import ModelError
+
+    phi = _family_folder(tmp_path, "phi4_multimodal")
+    kw = VLLMModel(ModelSpec(backend="vllm", name=phi)).engine_kwargs()
+    assert kw["max_num_seqs"] == 1  # batch policy "single": one request at a time in vLLM's scheduler too
+    with pytest.raises(ModelError, match="one request at a time"):
+        VLLMModel(ModelSpec(backend="vllm", name=phi, options={"max_num_seqs": 8})).engine_kwargs()
+    gemma = _family_folder(tmp_path, "gemma3n")
+    assert (
+        VLLMModel(ModelSpec(backend="vllm", name=gemma), MediaSpec(modalities="TAV")).engine_kwargs()["max_num_seqs"]
+        == 1
+    )
+    assert (
+        "max_num_seqs"
+        not in VLLMModel(ModelSpec(backend="vllm", name=gemma), MediaSpec(modalities="TV")).engine_kwargs()
+    )
+    omni = VLLMModel(ModelSpec(backend="vllm", name=_family_folder(tmp_path, "qwen2_5_omni")))
+    assert "max_num_seqs" not in omni.engine_kwargs() and omni.info()["batch_policy"] == "any"
+    # the family's recipe applies as in hf (same frames, pixels, system prompt)
+    assert omni.media.max_pixels == 768 * 28 * 28 and omni.recipe.system_prompt
+
+
+def test_prefix_caching_is_off_unless_asked_and_score_mode_refuses_it(tmp_path):
+    from affectbench.core.errors import ModelError
+
+    model = VLLMModel(ModelSpec(backend="vllm", name="m"))
+    assert model.engine_kwargs()["enable_prefix_caching"] is False
+    assert model.info()["engine"]["enable_prefix_caching"] is False  # recorded with the run
+    on = VLLMModel(ModelSpec(backend="vllm", name="m", options={"enable_prefix_caching": True}))
+    assert on.engine_kwargs()["enable_prefix_caching"] is True
+    with pytest.raises(ModelError, match="vllm #42019"):  # before any engine starts
+        on.score([[Message(role="user", parts=[Part.of_text("x")])]], ["a", "b"], GenerationSpec(mode="score"))

@@ -445,6 +445,22 @@ def serial(family: Family, modalities: str = "TAV") -> bool:
     return family.batch == "single" or (family.batch == "one_audio_length" and "A" in modalities)
 
 
+def concurrency(name: str, options: dict[str, Any], modalities: str, default: int = 4) -> int:
+    """Requests a client may have in flight for a model (`options["concurrency"]`, else `default`): 1 when
+    the family is `serial` (a server batches concurrent requests; Phi-4-multimodal degraded under
+    concurrency, vllm #18360). Raises ModelError when the options ask for more for such a family."""
+    family = family_named(name, options)
+    asked = options.get("concurrency")
+    if serial(family, modalities):
+        if asked is not None and int(asked) > 1:
+            raise ModelError(
+                f"{family.title} takes one request at a time (batch policy {family.batch!r}: "
+                f"{BATCH_POLICIES[family.batch]}); drop concurrency={asked}"
+            )
+        return 1
+    return max(1, int(asked if asked is not None else default))
+
+
 def family_named(name: str, options: dict[str, Any] | None = None) -> Family:
     """The family of a model: `options["family"]` (a family key, for a served model whose config is not
     on this machine) or its local / cached `config.json`; GENERIC when neither says."""
