@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _chat, _media, _score, families, stops
+from . import _adapter, _chat, _media, _score, families, stops
 from . import options as options_
 from .base import Conversation, Model
 
@@ -82,6 +82,7 @@ class HFModel(Model):
         self._lock = threading.Lock()
         self._model = None
         self._proc = None
+        self.adapter_change: float | None = None  # set by the adapter probe at load
         self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
         self.family = families.family_of(families.local_config(spec.name))
@@ -134,6 +135,8 @@ class HFModel(Model):
                 info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
             info["audio_window_s"] = (_media.audio_window(self._proc) or 0) / self.media.sample_rate or None
             info["audio_in_video"] = "interleaved" if self._interleaves() else "separate part"
+            if self.spec.adapter:  # the probe that showed the adapter active (largest next-token logit change)
+                info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logit_change": self.adapter_change}
         return info
 
     # ---- loading --------------------------------------------------------------------------
@@ -208,6 +211,7 @@ class HFModel(Model):
         if self.spec.adapter:
             peft = require("peft", "finetune", "LoRA adapters")
             model = peft.PeftModel.from_pretrained(model, self.spec.adapter)
+            self.adapter_change = self._probe_adapter(torch, model, proc, device)  # refuses an inactive adapter
             if o.get("merge_adapter", True):
                 model = model.merge_and_unload()
         model.eval()
@@ -218,6 +222,17 @@ class HFModel(Model):
         self._proc, self._model, self.device = proc, model, device
         self._ids = _chat.placeholder_ids(proc)
         self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
+
+    def _probe_adapter(self, torch, model, proc, device) -> float:
+        """The largest change the adapter makes to the next-token logits of one text prompt (`models._adapter`);
+        ModelError when it changes none (an inactive adapter would give base-model answers silently)."""
+        tok = getattr(proc, "tokenizer", proc)
+        ids = tok(_adapter.PROBE_TEXT, return_tensors="pt").input_ids.to(device)
+        with torch.inference_mode():
+            adapted = model(input_ids=ids).logits[0, -1].float()
+            with model.disable_adapter():
+                base = model(input_ids=ids).logits[0, -1].float()
+        return _adapter.check_active("hf", self.spec.adapter, float((adapted - base).abs().max()))
 
     @property
     def accepts(self) -> set[str]:

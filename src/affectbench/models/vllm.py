@@ -36,7 +36,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _chat, _media, _score, families, stops
+from . import _adapter, _chat, _media, _score, families, stops
 from . import options as options_
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, CAP_PIXELS_PER_FRAME, WEIGHT_FILES
@@ -93,6 +93,7 @@ class VLLMModel(Model):
         self._cache = _media.media_cache(workspace, self.opts)
         self._llm = None
         self._proc = None
+        self.adapter_change: float | None = None  # set by the adapter probe when the engine starts
         self.caps: dict[str, str] = {}
         # the media the hf backend would send: the family's recipe on the run's MediaSpec
         self.family = families.family_named(spec.name, self.opts)
@@ -159,10 +160,49 @@ class VLLMModel(Model):
         except Exception:  # a checkpoint without generation_config.json: the tokenizer and template still say
             gencfg = None
         self.end_ids = stops.end_token_ids(self._proc, gencfg)
+        self.adapter_towers()  # refuses, before the engine starts, tower targets vLLM would drop
         try:
             self._llm = vllm.LLM(**self.engine_kwargs())
         except Exception as e:
             raise ModelError(f"vllm: cannot start the engine for {self.spec.name!r}: {e}") from e
+        if self.spec.adapter:
+            self.adapter_change = self._probe_adapter()
+
+    def adapter_towers(self) -> list[str]:
+        """The adapter's modules in an audio or vision tower (`models._adapter.tower_modules`). vLLM applies
+        LoRA to the language model only unless `enable_tower_connector_lora` (vision encoder and connector
+        of some models; never audio towers): such weights would be dropped silently, so they are refused,
+        naming them. Allowed ones are listed in info()."""
+        if not self.spec.adapter:
+            return []
+        towers = _adapter.tower_modules(_adapter.adapter_modules(self.spec.adapter))
+        vision_ok = bool(self.engine_kwargs().get("enable_tower_connector_lora"))
+        dropped = [
+            m
+            for m in towers
+            if not vision_ok or {"audio_tower", "audio_model", "embed_audio", "audio_embed"} & set(m.split("."))
+        ]
+        if dropped:
+            raise ModelError(
+                f"vllm: the LoRA adapter {self.spec.adapter} has weights in {len(dropped)} tower modules that vLLM "
+                f"would ignore (e.g. {dropped[:3]}; LoRA reaches the language model only, vision towers with "
+                "engine_kwargs.enable_tower_connector_lora); run it on hf or train without tower targets"
+            )
+        return towers
+
+    def _probe_adapter(self) -> float:
+        """The largest change the LoRA makes to the next-token log-probs (top 20) of one text prompt;
+        ModelError when none (vllm #34186: a mismatched adapter loads and serves base-model output)."""
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+        runs = [
+            self._llm.generate([_adapter.PROBE_TEXT], params, lora_request=lora, use_tqdm=False)[0]
+            for lora in (None, self._lora())
+        ]
+        base, tuned = ({t: lp.logprob for t, lp in r.outputs[0].logprobs[0].items()} for r in runs)
+        change = max(abs(base.get(t, -1e4) - tuned.get(t, -1e4)) for t in base.keys() | tuned.keys())
+        return _adapter.check_active("vllm", self.spec.adapter, float(change))
 
     def _render(self, msgs: list[dict]) -> str:
         return self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
@@ -276,6 +316,9 @@ class VLLMModel(Model):
     def info(self) -> dict:
         info: dict[str, Any] = {"engine": {k: v for k, v in self.engine_kwargs().items() if k != "model"}}
         info.update(family=self.family.key, batch_policy=self.family.batch, recipe=self.recipe.as_dict())
+        if self.spec.adapter:
+            info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logprob_change": self.adapter_change}
+            info["adapter_towers"] = self.adapter_towers()
         info["media"] = self.media.model_dump()
         try:
             import vllm
