@@ -297,18 +297,6 @@ def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
 BUILDERS["qwen2_5_vl"] = tiny_qwen2_5_vl
 
 
-# every zoo family built here → the modalities it takes (the processors' own sub-processors say so)
-ZOO_MODALITIES = {
-    "qwen2_5_omni": "TAV",
-    "qwen3_omni_moe": "TAV",
-    "gemma3n": "TAV",
-    "phi4_multimodal": "TAV",
-    "qwen2_vl": "TV",
-    "qwen2_5_vl": "TV",
-    "qwen2_audio": "TA",
-}
-
-
 def zoo_builders() -> dict:
     """Family key → builder(out_dir) of its tiny random checkpoint (tests/_tiny.py and this module)."""
     from tests import _tiny

@@ -16,7 +16,8 @@ from affectbench.core.types import Message, Part
 from affectbench.models import families
 from affectbench.models.hf import HFModel
 from tests._clips import make_clip
-from tests._tiny_zoo import ZOO_MODALITIES, zoo_builders
+from tests._tiny_zoo import zoo_builders
+from tests.models.test_zoo import FAMILY_MODALITIES as ZOO_MODALITIES
 
 pytest.importorskip("transformers")
 pytest.importorskip("torchvision")
