@@ -9,9 +9,10 @@ import numpy as np
 
 from affectbench.core.types import Message, Part
 
-MEDIA = {"fps": 2, "modalities": "TAV"}
+MEDIA = {"fps": 2}
 GEN = {"max_new_tokens": 2}
-PLACEHOLDERS = {"A": "<|AUDIO|>", "V": "<|VIDEO|>", "I": "<|IMAGE|>"}
+# family → the modalities its run sends (the processor's own sub-processors: an omni and a video-text model)
+FAMILY_MODALITIES = {"qwen2_5_omni": "TAV", "qwen2_5_vl": "TV"}
 
 
 def conversations(paths: dict[str, str]) -> list[list[Message]]:
@@ -36,7 +37,7 @@ def sent_digest(requests) -> list[str]:
         h = hashlib.sha256()
         for kind, items in sorted(req.get("multi_modal_data", {}).items()):
             for item in items if isinstance(items, list) else [items]:
-                arr = item[0] if isinstance(item, tuple) else item
+                arr = item[0] if isinstance(item, tuple) else item  # (audio, rate) / (frames, metadata)
                 h.update(kind.encode() + str(np.asarray(arr).shape).encode() + np.ascontiguousarray(arr).tobytes())
         out.append(h.hexdigest())
     return out

@@ -43,7 +43,9 @@ def test_build_request_video_and_audio_parts(prepared):
     req, mods, _ = build_request(conv, GenerationSpec(system_prompt="Sys"), render)
     assert req["prompt"] == "[system]Sys[user]<VIDEO><AUDIO>Emotion?[assistant]"
     mm = req["multi_modal_data"]
-    assert mm["video"].shape == (4, 48, 64, 3) and mm["video"].dtype == np.uint8
+    frames, meta = mm["video"]
+    assert frames.shape == (4, 48, 64, 3) and frames.dtype == np.uint8
+    assert meta["total_num_frames"] == 4 and meta["fps"] == 2.0 and meta["do_sample_frames"] is False
     audio, sr = mm["audio"]
     assert sr == 16000 and audio.dtype == np.float32 and abs(len(audio) - 32000) < 400
     assert req["mm_processor_kwargs"] == {"use_audio_in_video": False, "fps": 2.0}  # 4 frames over 2 s

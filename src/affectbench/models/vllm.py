@@ -1,7 +1,7 @@
 """`vllm`: the vLLM offline engine (`LLM.generate` with multi-modal data), tensor parallel.
 
 The prompt is the model's own chat template (from its HF processor) with one placeholder per
-media part; `multi_modal_data` carries the decoded frames as "video" (T,H,W,3 uint8) and the
+media part; `multi_modal_data` carries the decoded frames as "video" ((T,H,W,3 uint8, `video_metadata`)) and the
 16 kHz waveform as "audio" ((array, sample_rate)); the audio of a video is its own audio part and
 `use_audio_in_video` stays off. The media are those the `hf` backend sends for the same sample: the
 family's recipe (`families`: frames, pixels, rate, system prompt; frames as images for Gemma 3n /
@@ -71,8 +71,9 @@ def build_request(
             if cut:
                 sent.setdefault("audio_truncated", []).append(cut)
         elif p.kind == "video":
-            mm.setdefault("video", []).append(clip.frames)
-            rates.append(_media.clip_rate(clip, 2.0))
+            rate = _media.clip_rate(clip, 2.0)
+            mm.setdefault("video", []).append((clip.frames, video_metadata(clip.frames, rate)))
+            rates.append(rate)
         else:
             mm.setdefault("image", []).append(clip.frames[0])
     request: dict[str, Any] = {"prompt": render(msgs) + suffix}
@@ -83,6 +84,21 @@ def build_request(
             request["mm_processor_kwargs"]["fps"] = rates[0] if len(set(rates)) == 1 else rates
             request["mm_processor_kwargs"].update(video_kwargs or {})
     return request, _chat.sent_modalities(conv, media), sent
+
+
+def video_metadata(frames, rate: float) -> dict[str, Any]:
+    """vLLM's per-video metadata for frames already sampled at `rate` (frames/s): what its own frame loader
+    makes (vllm/multimodal/media/video.py); Qwen2.5-VL's processor requires it (`video_needs_metadata`) and
+    takes the time axis from its fps. `do_sample_frames` False: the frames are used as given."""
+    n = int(frames.shape[0])
+    return {
+        "total_num_frames": n,
+        "fps": float(rate),
+        "duration": n / rate if rate > 0 else 0.0,
+        "video_backend": "affectbench",
+        "frames_indices": list(range(n)),
+        "do_sample_frames": False,
+    }
 
 
 class VLLMModel(Model):
