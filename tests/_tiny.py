@@ -308,12 +308,13 @@ def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> P
     return _save_with_processor(model, _omni_processor(Qwen3OmniMoeProcessor, tok), out_dir)
 
 
-def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0) -> Path:
-    """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir`."""
+def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0, hidden: int = 32) -> Path:
+    """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir` (`hidden`: the
+    language model's width, 2 heads)."""
     from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     tok = tiny_tokenizer("audio")
-    text = _text_config(tok)
+    text = _text_config(tok, hidden)
     text.pop("rope_parameters")
     text["model_type"] = "qwen2"
     config = Qwen2AudioConfig(audio_config=dict(AUDIO_ENCODER), text_config=text, audio_token_index=tok.audio_token_id)

@@ -11,8 +11,8 @@ from affectbench.core.types import Message, Part
 
 MEDIA = {"fps": 2}
 GEN = {"max_new_tokens": 2}
-# family → the modalities its run sends (the processor's own sub-processors: an omni and a video-text model)
-FAMILY_MODALITIES = {"qwen2_5_omni": "TAV", "qwen2_5_vl": "TV"}
+# family → the modalities its run sends (its processor's sub-processors: omni, video-text, audio-text)
+FAMILY_MODALITIES = {"qwen2_5_omni": "TAV", "qwen2_5_vl": "TV", "qwen2_audio": "TA"}
 
 
 def conversations(paths: dict[str, str]) -> list[list[Message]]:

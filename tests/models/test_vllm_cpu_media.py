@@ -2,10 +2,10 @@
 audio file and a clip without audio go in as vLLM multimodal inputs, and the prompt vLLM builds equals
 the `hf` processor's for the same sample: the same token ids, so the same count per modality placeholder.
 
-Two families, tiny random models with head_dim 64 (vLLM's CPU attention) built here with the main venv's
+Three families, tiny random models with head_dim 64 (vLLM's CPU attention) built here with the main venv's
 transformers: Qwen2.5-Omni in the released layout (a whole Qwen2_5OmniForConditionalGeneration, the
-thinker under `thinker.`; video + audio + image) and Qwen2.5-VL (video + image; its audio parts are
-dropped by the run's modalities, so the audio-only sample is text there). A driver run by `.venv-vllm/bin/python` drives
+thinker under `thinker.`; video + audio + image), Qwen2.5-VL (video + image; the run's modalities drop
+the audio parts) and Qwen2-Audio (audio; the video and image parts are dropped). A driver run by `.venv-vllm/bin/python` drives
 `VLLMModel` (its own prepare, recipe, requests) and writes the prompt token ids vLLM returned and a hash of
 the frames and audio it sent; the test computes the same with `HFModel` in the main venv. Its video path
 needs torchvision inside vLLM's processing: see scripts/vllm_cpu_torchvision_ops.py. Without
@@ -90,13 +90,15 @@ def paths(tmp_path_factory):
 
 @pytest.fixture(scope="module", params=list(FAMILY_MODALITIES))
 def setup(request, paths, tmp_path_factory):
-    from tests._tiny import tiny_qwen_omni
+    from tests._tiny import tiny_qwen2_audio, tiny_qwen_omni
     from tests._tiny_zoo import tiny_qwen2_5_vl
 
     key = request.param
     tmp = tmp_path_factory.mktemp(f"vllm_{key}")
     if key == "qwen2_5_omni":
         ckpt = tiny_qwen_omni(tmp / "ckpt", hidden=128, full=True)
+    elif key == "qwen2_audio":
+        ckpt = tiny_qwen2_audio(tmp / "ckpt", hidden=128)
     else:
         ckpt = tiny_qwen2_5_vl(tmp / "ckpt", hidden=128)
     return key, tmp, ckpt, paths
@@ -168,10 +170,11 @@ def test_vllm_prompt_equals_the_hf_processor_prompt_per_sample(run, hf):
         assert {k: got.count(i) for k, i in ids.items()} == {k: ref.count(i) for k, i in ids.items()}
         assert got == ref  # token for token: the same template, the same placeholder expansion
     counts = [{k: r.count(i) for k, i in ids.items()} for r in rows]
-    assert counts[0]["video"] > 0 and counts[1]["image"] > 0 and counts[3]["video"] > 0
+    if "V" in FAMILY_MODALITIES[key]:
+        assert counts[0]["video"] > 0 and counts[1]["image"] > 0 and counts[3]["video"] > 0
     if "A" in FAMILY_MODALITIES[key]:
         assert counts[0]["audio"] > 0 and counts[2]["audio"] > 0
-        assert counts[3]["audio"] == 0  # the clip without audio sends its video only
+        assert counts[3]["audio"] == 0  # the clip without audio sends no audio
     assert run["n_input"] == [len(r) for r in rows]
 
 
@@ -181,8 +184,10 @@ def test_vllm_is_fed_the_same_frames_and_audio_as_hf(run, hf):
     if key == "qwen2_5_omni":
         assert run["modalities"] == [["T", "A", "V"], ["T", "V"], ["T", "A"], ["T", "V"]]
         assert any("missing, not sent" in n for n in run["notes"][3])
-    else:  # a video-text model: the run's modalities drop every audio part before decoding
+    elif key == "qwen2_5_vl":  # a video-text model: the run's modalities drop every audio part before decoding
         assert run["modalities"] == [["T", "V"], ["T", "V"], ["T"], ["T", "V"]]
+    else:  # an audio-text model: the video and image parts are dropped, the clip's audio track stays
+        assert run["modalities"] == [["T", "A"], ["T"], ["T", "A"], ["T"]]
 
 
 def test_run_records_the_family_policy_and_prefix_caching(run, hf):
@@ -190,4 +195,5 @@ def test_run_records_the_family_policy_and_prefix_caching(run, hf):
     info = run["info"]
     assert info["family"] == key and info["batch_policy"] == "any"
     assert info["engine"]["enable_prefix_caching"] is False
-    assert info["media"]["max_pixels"] == 768 * 28 * 28  # the family's recipe applies, as in hf
+    recipe = {"qwen2_audio": ("max_seconds", 30.0)}.get(key, ("max_pixels", 768 * 28 * 28))
+    assert info["media"][recipe[0]] == recipe[1]  # the family's recipe applies, as in hf
