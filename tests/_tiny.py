@@ -135,6 +135,7 @@ def _vision_processors(temporal_patch_size: int = 2):
 
 
 def _text_config(tok, hidden: int = 32, max_positions: int = 4096) -> dict:
+    head = hidden // 2  # mrope sections split head_dim / 2 as Qwen2.5-VL's (16, 24, 24) split 128 / 2
     return {
         "vocab_size": len(tok),
         "hidden_size": hidden,
@@ -143,7 +144,11 @@ def _text_config(tok, hidden: int = 32, max_positions: int = 4096) -> dict:
         "num_attention_heads": 2,
         "num_key_value_heads": 1,
         "max_position_embeddings": max_positions,
-        "rope_parameters": {"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 10000.0,
+            "mrope_section": [head // 8, 3 * head // 16, 3 * head // 16],
+        },
         "pad_token_id": tok.pad_token_id,
         "eos_token_id": tok.eos_token_id,
         "tie_word_embeddings": False,
@@ -200,15 +205,18 @@ AUDIO_ENCODER = {
 }
 
 
-def tiny_qwen_omni(out_dir: str | Path, seed: int = 0, real_tokenizer=None) -> Path:
+def tiny_qwen_omni(
+    out_dir: str | Path, seed: int = 0, real_tokenizer=None, hidden: int = 32, full: bool = False
+) -> Path:
     """Save a tiny Qwen2.5-Omni thinker + Qwen2_5OmniProcessor to `out_dir`; return it.
 
     `real_tokenizer` (from `qwen_omni_tokenizer`): use it and the released processor settings
-    (`qwen_omni_processor`) instead of the tiny BPE and tiny vision processors."""
+    (`qwen_omni_processor`) instead of the tiny BPE and tiny vision processors. `hidden`: the language
+    model's width (2 heads; 128 gives head_dim 64, a size vLLM's CPU attention takes). `full`: save the
+    released layout (a whole Qwen2_5OmniForConditionalGeneration without talker), which vLLM's registry takes."""
     from transformers import Qwen2_5OmniProcessor, Qwen2_5OmniThinkerConfig, Qwen2_5OmniThinkerForConditionalGeneration
 
     tok = real_tokenizer if real_tokenizer is not None else tiny_tokenizer("omni")
-    hidden = 32
     config = Qwen2_5OmniThinkerConfig(
         audio_config={**AUDIO_ENCODER, "output_dim": hidden, "n_window": 50},
         vision_config={
@@ -234,6 +242,19 @@ def tiny_qwen_omni(out_dir: str | Path, seed: int = 0, real_tokenizer=None) -> P
     )
     model = _random_model(Qwen2_5OmniThinkerForConditionalGeneration, config, tok, seed)
     proc = qwen_omni_processor(tok) if real_tokenizer is not None else _omni_processor(Qwen2_5OmniProcessor, tok)
+    if full:  # the released layout: a whole Qwen2_5OmniForConditionalGeneration, thinker weights under `thinker.`
+        from transformers import Qwen2_5OmniConfig, Qwen2_5OmniForConditionalGeneration
+
+        thinker = model
+        model = Qwen2_5OmniForConditionalGeneration(
+            Qwen2_5OmniConfig(thinker_config=config.to_dict(), enable_audio_output=False)
+        ).eval()
+        model.thinker.load_state_dict(thinker.state_dict())
+        out = _save_with_processor(model, proc, out_dir)
+        import torch
+
+        torch.save({}, out / "spk_dict.pt")  # the talker's speaker table (released checkpoints ship one); none here
+        return out
     return _save_with_processor(model, proc, out_dir)
 
 
@@ -288,12 +309,13 @@ def tiny_qwen3_omni(out_dir: str | Path, seed: int = 0, full: bool = False) -> P
     return _save_with_processor(model, _omni_processor(Qwen3OmniMoeProcessor, tok), out_dir)
 
 
-def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0) -> Path:
-    """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir`."""
+def tiny_qwen2_audio(out_dir: str | Path, seed: int = 0, hidden: int = 32) -> Path:
+    """Save a tiny Qwen2-Audio (audio + text, no vision) with its processor to `out_dir` (`hidden`: the
+    language model's width, 2 heads)."""
     from transformers import Qwen2AudioConfig, Qwen2AudioForConditionalGeneration, Qwen2AudioProcessor
 
     tok = tiny_tokenizer("audio")
-    text = _text_config(tok)
+    text = _text_config(tok, hidden)
     text.pop("rope_parameters")
     text["model_type"] = "qwen2"
     config = Qwen2AudioConfig(audio_config=dict(AUDIO_ENCODER), text_config=text, audio_token_index=tok.audio_token_id)

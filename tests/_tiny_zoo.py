@@ -258,8 +258,9 @@ def tiny_phi4_multimodal(out_dir: str | Path, seed: int = 0) -> Path:
 BUILDERS = {"gemma3n": tiny_gemma3n, "phi4_multimodal": tiny_phi4_multimodal}
 
 
-def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
-    """Save a tiny Qwen2.5-VL (window-attention ViT, vision + text) with Qwen2_5_VLProcessor to `out_dir`."""
+def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0, hidden: int = 32) -> Path:
+    """Save a tiny Qwen2.5-VL (window-attention ViT, vision + text) with Qwen2_5_VLProcessor to `out_dir`.
+    `hidden`: the language model's width (2 heads; 128 gives head_dim 64 for vLLM's CPU attention)."""
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLProcessor
 
     from tests._tiny import VISION_PATCHES, _text_config, _vision_processors, chat_template, tiny_tokenizer
@@ -271,12 +272,12 @@ def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_heads": 2,
-            "out_hidden_size": 32,
+            "out_hidden_size": hidden,
             "fullatt_block_indexes": [0],
             "window_size": 56,
             **VISION_PATCHES,
         },
-        text_config={**_text_config(tok, 32), "bos_token_id": None},
+        text_config={**_text_config(tok, hidden), "bos_token_id": None},
         bos_token_id=None,  # the tiny vocabulary has no Qwen <|endoftext|> at id 151643
         image_token_id=tok.image_token_id,
         video_token_id=tok.video_token_id,
@@ -295,3 +296,16 @@ def tiny_qwen2_5_vl(out_dir: str | Path, seed: int = 0) -> Path:
 
 
 BUILDERS["qwen2_5_vl"] = tiny_qwen2_5_vl
+
+
+def zoo_builders() -> dict:
+    """Family key → builder(out_dir) of its tiny random checkpoint (tests/_tiny.py and this module)."""
+    from tests import _tiny
+
+    return {
+        "qwen2_5_omni": _tiny.tiny_qwen_omni,
+        "qwen3_omni_moe": _tiny.tiny_qwen3_omni,
+        "qwen2_vl": _tiny.tiny_qwen2_vl,
+        "qwen2_audio": _tiny.tiny_qwen2_audio,
+        **BUILDERS,
+    }

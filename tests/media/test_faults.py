@@ -127,3 +127,87 @@ def test_data_check_lists_truncated_rotated_and_empty(clips, tmp_path):
     assert [p.sample_id for p in r.of_kind("empty")] == ["noaudio"]
     text = r.render()
     assert "truncated (1)" in text and "rotated (1)" in text and "empty (1)" in text
+
+
+def _header_only_wav(path):
+    """What ffmpeg writes for an empty recording: RIFF/fmt/LIST headers and a zero-length data chunk."""
+    import subprocess
+
+    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "anullsrc=r=16000:cl=mono", "-t", "0", str(path)]
+    subprocess.run(cmd, check=True)
+    return path
+
+
+def test_header_only_wav_beside_a_video_costs_the_audio_not_the_sample(clips, tmp_path):
+    from affectbench.core.errors import EmptyMedia
+
+    hdr = _header_only_wav(tmp_path / "hdr.wav")
+    assert 0 < hdr.stat().st_size <= 100  # headers only (78 bytes with ffmpeg 5)
+    with pytest.raises(EmptyMedia, match="hdr.wav"):
+        decode(hdr, MediaSpec(), video=False)
+    conv = [Message("user", [Part("video", path=str(clips["whole"])), Part("audio", path=str(hdr))])]
+    video, audio = _media.prepare_media(conv, MediaSpec(), None)[0].parts
+    assert _media.usable(video) and not _media.usable(audio)
+    # alone it is a missing modality too, exactly as a zero-byte file is (it holds no sample either)
+    alone = _media.prepare_media([Message("user", [Part("audio", path=str(hdr))])], MediaSpec(), None)
+    notes = _media.part_notes(alone)
+    assert "audio hdr.wav: missing, not sent" in notes and any("no samples" in n for n in notes)
+
+
+def test_audio_part_on_a_file_without_audio_track_is_a_missing_modality(clips):
+    conv = [Message("user", [Part("video", path=str(clips["whole"])), Part("audio", path=str(clips["mute"]))])]
+    video, audio = _media.prepare_media(conv, MediaSpec(), None)[0].parts
+    assert _media.usable(video) and not _media.usable(audio)
+    assert any("no audio stream" in n for n in audio.data.notes)
+
+
+def test_unreadable_audio_file_costs_the_audio_beside_a_video_and_the_sample_alone(clips, tmp_path):
+    from affectbench.core.errors import MediaError
+
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF\x00\x00\x00\x00garbage" * 20)
+    conv = [Message("user", [Part("video", path=str(clips["whole"])), Part("audio", path=str(bad))])]
+    out = _media.prepare_media(conv, MediaSpec(), None)
+    video, audio = out[0].parts
+    assert _media.usable(video) and not _media.usable(audio)
+    assert any(n.startswith("audio bad.wav: unreadable") for n in _media.part_notes(out))
+    with pytest.raises(MediaError, match="bad.wav"):  # nothing else to send: the sample fails, naming the file
+        _media.prepare_media([Message("user", [Part("audio", path=str(bad)), Part.of_text("x")])], MediaSpec(), None)
+    broken_video = [Message("user", [Part("video", path=str(bad))])]
+    with pytest.raises(MediaError, match="bad.wav"):
+        _media.prepare_media(broken_video, MediaSpec(), None)
+
+
+def test_audio_track_shorter_than_the_container_is_not_truncated(tmp_path):
+    """The container's duration is its longest stream's; an audio track that stops earlier, as its own
+    header says, is whole. A byte-truncated file still is truncated (its streams promise more)."""
+    import subprocess
+
+    import av
+
+    path = tmp_path / "short_audio.mp4"
+    cmd = ["ffmpeg", "-y", "-loglevel", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25"]
+    cmd += ["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=16000:duration=1.5", "-t", "4"]
+    enc = ["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-movflags", "+faststart"]
+    subprocess.run([*cmd, *enc, str(path)], check=True)
+    with av.open(str(path)) as c:  # the reference: the container's and the audio stream's own durations
+        aus = c.streams.audio[0]
+        assert c.duration / 1e6 == pytest.approx(4.0, abs=0.05)
+        assert float(aus.duration * aus.time_base) == pytest.approx(1.5, abs=0.05)
+    clip = decode(path, MediaSpec())
+    assert clip.has_audio and clip.audio_seconds == pytest.approx(1.5, abs=0.1)
+    assert not clip.truncated and not any("truncated" in n for n in clip.notes)
+    cut = decode(truncate(path, 0.6, tmp_path / "cut.mp4"), MediaSpec())
+    assert cut.truncated
+
+
+def test_max_seconds_cut_is_recorded_on_the_clip(tmp_path):
+    from tests._clips import ffmpeg_clip
+
+    path = ffmpeg_clip(tmp_path / "c.mp4", 5.0, size=(32, 32), fps=5)
+    cut = decode(path, MediaSpec(max_seconds=2.0))
+    assert cut.audio_seconds == pytest.approx(2.0, abs=0.01)
+    assert cut.audio_cut_from == pytest.approx(5.0, abs=0.05)  # how long the audio was, as its header says
+    assert decode(path, MediaSpec()).audio_cut_from is None
+    clip, record = _media.audio_sent(cut, None)
+    assert record == {"seconds": pytest.approx(5.0, abs=0.05), "seconds_sent": 2.0}

@@ -126,3 +126,19 @@ def test_audio_truncated_is_counted_in_the_run_metrics(omni_dir, long_clips, tmp
     )
     rec = run_spec(spec, Store(tmp_path / "ws.sqlite"))
     assert rec.metrics["_audio_truncated"] == 1
+
+
+def test_qwen2_audio_recipe_cut_is_counted_as_audio_truncated(long_clips, tmp_path):
+    """Qwen2-Audio's recipe decodes at most 30 s (its Whisper window): that cut is `audio_truncated`, not
+    only a note, so the run's `_audio_truncated` counts it as it counts the extractor's own cut."""
+    from tests._tiny import tiny_qwen2_audio
+
+    model = HFModel(ModelSpec(backend="hf", name=str(tiny_qwen2_audio(tmp_path / "qa"))), MediaSpec(modalities="TA"))
+    assert model.media.max_seconds == 30.0  # the family's recipe
+    (g,) = model.generate([model.prepare(conv("x", audio=long_clips[60]))], GEN)
+    assert g.meta["audio_truncated"] == [
+        {"seconds": pytest.approx(60, abs=0.05), "seconds_sent": pytest.approx(30, abs=0.01)}
+    ]
+    assert any("max_seconds" in n for n in g.meta["notes"])
+    (whole,) = model.generate([model.prepare(conv("x", audio=long_clips[20]))], GEN)
+    assert "audio_truncated" not in whole.meta

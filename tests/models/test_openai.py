@@ -327,3 +327,22 @@ def test_video_budget_applies_to_what_is_sent(server, tmp_path):
     assert cut["frames"] == 6 and cut["frames_sent"] == g.meta["sent"]["video"][0]["frames"] < 6
     assert cut["tokens_sent"] <= 300 < cut["tokens"]
     assert g.meta["server_check"]["verdict"] == "ok"  # the server counted the thinned frames it got
+
+
+def test_family_batch_policy_sets_the_concurrency(tmp_path):
+    """A family whose answers depend on batch-mates gets one request in flight (a server batches concurrent
+    requests); asking for more is refused; other families keep the asked concurrency. Recorded in info()."""
+    import json
+
+    from affectbench.core.errors import ModelError
+
+    phi = tmp_path / "phi"
+    phi.mkdir()
+    (phi / "config.json").write_text(json.dumps({"model_type": "phi4_multimodal"}))
+    model = OpenAIModel(ModelSpec(backend="openai", name=str(phi)))
+    assert model.concurrency == 1 and model.info()["concurrency"] == 1
+    with pytest.raises(ModelError, match="one request at a time"):
+        OpenAIModel(ModelSpec(backend="openai", name=str(phi), options={"concurrency": 4}))
+    served = ModelSpec(backend="openai", name="served-id", options={"family": "phi4_multimodal"})
+    assert OpenAIModel(served).concurrency == 1  # a served model id: the family named in the options
+    assert OpenAIModel(ModelSpec(backend="openai", name="served-id", options={"concurrency": 3})).concurrency == 3

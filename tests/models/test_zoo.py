@@ -25,6 +25,7 @@ from affectbench.models import families
 from affectbench.models._media import prepare_media
 from affectbench.models.hf import HFModel
 from tests._clips import make_clip
+from tests._tiny_zoo import zoo_builders
 from tests.finetune._fixtures import dataset_ref, write_corpus
 
 GEN = GenerationSpec(max_new_tokens=3)
@@ -41,16 +42,7 @@ FAMILY_MODALITIES = {
 
 
 def _build(key, out):
-    from tests import _tiny, _tiny_zoo
-
-    builders = {
-        "qwen2_5_omni": _tiny.tiny_qwen_omni,
-        "qwen3_omni_moe": _tiny.tiny_qwen3_omni,
-        "qwen2_vl": _tiny.tiny_qwen2_vl,
-        "qwen2_audio": _tiny.tiny_qwen2_audio,
-        **_tiny_zoo.BUILDERS,
-    }
-    return builders[key](out)
+    return zoo_builders()[key](out)
 
 
 @pytest.fixture(scope="module")

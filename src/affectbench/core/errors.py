@@ -19,6 +19,11 @@ class MediaError(AffectbenchError):
     """A media file cannot be decoded."""
 
 
+class EmptyMedia(MediaError):
+    """A media file opens (or is zero bytes) but holds no sample of the streams asked for: a header-only
+    WAV, an audio part pointing at a file without an audio track. Backends treat it as a missing modality."""
+
+
 class ModelError(AffectbenchError):
     """A backend failed: load error, server error, time-out."""
 

@@ -77,7 +77,8 @@ def media_settings(media: MediaSpec) -> dict:
     return {k: v for k, v in media.model_dump().items() if k not in skip}
 
 
-DECODER_VERSION = 2  # bump when decode() output changes for the same file and settings (2: rotation, truncation)
+DECODER_VERSION = 3  # bump when decode() output changes for the same file and settings
+# (2: rotation, truncation; 3: truncation judged by each stream's own duration, audio_cut_from)
 
 
 def cache_key(path: str | Path, media: MediaSpec, span: tuple[float, float] | None, extra: str = "") -> str:
@@ -164,6 +165,7 @@ class MediaCache:
                     notes=list(meta["notes"]),
                     rotation=int(meta.get("rotation", 0)),
                     fps=meta.get("fps"),
+                    audio_cut_from=meta.get("audio_cut_from"),
                 )
         except FileNotFoundError:
             return None
@@ -187,6 +189,7 @@ class MediaCache:
             "notes": clip.notes,
             "rotation": clip.rotation,
             "fps": clip.fps,
+            "audio_cut_from": clip.audio_cut_from,
         }
         empty = np.zeros(0, np.uint8)
         fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")

@@ -12,8 +12,12 @@ Bad-media rules (documented, tested):
   most `max_frames`; a clip with fewer distinct frames repeats them (frame_times say so).
 - rotation: the container's display matrix (a phone clip's `rotate=90`) is applied, so frames come out
   upright as a player shows them (as ffmpeg's autorotate does); `rotation` records it, noted.
-- truncated / corrupt tail (the header promises more than decodes) -> what decodes is kept, the stream
-  ends there, and a note "truncated" says where; the last good frame fills later frame targets.
+- truncated / corrupt tail (a stream's own header promises more than decodes) -> what decodes is kept,
+  the stream ends there, and a note "truncated" says where; the last good frame fills later frame
+  targets. A stream is judged by its own stated duration, not the container's: an audio track that
+  ends before the video is whole.
+- a file holding no sample of the streams asked for (zero bytes, a header-only WAV, audio asked of a
+  file without an audio track) -> `EmptyMedia` (a MediaError); backends take it as a missing modality.
 - only the streams asked for are decoded (`video=`, `audio=`): a broken audio track cannot fail a
   video-only run.
 
@@ -35,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import MediaError, require
+from ..core.errors import EmptyMedia, MediaError, require
 from ..core.specs import MediaSpec
 
 _COUNT_LOCK = threading.Lock()
@@ -68,6 +72,7 @@ class DecodedClip:
     notes: list[str] = field(default_factory=list)
     rotation: int = 0  # degrees counter-clockwise applied from the container's display matrix
     fps: float | None = None  # the frames' effective sampling rate: frames used / seconds covered
+    audio_cut_from: float | None = None  # seconds of audio the window held before `max_seconds` cut it (None: whole)
 
     @property
     def truncated(self) -> bool:
@@ -180,7 +185,7 @@ def decode(
     if not path.is_file():
         raise MediaError(f"media file not found: {path}")
     if path.stat().st_size == 0:
-        raise MediaError(f"media file is empty (zero bytes): {path}")
+        raise EmptyMedia(f"media file is empty (zero bytes): {path}")
     _count()
     notes: list[str] = []
     try:
@@ -215,17 +220,26 @@ def _decode_open(av, container, path: Path, media: MediaSpec, span, want_video: 
     broken = _demux(container, readers) if readers else {}
 
     audio = audio_in.cut(start, notes) if audio_in is not None else None
+    cut_from = None
+    if audio is not None and audio_end < end:  # max_seconds cut the audio: how long it was, as its header says
+        own = _own_end(aus, end)
+        cut_from = round((own if own is not None else end) - start, 3)
+        cut_from = cut_from if math.isfinite(cut_from) and cut_from > audio_end - start else None
     if audio is None and aus is not None and "audio" not in broken:
         notes.append("no audio in the segment")
-    # a stream that broke off, or ended well before the header's end (a byte-truncated file), is noted
+    # a stream that broke off, or ended well before its own stated end (a byte-truncated file), is noted
     if video is not None:
-        _note_truncation(notes, "video", broken.get("video"), video.reached, video.last_time, end, _frame_step(vs))
+        own = _own_end(vs, end)
+        _note_truncation(notes, "video", broken.get("video"), video.reached, video.last_time, own, _frame_step(vs))
     if audio_in is not None:
-        _note_truncation(notes, "audio", broken.get("audio"), audio_in.reached, audio_in.last, audio_end, 0.1)
+        own = _own_end(aus, audio_end)
+        _note_truncation(notes, "audio", broken.get("audio"), audio_in.reached, audio_in.last, own, 0.1)
     rotation = video.to_rgb.rotation if video is not None else 0
     if rotation:
         notes.append(f"rotated {rotation} degrees (container display matrix)")
-    return _clip(video, audio, rotation, window, media, span, path, broken, notes)
+    clip = _clip(video, audio, rotation, window, media, span, path, broken, notes)
+    clip.audio_cut_from = cut_from
+    return clip
 
 
 def _pick_streams(container, want_video: bool, want_audio: bool, notes: list[str]):
@@ -402,15 +416,15 @@ def _demux(container, readers: list[_VideoSampler | _AudioCollector]) -> dict[st
 
 
 def _clip(video, audio, rotation: int, window: float, media: MediaSpec, span, path: Path, broken, notes):
-    """The DecodedClip of what was decoded; MediaError naming the path (and why each stream broke)
-    when neither frames nor audio came out."""
+    """The DecodedClip of what was decoded; when neither frames nor audio came out, MediaError naming the
+    path and why each stream broke, or EmptyMedia when nothing broke (the streams asked for hold no sample)."""
     arr = np.stack(video.frames) if video is not None and video.frames else None
     if arr is None and audio is None:
         where = f" in span {span}" if span else ""
+        if not broken:
+            raise EmptyMedia(f"no video or audio samples{where} in {path} ({'; '.join(notes) or 'header only'})")
         why = "; ".join(f"{k}: {v}" for k, v in broken.items())
-        raise MediaError(
-            f"no decodable video or audio{where} in {path} (zero-length or unreadable{'; ' + why if why else ''})"
-        )
+        raise MediaError(f"no decodable video or audio{where} in {path} (unreadable; {why})")
     if video is not None and arr is None:
         notes.append("no video frames in the segment")
     seg = window if math.isfinite(window) else (len(audio) / media.sample_rate if audio is not None else 0.0)
@@ -444,10 +458,27 @@ def _frame_step(vs) -> float:
     return 1.0 / float(rate) if rate else 0.1
 
 
-def _note_truncation(notes, kind: str, broke: str | None, reached: bool, last: float | None, end: float, step: float):
-    """Note a stream that broke off (`broke`) or stopped more than a few frames before `end` (s)."""
+def _own_end(stream, end: float) -> float | None:
+    """Where `stream` should stop within a window ending at `end` (s): its own stated end (start_time +
+    duration, in its time base), capped by `end`; None when its header states no duration of its own.
+
+    A stream is judged against its own header, not the container's: an audio track that simply ends
+    before the video (the container's duration is the longest stream's) is whole, not truncated.
+    """
+    if not stream.duration or not stream.time_base:
+        return None
+    own = float(((stream.start_time or 0) + stream.duration) * stream.time_base)
+    return min(own, end)
+
+
+def _note_truncation(notes, kind: str, broke: str | None, reached: bool, last: float | None, end, step: float):
+    """Note a stream that broke off (`broke`) or stopped more than a few frames before `end` (s: its own
+    stated end, `_own_end`; None when unknown, then only a break-off is noted)."""
     if broke is not None:
+        of = f" of {end:.2f}s" if end is not None and math.isfinite(end) else ""
         at = f" after {last:.2f}s" if last is not None else " at its start"
-        notes.append(f"truncated {kind}: decoding broke off{at} of {end:.2f}s ({broke})")
-    elif not reached and last is not None and math.isfinite(end) and last < end - max(0.25, 3 * step):
-        notes.append(f"truncated {kind}: ends at {last:.2f}s, the header promises {end:.2f}s")
+        notes.append(f"truncated {kind}: decoding broke off{at}{of} ({broke})")
+    elif (
+        end is not None and not reached and last is not None and math.isfinite(end) and last < end - max(0.25, 3 * step)
+    ):
+        notes.append(f"truncated {kind}: ends at {last:.2f}s, its header promises {end:.2f}s")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import MediaError, require
+from ..core.errors import EmptyMedia, MediaError, require
 from ..core.specs import MediaSpec
 from .decode import DecodedClip, frame_rotation
 
@@ -167,7 +167,8 @@ def decode_reference(
     aclip = reference_audio(path, span) if audio else None
     if not video:
         if aclip is None or aclip.audio is None:
-            raise MediaError(f"no decodable audio in {path}")
+            broke = [n for n in (aclip.notes if aclip else []) if n.startswith("truncated")]
+            raise (MediaError if broke else EmptyMedia)(f"no decodable audio in {path} ({'; '.join(aclip.notes)})")
         return aclip
     try:
         container = av.open(str(path))
@@ -193,7 +194,7 @@ def decode_reference(
         notes += aclip.notes
     wav = aclip.audio if aclip is not None else None
     if frames is None and wav is None:
-        raise MediaError(f"no decodable video or audio in {path}")
+        raise EmptyMedia(f"no video or audio samples in {path} ({'; '.join(notes) or 'header only'})")
     duration = float(len(times) / sample_fps) if sample_fps else (aclip.duration if aclip else 0.0)
     clip = DecodedClip(
         frames=frames,
@@ -220,7 +221,7 @@ def reference_audio(path: str | Path, span: tuple[float, float] | None = None) -
     if not path.is_file():
         raise MediaError(f"media file not found: {path}")
     if path.stat().st_size == 0:
-        raise MediaError(f"media file is empty (zero bytes): {path}")
+        raise EmptyMedia(f"media file is empty (zero bytes): {path}")
     notes: list[str] = []
     chunks: list[np.ndarray] = []
     rate = None

@@ -5,9 +5,12 @@ its own audio part. Parts of modalities excluded by `MediaSpec.modalities` are d
 no backend can let them through by accident, and a file is decoded only for the streams its
 remaining parts use (a `TV` run never decodes an audio track, so a broken one cannot fail it).
 
-A missing modality is handled one way whatever its cause: a video with no audio stream, a separate
-audio file of zero bytes, an audio file with no audio stream — the part stays in the conversation
-without content (`usable` is False), backends leave it out, and `part_notes` says what was missing.
+A missing modality is handled one way whatever its cause: a video with no audio stream, a file that
+holds no sample of the stream a part wants (`EmptyMedia`: zero bytes, a header-only WAV, an audio part
+pointing at a file without an audio track), and an audio file that cannot be decoded beside a video or
+image of the same conversation that can — the part stays in the conversation without content (`usable`
+is False), backends leave it out, and `part_notes` says what was missing and why. An unreadable file
+that is the conversation's only media still raises MediaError (the sample fails, naming the file).
 
 A decode yields both the frames and the audio of a file (one pass), so parts of a conversation that
 point at the same file and span (a video part and its audio-track part) share one DecodedClip:
@@ -21,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import EmptyMedia, MediaError
 from ..core.specs import MediaSpec
 from ..core.types import Message, Part
 from ..media import DecodedClip, MediaCache, file_identity, get_cache, load_clip
@@ -53,6 +57,7 @@ def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None
                 wants.setdefault(key(p), set()).add("audio" if p.kind == "audio" else "video")
     out: list[Message] = []
     clips: dict[tuple[str, tuple[float, float] | None], DecodedClip] = {}  # one decode per (file, span)
+    failed: dict[tuple[str, tuple[float, float] | None], MediaError] = {}  # audio-only files that did not decode
     for msg in conv:
         parts: list[Part] = []
         for p in msg.parts:
@@ -63,21 +68,38 @@ def prepare_media(conv: Conversation, media: MediaSpec, cache: MediaCache | None
                 continue
             k = key(p)
             clip = clips.get(k)
+            if clip is None and k not in failed:
+                try:
+                    clip = clips[k] = _decode_part(p, media, cache, "video" in wants[k], "audio" in wants[k])
+                except MediaError as e:
+                    if wants[k] != {"audio"}:  # a video file that cannot be read fails the sample
+                        raise
+                    failed[k] = e
             if clip is None:
-                clip = clips[k] = _decode_part(p, media, cache, "video" in wants[k], "audio" in wants[k])
+                clip = _missing(media, f"unreadable: {failed[k]}")
             parts.append(Part(kind=p.kind, text=p.text, path=p.path, span=p.span, data=clip))
         out.append(Message(role=msg.role, parts=parts))
+    if failed and not any(usable(p) for m in out for p in m.parts if p.kind != "text"):
+        raise next(iter(failed.values()))  # nothing else to send: the unreadable file costs the sample
     return out
 
 
+def _missing(media: MediaSpec, why: str) -> DecodedClip:
+    return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, [why])
+
+
 def _decode_part(p: Part, media: MediaSpec, cache: MediaCache | None, video: bool, audio: bool) -> DecodedClip:
-    """Decode the streams a part's file must give; a zero-byte file is a missing modality, not an error."""
+    """Decode the streams a part's file must give; a file holding no sample of them (zero bytes, header
+    only, no such stream: `EmptyMedia`) is a missing modality, not an error."""
     path = Path(p.path or "")
     if path.is_file() and path.stat().st_size == 0:
-        return DecodedClip(None, np.zeros(0, np.float32), None, media.sample_rate, 0.0, False, False, ["empty file"])
-    if cache is not None:
-        return cache.get(path, media, p.span, video=video, audio=audio)
-    return load_clip(path, media, p.span, video=video, audio=audio)
+        return _missing(media, "empty file")
+    try:
+        if cache is not None:
+            return cache.get(path, media, p.span, video=video, audio=audio)
+        return load_clip(path, media, p.span, video=video, audio=audio)
+    except EmptyMedia as e:
+        return _missing(media, f"no samples ({e})")
 
 
 def usable(part: Part) -> bool:
@@ -151,6 +173,38 @@ def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndar
     return audio[:window], cut
 
 
+def audio_sent(clip: DecodedClip, window: int | None) -> tuple[np.ndarray, dict | None]:
+    """The audio of `clip` to send, cut to the extractor's `window` (`fit_audio`), and the record of every
+    cut it went through: the decoder's `max_seconds` cut (`DecodedClip.audio_cut_from`, e.g. Qwen2-Audio's
+    30 s recipe) and the window's, as one `{"seconds": original, "seconds_sent": kept}` (None when whole)."""
+    audio, cut = fit_audio(clip.audio, window, clip.sample_rate)
+    if clip.audio_cut_from is None:
+        return audio, cut
+    return audio, {
+        "seconds": round(float(clip.audio_cut_from), 3),
+        "seconds_sent": round(len(audio) / clip.sample_rate, 3),
+    }
+
+
+def videos_carry_audio(conv: Conversation) -> bool | None:
+    """Whether every usable video part of `conv` has its own audio track among the usable audio parts (same
+    file and span, one decode: `prepare_media`); None when `conv` has no usable video. Only such a
+    conversation can be interleaved by time (a mute clip's video has no audio to interleave)."""
+    tracks = {
+        (str(p.path), tuple(p.span) if p.span else None)
+        for m in conv
+        for p in m.parts
+        if p.kind == "audio" and usable(p)
+    }
+    videos = [
+        (str(p.path), tuple(p.span) if p.span else None)
+        for m in conv
+        for p in m.parts
+        if p.kind == "video" and usable(p)
+    ]
+    return all(v in tracks for v in videos) if videos else None
+
+
 def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
     """For interleaving audio with video frames by time (Qwen2.5-Omni's TMRoPE): the conversation without
     the audio parts that are the audio track of one of its video parts (same file and span), and the ids
@@ -177,14 +231,15 @@ def audio_of_videos(conv: Conversation) -> tuple[Conversation, set[int]]:
 
 def collate(features: list, pad_id: int):
     """Join per-conversation processor outputs into one batch: input_ids / attention_mask left-padded,
-    every other tensor concatenated along dim 0 (per-item or per-patch rows), lists joined."""
+    every other tensor concatenated along dim 0 (per-item or per-patch rows) over the rows that have it
+    (a row without video has no `pixel_values_videos`), lists joined."""
     import torch
 
-    keys = list(features[0].keys())
+    keys = list(dict.fromkeys(k for f in features for k in f))  # a text-only row has no media tensors
     out = {}
     width = max(int(f["input_ids"].shape[1]) for f in features)
     for k in keys:
-        vals = [f[k] for f in features]
+        vals = [f[k] for f in features if k in f]
         if k in ("input_ids", "attention_mask"):
             fill = pad_id if k == "input_ids" else 0
             rows = []
@@ -193,6 +248,16 @@ def collate(features: list, pad_id: int):
                 rows.append(torch.cat([pad, v], dim=1))
             out[k] = torch.cat(rows, dim=0)
         elif torch.is_tensor(vals[0]):
+            if vals[0].dim() > 1 and len({tuple(v.shape[1:]) for v in vals}) > 1:
+                # per-call padding (Qwen3-Omni's input_features and feature_attention_mask pad to the call's
+                # longest clip): right-pad with zeros to the batch's longest; a zero mask marks it invalid
+                size = [max(int(v.shape[d]) for v in vals) for d in range(1, vals[0].dim())]
+                vals = [
+                    torch.nn.functional.pad(
+                        v, [x for d in reversed(range(1, v.dim())) for x in (0, size[d - 1] - v.shape[d])]
+                    )
+                    for v in vals
+                ]
             out[k] = torch.cat(vals, dim=0)
         elif isinstance(vals[0], list):
             out[k] = [x for v in vals for x in v]

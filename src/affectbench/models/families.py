@@ -56,6 +56,15 @@ class Recipe:
         return asdict(self)
 
 
+# What may share one forward pass (hf) or one engine step (vllm, a server) without changing a sample's output.
+BATCH_POLICIES = {
+    "any": "batch freely (batched output = single-sample output, tested per family)",
+    "single": "one sample per forward: outputs depend on batch-mates",
+    "one_audio_length": "audio clips of different lengths never share a forward: the audio encoder pads "
+    "every clip to the batch's longest and its output depends on that padding",
+}
+
+
 @dataclass(frozen=True)
 class Family:
     """One architecture family: how to identify, feed and batch it, and what is tested here."""
@@ -65,7 +74,7 @@ class Family:
     model_types: tuple[str, ...]  # config.json model_type values (thinker configs included)
     classes: tuple[str, ...] = ()  # transformers classes that run it
     recipe: Recipe = Recipe()
-    batch: str = "any"  # "any": batch freely; "single": one sample per forward (outputs depend on batch-mates)
+    batch: str = "any"  # the batch policy, see BATCH_POLICIES
     runs_on: str = "hf"  # "hf", or "vllm / openai" for remote-code families
     remote_code: bool = False
     tested: str | None = None  # the test that drives a tiny real architecture of it through the runner
@@ -128,8 +137,10 @@ FAMILIES: tuple[Family, ...] = (
                 "max_seconds": "Gemma3nProcessor audio_seq_length 188 soft tokens = 30 s at one token per 160 ms",
             },
         ),
+        batch="one_audio_length",
         tested="tests/models/test_zoo.py::test_family_end_to_end[gemma3n]",
-        notes="chat template writes <bos>; vision: MobileNet-V5 (timm); audio: USM-based encoder",
+        notes="chat template writes <bos>; vision: MobileNet-V5 (timm); audio: USM-based encoder, whose output "
+        "moves with a longer batch-mate's padding (vllm PR #20495 / #24052: the batch is padded to its longest clip)",
     ),
     Family(
         "phi4_multimodal",
@@ -392,11 +403,74 @@ def add_special_tokens(tok, texts: list[str]) -> bool:
     return not (bos and texts and all(t.startswith(bos) for t in texts))
 
 
-def batches(family: Family, n: int) -> list[list[int]]:
-    """Indices of the sub-batches one forward pass may take under the family's batching policy."""
+def audio_lengths(conv: Conversation) -> tuple[int, ...]:
+    """Sample counts of the usable audio parts of a prepared conversation (the clips its audio encoder sees)."""
+    return tuple(len(p.data.audio) for m in conv for p in m.parts if p.kind == "audio" and _media.usable(p))
+
+
+def batches(family: Family, convs: list[Conversation], together: list[Any] | None = None) -> list[list[int]]:
+    """Indices of the sub-batches that may share one forward pass, in order, under the family's policy
+    (`BATCH_POLICIES`): "single" gives one each; "one_audio_length" keeps rows whose audio clips differ in
+    length apart (a row holding clips of two lengths goes alone). `together` (one value per row, None =
+    no constraint) adds a constraint of the caller's: rows with different values never share a forward
+    (hf: whether a row's videos carry their interleaved audio, since `use_audio_in_video` is one flag per
+    forward in the Qwen-Omni models). A row joins the first sub-batch all of whose constraints it meets."""
+    n = len(convs)
     if family.batch == "single":
         return [[i] for i in range(n)]
-    return [list(range(n))] if n else []
+    keys: list[dict[str, Any]] = [{} for _ in range(n)]
+    for i, conv in enumerate(convs):
+        if family.batch == "one_audio_length":
+            lengths = set(audio_lengths(conv))
+            if lengths:
+                keys[i]["audio"] = lengths.pop() if len(lengths) == 1 else ("alone", i)
+        if together is not None and together[i] is not None:
+            keys[i]["together"] = together[i]
+    groups: list[tuple[dict[str, Any], list[int]]] = []
+    for i, key in enumerate(keys):
+        for fixed, members in groups:
+            if all(fixed.get(k, v) == v for k, v in key.items()):
+                fixed.update(key)
+                members.append(i)
+                break
+        else:
+            groups.append((dict(key), [i]))
+    return [members for _, members in groups]
+
+
+def serial(family: Family, modalities: str = "TAV") -> bool:
+    """Whether engines that batch requests themselves (vLLM's scheduler, a server under concurrent requests)
+    must get one request at a time to obey the family's policy: "single" always, "one_audio_length" when
+    audio is sent (they cannot keep clips of different lengths apart)."""
+    return family.batch == "single" or (family.batch == "one_audio_length" and "A" in modalities)
+
+
+def concurrency(name: str, options: dict[str, Any], modalities: str, default: int = 4) -> int:
+    """Requests a client may have in flight for a model (`options["concurrency"]`, else `default`): 1 when
+    the family is `serial` (a server batches concurrent requests; Phi-4-multimodal degraded under
+    concurrency, vllm #18360). Raises ModelError when the options ask for more for such a family."""
+    family = family_named(name, options)
+    asked = options.get("concurrency")
+    if serial(family, modalities):
+        if asked is not None and int(asked) > 1:
+            raise ModelError(
+                f"{family.title} takes one request at a time (batch policy {family.batch!r}: "
+                f"{BATCH_POLICIES[family.batch]}); drop concurrency={asked}"
+            )
+        return 1
+    return max(1, int(asked if asked is not None else default))
+
+
+def family_named(name: str, options: dict[str, Any] | None = None) -> Family:
+    """The family of a model: `options["family"]` (a family key, for a served model whose config is not
+    on this machine) or its local / cached `config.json`; GENERIC when neither says."""
+    key = (options or {}).get("family")
+    if key:
+        for f in FAMILIES:
+            if f.key == key:
+                return f
+        raise ModelError(f"unknown model family {key!r}; known: {sorted(f.key for f in FAMILIES)}")
+    return family_of(local_config(name))
 
 
 # ---- listing --------------------------------------------------------------------------------

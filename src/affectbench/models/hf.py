@@ -27,7 +27,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _chat, _media, _score, budgets, families, stops, tokens
+from . import _adapter, _chat, _media, _score, budgets, families, stops, tokens
 from . import options as options_
 from .base import Conversation, Model
 
@@ -83,6 +83,7 @@ class HFModel(Model):
         self._model = None
         self._proc = None
         self._counter: tokens.Counter | None | bool = False  # False: not computed yet
+        self.adapter_change: float | None = None  # set by the adapter probe at load
         self.thinker_prefix = ""  # "thinker." when the checkpoint is a full Omni model whose thinker we load
         self._fingerprint: str | None = None
         self.family = families.family_of(families.local_config(spec.name))
@@ -115,6 +116,7 @@ class HFModel(Model):
 
         info = {"torch": torch.__version__, "transformers": transformers.__version__}
         info.update(family=self.family.key, recipe=self.recipe.as_dict(), media=self.media.model_dump())
+        info["batch_policy"] = self.family.batch  # families.BATCH_POLICIES: what may share a forward
         try:
             import peft
 
@@ -134,6 +136,8 @@ class HFModel(Model):
                 info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
             info["audio_window_s"] = (_media.audio_window(self._proc) or 0) / self.media.sample_rate or None
             info["audio_in_video"] = "interleaved" if self._interleaves() else "separate part"
+            if self.spec.adapter:  # the probe that showed the adapter active (largest next-token logit change)
+                info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logit_change": self.adapter_change}
         return info
 
     # ---- loading --------------------------------------------------------------------------
@@ -208,6 +212,7 @@ class HFModel(Model):
         if self.spec.adapter:
             peft = require("peft", "finetune", "LoRA adapters")
             model = peft.PeftModel.from_pretrained(model, self.spec.adapter)
+            self.adapter_change = self._probe_adapter(torch, model, proc, device)  # refuses an inactive adapter
             if o.get("merge_adapter", True):
                 model = model.merge_and_unload()
         model.eval()
@@ -218,6 +223,17 @@ class HFModel(Model):
         self._proc, self._model, self.device = proc, model, device
         self._ids = _chat.placeholder_ids(proc)
         self.end_ids = stops.end_token_ids(tok, getattr(model, "generation_config", None))
+
+    def _probe_adapter(self, torch, model, proc, device) -> float:
+        """The largest change the adapter makes to the next-token logits of one text prompt (`models._adapter`);
+        ModelError when it changes none (an inactive adapter would give base-model answers silently)."""
+        tok = getattr(proc, "tokenizer", proc)
+        ids = tok(_adapter.PROBE_TEXT, return_tensors="pt").input_ids.to(device)
+        with torch.inference_mode():
+            adapted = model(input_ids=ids).logits[0, -1].float()
+            with model.disable_adapter():
+                base = model(input_ids=ids).logits[0, -1].float()
+        return _adapter.check_active("hf", self.spec.adapter, float((adapted - base).abs().max()))
 
     @property
     def accepts(self) -> set[str]:
@@ -268,9 +284,15 @@ class HFModel(Model):
         window = _media.audio_window(proc)
         counter = self.token_counter()
         rows, metas = [], []
+        carried = [self._carries_audio(c) for c in batch]
+        if True in carried and False in carried:
+            raise ModelError(
+                "hf: videos with and without their audio cannot share a forward (use_audio_in_video is one flag "
+                "per forward); generate() splits such batches (families.batches)"
+            )
         for i, conv in enumerate(batch):
             conv, cuts = budgets.fit(conv, counter, self.media)  # the prompt's video-token / audio budgets
-            msgs, media, with_audio = self.chat_inputs(conv, gen, interleave)
+            msgs, media, with_audio = self.chat_inputs(conv, gen, bool(carried[i]))
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
             row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
             row.update(images=[], rates=[], slots=[])
@@ -283,13 +305,13 @@ class HFModel(Model):
                     row["videos"].append(clip.frames)
                     row["rates"].append(_media.clip_rate(clip, self.media.fps))
                     if id(p) in with_audio:
-                        audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                        audio, cut = _media.audio_sent(clip, window)
                         row["audio"].append(audio)
                         row["slots"].append(len(row["videos"]) - 1)
                         if cut:
                             meta.setdefault("audio_truncated", []).append(cut)
                 elif p.kind == "audio":
-                    audio, cut = _media.fit_audio(clip.audio, window, clip.sample_rate)
+                    audio, cut = _media.audio_sent(clip, window)
                     row["audio"].append(audio)
                     row["slots"].append(None)
                     if cut:
@@ -300,8 +322,9 @@ class HFModel(Model):
             metas.append(meta)
         if interleave:
             pad = getattr(proc, "tokenizer", proc).pad_token_id
-            inputs = _media.collate([self._process([r], interleave) for r in rows], pad)
-            inputs["use_audio_in_video"] = True
+            inputs = _media.collate([self._process([r], bool(c)) for r, c in zip(rows, carried, strict=True)], pad)
+            if True in carried:  # every video of this forward carries its audio (checked above)
+                inputs["use_audio_in_video"] = True
         else:
             inputs = self._process(rows, interleave)
         self._record_grids(inputs, rows, metas)
@@ -345,6 +368,12 @@ class HFModel(Model):
                     f"hf: a prompt of {len(row)} tokens ({meta['tokens']}) + {new} new tokens exceeds the context of "
                     f"{ctx}; lower media.max_video_tokens / max_frames / max_seconds (`affectbench plan` shows this)"
                 )
+
+    def _carries_audio(self, conv: Conversation) -> bool | None:
+        """Under interleaving (`_interleaves`): whether the conversation's videos carry their audio (then it is
+        interleaved by time), False for videos without (a mute clip: sent as plain video), None without video;
+        always None when the run does not interleave."""
+        return _media.videos_carry_audio(conv) if self._interleaves() else None
 
     def _process(self, rows: list[dict], interleave: bool):
         """One processor call over `rows`; every video gets its own rate on the time axis."""
@@ -429,20 +458,21 @@ class HFModel(Model):
         import torch
 
         self.load()
-        groups = families.batches(self.family, len(batch))
-        if len(groups) > 1:  # the family's outputs would depend on batch-mates: one forward per group
-            return [
-                g
-                for idx in groups
-                for g in self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
-            ]
+        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
+        groups = families.batches(self.family, batch, [self._carries_audio(c) for c in batch])
+        if len(groups) > 1:  # outputs would depend on batch-mates (families.BATCH_POLICIES): one forward per group
+            out: list[Generation | None] = [None] * len(batch)
+            for idx in groups:
+                part = self.generate([batch[i] for i in idx], gen, [seeds[i] for i in idx] if seeds else None)
+                for i, g in zip(idx, part, strict=True):
+                    out[i] = g
+            return out
         sample = gen.temperature > 0
         if sample and seeds is not None and len(batch) > 1:
             return [g for conv, s in zip(batch, seeds, strict=True) for g in self.generate([conv], gen, [s])]
         self.load()
         if sample:
             torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
-        batch = [self.prepare(c) for c in batch]  # no-op for parts the runner already prepared
         inputs, metas = self._encode_sent(batch, gen)
         tok = getattr(self._proc, "tokenizer", self._proc)
         kw: dict[str, Any] = {

@@ -40,7 +40,7 @@ from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec
 from ..core.types import Generation
 from ..media import encode_mp4, get_cache, wav_bytes
-from . import _media, budgets, server_check, stops
+from . import _media, budgets, families, server_check, stops
 from . import options as options_
 from .base import Conversation, Model
 
@@ -65,7 +65,7 @@ class OpenAIModel(Model):
             raise ModelError("openai: never put an API key in the run spec; set options.api_key_env to an env var name")
         self.opts = o
         self.base_url = str(o.get("base_url", "http://127.0.0.1:8000/v1")).rstrip("/")
-        self.concurrency = max(1, int(o.get("concurrency", 4)))
+        self.concurrency = families.concurrency(spec.name, o, self.media.modalities)  # the family's batch policy
         self.timeout = float(o.get("timeout", 60.0))
         self.max_retries = int(o.get("max_retries", 4))
         self.audio_format = o.get("audio_format", "input_audio")
@@ -340,6 +340,7 @@ class OpenAIModel(Model):
 
     def info(self) -> dict:
         info = {"base_url": self.base_url, "audio_format": self.audio_format, "video_source": self.video_source}
+        info["concurrency"] = self.concurrency  # 1 for families whose answers depend on batch-mates
         try:
             import openai
 

@@ -1,18 +1,28 @@
 """`vllm`: the vLLM offline engine (`LLM.generate` with multi-modal data), tensor parallel.
 
 The prompt is the model's own chat template (from its HF processor) with one placeholder per
-media part; `multi_modal_data` carries the decoded frames as "video" (T,H,W,3 uint8) and the
+media part; `multi_modal_data` carries the decoded frames as "video" ((T,H,W,3 uint8, `video_metadata`)) and the
 16 kHz waveform as "audio" ((array, sample_rate)); the audio of a video is its own audio part and
-`use_audio_in_video` stays off. `mm_processor_kwargs.fps` is the videos' own sampling rate
-(`DecodedClip.fps`: frames used / seconds covered), so the time axis of a clip sampled sparser than
-`media.fps` is right. Modalities are counted from the placeholder ids in the expanded
-prompt vLLM returns.
+`use_audio_in_video` stays off. The media are those the `hf` backend sends for the same sample: the
+family's recipe (`families`: frames, pixels, rate, system prompt; frames as images for Gemma 3n /
+Phi-4), the same decode, the audio cut to the feature extractor's window (`audio_truncated`), and the
+processor switches `hf` passes (`cap_pixels_per_frame`). `mm_processor_kwargs.fps` is the videos' own
+sampling rate (`DecodedClip.fps`: frames used / seconds covered), so the time axis of a clip sampled
+sparser than `media.fps` is right. Modalities are counted from the placeholder ids in the expanded
+prompt vLLM returns (tests/models/test_vllm_cpu_media.py: equal to the hf processor's, per modality).
+
+The family's batch policy holds here too: a family whose outputs depend on batch-mates
+(`families.serial`) gets `max_num_seqs: 1`. Prefix caching is off unless `enable_prefix_caching: true`
+(a speed option for generate runs): with it on, prompt log-probs of identical prompts changed with
+request order (vllm #42019), which is exactly score mode (one request per option over one media
+prompt), so score mode refuses it. Both settings are in `info()["engine"]`, recorded with the run.
 
 Options: tensor_parallel_size (1), limit_mm_per_prompt ({"audio": 1, "video": 1, "image": 1}),
-dtype (auto), max_model_len, gpu_memory_utilization, seed (0: the engine's seed, and the sampling
-seed when no per-sample seeds come with a batch), trust_remote_code (false),
-max_lora_rank (64), engine_kwargs ({}: anything else LLM() takes). ModelSpec.adapter: a LoRA
-folder served through LoRARequest. vLLM is imported lazily: `pip install 'affectbench[vllm]'`.
+dtype (auto), max_model_len, gpu_memory_utilization, max_num_seqs, enable_prefix_caching (false),
+seed (0: the engine's seed, and the sampling seed when no per-sample seeds come with a batch),
+trust_remote_code (false), max_lora_rank (64), recipe (as hf), family (a family key, when the
+checkpoint's config.json is not local), engine_kwargs ({}: anything else LLM() takes). ModelSpec.adapter:
+a LoRA folder served through LoRARequest. vLLM is imported lazily: `pip install 'affectbench[vllm]'`.
 """
 
 from __future__ import annotations
@@ -26,10 +36,10 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _chat, _media, _score, stops
+from . import _adapter, _chat, _media, _score, families, stops
 from . import options as options_
 from .base import Conversation, Model
-from .hf import ADAPTER_FILES, WEIGHT_FILES
+from .hf import ADAPTER_FILES, CAP_PIXELS_PER_FRAME, WEIGHT_FILES
 
 
 def build_request(
@@ -38,22 +48,32 @@ def build_request(
     render: Callable[[list[dict]], str],
     accepts: set[str] = frozenset({"audio", "video", "image"}),
     suffix: str = "",
-) -> tuple[dict, tuple[str, ...]]:
-    """A vLLM prompt dict {prompt, multi_modal_data, mm_processor_kwargs} for a prepared conversation.
+    window: int | None = None,
+    video_kwargs: dict[str, Any] | None = None,
+) -> tuple[dict, tuple[str, ...], dict]:
+    """A vLLM prompt dict {prompt, multi_modal_data, mm_processor_kwargs} for a prepared conversation (in the
+    parts the family sends: `families.as_sent`).
 
     `render` turns chat-template messages into the prompt string (the model processor's
-    apply_chat_template); returns the request and the modalities it carries.
+    apply_chat_template); audio is cut to `window` samples (the feature extractor's, as hf cuts it);
+    `video_kwargs` are extra video-processor switches. Returns the request, the modalities it carries,
+    and what was cut (`{"audio_truncated": [...]}` or {}).
     """
     msgs, media = _chat.chat_messages(conv, gen, accepts)
     mm: dict[str, list] = {}
     rates: list[float] = []
+    sent: dict[str, Any] = {}
     for p in media:
         clip = p.data
         if p.kind == "audio":
-            mm.setdefault("audio", []).append((clip.audio, clip.sample_rate))
+            audio, cut = _media.audio_sent(clip, window)
+            mm.setdefault("audio", []).append((audio, clip.sample_rate))
+            if cut:
+                sent.setdefault("audio_truncated", []).append(cut)
         elif p.kind == "video":
-            mm.setdefault("video", []).append(clip.frames)
-            rates.append(_media.clip_rate(clip, 2.0))
+            rate = _media.clip_rate(clip, 2.0)
+            mm.setdefault("video", []).append((clip.frames, video_metadata(clip.frames, rate)))
+            rates.append(rate)
         else:
             mm.setdefault("image", []).append(clip.frames[0])
     request: dict[str, Any] = {"prompt": render(msgs) + suffix}
@@ -62,7 +82,23 @@ def build_request(
         request["mm_processor_kwargs"] = {"use_audio_in_video": False}
         if rates:  # each video's own sampling rate sets its time axis (a long clip is sampled sparser)
             request["mm_processor_kwargs"]["fps"] = rates[0] if len(set(rates)) == 1 else rates
-    return request, _chat.sent_modalities(conv, media)
+            request["mm_processor_kwargs"].update(video_kwargs or {})
+    return request, _chat.sent_modalities(conv, media), sent
+
+
+def video_metadata(frames, rate: float) -> dict[str, Any]:
+    """vLLM's per-video metadata for frames already sampled at `rate` (frames/s): what its own frame loader
+    makes (vllm/multimodal/media/video.py); Qwen2.5-VL's processor requires it (`video_needs_metadata`) and
+    takes the time axis from its fps. `do_sample_frames` False: the frames are used as given."""
+    n = int(frames.shape[0])
+    return {
+        "total_num_frames": n,
+        "fps": float(rate),
+        "duration": n / rate if rate > 0 else 0.0,
+        "video_backend": "affectbench",
+        "frames_indices": list(range(n)),
+        "do_sample_frames": False,
+    }
 
 
 class VLLMModel(Model):
@@ -73,9 +109,17 @@ class VLLMModel(Model):
         self._cache = _media.media_cache(workspace, self.opts)
         self._llm = None
         self._proc = None
+        self.adapter_change: float | None = None  # set by the adapter probe when the engine starts
+        self.caps: dict[str, str] = {}
+        # the media the hf backend would send: the family's recipe on the run's MediaSpec
+        self.family = families.family_named(spec.name, self.opts)
+        self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
+        self.media = families.effective_media(self.media, self.recipe)
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
+        if self.recipe != families.Recipe():  # recipe-less checkpoints keep their old fingerprint
+            h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.model_dump()}).encode())
         if Path(self.spec.name).is_dir():
             h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
         if self.spec.adapter:
@@ -103,9 +147,18 @@ class VLLMModel(Model):
         for key in ("max_model_len", "gpu_memory_utilization", "max_num_seqs"):
             if key in o:
                 kw[key] = o[key]
+        # off by default: with it on, prompt log-probs depended on request order (vllm #42019)
+        kw["enable_prefix_caching"] = bool(o.get("enable_prefix_caching", False))
         if self.spec.adapter:
             kw.update(enable_lora=True, max_lora_rank=int(o.get("max_lora_rank", 64)))
         kw.update(o.get("engine_kwargs") or {})
+        if families.serial(self.family, self.media.modalities):  # the family's batch policy: one at a time
+            if int(kw.get("max_num_seqs", 1)) != 1:
+                raise ModelError(
+                    f"vllm: {self.family.title} runs one request at a time (batch policy {self.family.batch!r}: "
+                    f"{families.BATCH_POLICIES[self.family.batch]}); drop max_num_seqs={kw['max_num_seqs']}"
+                )
+            kw["max_num_seqs"] = 1
         return kw
 
     def _load(self) -> None:
@@ -115,22 +168,73 @@ class VLLMModel(Model):
         transformers = require("transformers", "hf", "the vllm backend's chat template")
         rev = {"revision": self.spec.revision} if self.spec.revision else {}
         self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name, **rev)
+        families.ensure_chat_template(self._proc, self.spec.name)
+        self.caps = families.capabilities(self._proc)
         self._ids = _chat.placeholder_ids(self._proc)
         try:
             gencfg = transformers.GenerationConfig.from_pretrained(self.spec.name)
         except Exception:  # a checkpoint without generation_config.json: the tokenizer and template still say
             gencfg = None
         self.end_ids = stops.end_token_ids(self._proc, gencfg)
+        self.adapter_towers()  # refuses, before the engine starts, tower targets vLLM would drop
         try:
             self._llm = vllm.LLM(**self.engine_kwargs())
         except Exception as e:
             raise ModelError(f"vllm: cannot start the engine for {self.spec.name!r}: {e}") from e
+        if self.spec.adapter:
+            self.adapter_change = self._probe_adapter()
+
+    def adapter_towers(self) -> list[str]:
+        """The adapter's modules in an audio or vision tower (`models._adapter.tower_modules`). vLLM applies
+        LoRA to the language model only unless `enable_tower_connector_lora` (vision encoder and connector
+        of some models; never audio towers): such weights would be dropped silently, so they are refused,
+        naming them. Allowed ones are listed in info()."""
+        if not self.spec.adapter:
+            return []
+        towers = _adapter.tower_modules(_adapter.adapter_modules(self.spec.adapter))
+        vision_ok = bool(self.engine_kwargs().get("enable_tower_connector_lora"))
+        dropped = [
+            m
+            for m in towers
+            if not vision_ok or {"audio_tower", "audio_model", "embed_audio", "audio_embed"} & set(m.split("."))
+        ]
+        if dropped:
+            raise ModelError(
+                f"vllm: the LoRA adapter {self.spec.adapter} has weights in {len(dropped)} tower modules that vLLM "
+                f"would ignore (e.g. {dropped[:3]}; LoRA reaches the language model only, vision towers with "
+                "engine_kwargs.enable_tower_connector_lora); run it on hf or train without tower targets"
+            )
+        return towers
+
+    def _probe_adapter(self) -> float:
+        """The largest change the LoRA makes to the next-token log-probs (top 20) of one text prompt;
+        ModelError when none (vllm #34186: a mismatched adapter loads and serves base-model output)."""
+        from vllm import SamplingParams
+
+        params = SamplingParams(max_tokens=1, temperature=0.0, logprobs=20)
+        runs = [
+            self._llm.generate([_adapter.PROBE_TEXT], params, lora_request=lora, use_tqdm=False)[0]
+            for lora in (None, self._lora())
+        ]
+        base, tuned = ({t: lp.logprob for t, lp in r.outputs[0].logprobs[0].items()} for r in runs)
+        change = max(abs(base.get(t, -1e4) - tuned.get(t, -1e4)) for t in base.keys() | tuned.keys())
+        return _adapter.check_active("vllm", self.spec.adapter, float(change))
 
     def _render(self, msgs: list[dict]) -> str:
         return self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
 
     def _accepts(self) -> set[str]:
-        return _chat.processor_kinds(self._proc)
+        return families.sendable(self.caps, self.recipe)
+
+    def requests(self, conv: Conversation, gen: GenerationSpec, suffixes: list[str] | None = None):
+        """The vLLM requests of one prepared conversation (one per suffix; one without), as the family sends it
+        (`families.as_sent`, the recipe's system prompt when the run sets none): `build_request` results."""
+        conv = families.as_sent(conv, self.caps, self.recipe)
+        if gen.system_prompt is None and self.recipe.system_prompt:
+            gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
+        window = _media.audio_window(self._proc)
+        extra = {"cap_pixels_per_frame": CAP_PIXELS_PER_FRAME} if _media.takes_cap_pixels_per_frame(self._proc) else {}
+        return [build_request(conv, gen, self._render, self._accepts(), s, window, extra) for s in (suffixes or [""])]
 
     def _lora(self):
         if not self.spec.adapter:
@@ -159,7 +263,7 @@ class VLLMModel(Model):
         from vllm import SamplingParams
 
         batch = [self.prepare(c) for c in batch]
-        reqs = [build_request(c, gen, self._render, self._accepts()) for c in batch]
+        reqs = [self.requests(c, gen)[0] for c in batch]
         seeds = seeds if seeds is not None else [int(self.opts.get("seed", 0))] * len(batch)
         params = [
             SamplingParams(
@@ -171,9 +275,9 @@ class VLLMModel(Model):
             )
             for s in seeds
         ]
-        outs = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
+        outs = self._llm.generate([r[0] for r in reqs], params, lora_request=self._lora(), use_tqdm=False)
         gens = []
-        for conv, (req, sent), out in zip(batch, reqs, outs, strict=True):
+        for conv, (req, sent, cut), out in zip(batch, reqs, outs, strict=True):
             notes = _media.part_notes(conv)
             opened = _chat.opens_reasoning(req["prompt"])
             answer, reasoning = _chat.split_answer(out.outputs[0].text.strip(), opened)
@@ -188,7 +292,7 @@ class VLLMModel(Model):
                     n_input_tokens=len(out.prompt_token_ids or []),
                     n_output_tokens=len(out.outputs[0].token_ids),
                     finish_reason=stops.finish_reason(out.outputs[0].finish_reason),
-                    meta=meta,
+                    meta={**meta, **cut},
                 )
             )
         return gens
@@ -196,6 +300,11 @@ class VLLMModel(Model):
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
         """Sum of prompt log-probs of each option's tokens appended after the generation prompt (the option's
         tokens as tokenize(prompt + option) splits them; see `models._score.continuations`)."""
+        if self.engine_kwargs()["enable_prefix_caching"]:
+            raise ModelError(
+                "vllm: score mode needs enable_prefix_caching off: with it on, prompt log-probs of one prompt "
+                "changed with request order (vllm #42019)"
+            )
         self._load()
         from vllm import SamplingParams
 
@@ -204,13 +313,13 @@ class VLLMModel(Model):
         out = []
         for conv in batch:
             conv = self.prepare(conv)
-            reqs = [build_request(conv, gen, self._render, self._accepts(), suffix=o) for o in options]
+            reqs = self.requests(conv, gen, list(options))
             prompt = reqs[0][0]["prompt"][: len(reqs[0][0]["prompt"]) - len(options[0])]
             try:  # each option's tokens in prompt+option, at the lm-eval-harness boundary (models._score)
                 _, conts = _score.continuations(tok, prompt, list(options))
             except ValueError as e:
                 raise ModelError(f"vllm: {e}") from e
-            res = self._llm.generate([r for r, _ in reqs], params, lora_request=self._lora(), use_tqdm=False)
+            res = self._llm.generate([r[0] for r in reqs], params, lora_request=self._lora(), use_tqdm=False)
             scores = {}
             for opt, cont, r in zip(options, conts, res, strict=True):
                 ids, lps = r.prompt_token_ids, r.prompt_logprobs
@@ -221,12 +330,18 @@ class VLLMModel(Model):
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
                     n_input_tokens=len(res[0].prompt_token_ids or []) - len(conts[0]),
+                    meta=reqs[0][2],
                 )
             )
         return out
 
     def info(self) -> dict:
         info: dict[str, Any] = {"engine": {k: v for k, v in self.engine_kwargs().items() if k != "model"}}
+        info.update(family=self.family.key, batch_policy=self.family.batch, recipe=self.recipe.as_dict())
+        if self.spec.adapter:
+            info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logprob_change": self.adapter_change}
+            info["adapter_towers"] = self.adapter_towers()
+        info["media"] = self.media.model_dump()
         try:
             import vllm
 
