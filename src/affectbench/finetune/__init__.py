@@ -142,12 +142,17 @@ def _record_result(store: Store, rid: str, ft: FinetuneSpec, result, train, vali
             "resumed_from_step": result.resumed_from_step,
             "wall_s": result.wall_s,
             "truncated": len(result.truncated),
+            "dropped": {reason: len(ids) for reason, ids in result.dropped.items()},
+            "longest_tokens": result.longest_tokens,
+            "recipe": result.recipe,
             "torch_threads": result.threads,
             "_train": summary(train),
             "_valid": summary(valid) if valid else None,
         },
     )
     store.set_status(rid, "done")
+    for reason, ids in result.dropped.items():
+        log.warning("finetune %s: dropped %d pairs (%s; first: %s)", rid, len(ids), reason, ", ".join(ids[:5]))
     if result.truncated:
         log.warning(
             "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
@@ -173,7 +178,7 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
     rid = spec.run_id
     dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
     knowledge = knowledge_texts(spec, store, dataset.info)
-    prompt = load_prompt(spec.prompt, dataset.info)
+    prompt = load_prompt(spec.prompt, dataset.info, spec.prompt_language)  # the one pairs_for_spec renders with
     train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
     valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
     if not len(train):
