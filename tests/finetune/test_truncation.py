@@ -72,10 +72,10 @@ def test_pairs_that_cannot_fit_are_dropped_with_a_counted_reason():
 
     t = Trainable(module=None, encode=encode, prepare=lambda c: c, media_ids={MEDIA})
     pairs = [SimpleNamespace(sample=SimpleNamespace(id=k), conversation=k, answer="a") for k in rows]
-    kept, dropped, longest = fit_pairs(t, pairs, 5)
+    kept, dropped, tokens = fit_pairs(t, pairs, 5)
     assert [p.sample.id for p in kept] == ["short", "long-text"]
     assert dropped == {DROP_MEDIA: ["clip"], DROP_ANSWER: ["chatty"]}
-    assert longest == 5
+    assert tokens == {"short": 3, "long-text": 7}  # before truncation
     batch = PairCollator(t, 5)(kept)  # the collator then never meets a pair it must refuse
     assert batch["input_ids"].shape[1] == 5
 

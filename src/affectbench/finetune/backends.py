@@ -48,6 +48,7 @@ class Trainable:
     device: str = "cpu"
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
     media_ids: set[int] = field(default_factory=set)  # audio/video/image placeholder token ids (never truncated)
+    system: str | None = None  # the system prompt the backend adds to a conversation without one (exports)
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -125,7 +126,8 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
     base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
     if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
         base["thinker_prefix"] = hf.thinker_prefix
-    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids)
+    system = gen.system_prompt or hf.recipe.system_prompt
+    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids, system)
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:

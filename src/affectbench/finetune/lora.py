@@ -252,13 +252,15 @@ def fit_reason(input_ids: list[int], n_labels: int, max_length: int, media_ids: 
     return None
 
 
-def fit_pairs(trainable: Trainable, pairs: list[Pair], max_length: int) -> tuple[list[Pair], dict[str, list[str]], int]:
-    """(pairs that fit max_length whole after left truncation, {reason: dropped sample ids}, tokens of the
-    longest kept pair after truncation). Each pair is encoded alone as training encodes it (media decoded),
-    so the decision is the one the collator would meet; a dropped pair costs that pair, never the run."""
+def fit_pairs(
+    trainable: Trainable, pairs: list[Pair], max_length: int
+) -> tuple[list[Pair], dict[str, list[str]], dict[str, int]]:
+    """(pairs that fit max_length whole after left truncation, {reason: dropped sample ids}, {kept sample id:
+    its tokens before truncation}). Each pair is encoded alone as training encodes it (media decoded), so the
+    decision is the one the collator would meet; a dropped pair costs that pair, never the run."""
     kept: list[Pair] = []
     dropped: dict[str, list[str]] = {}
-    longest = 0
+    tokens: dict[str, int] = {}
     for p in pairs:
         inputs = trainable.encode([trainable.prepare(p.conversation)], [p.answer])
         mask = inputs["attention_mask"][0].bool()
@@ -267,11 +269,11 @@ def fit_pairs(trainable: Trainable, pairs: list[Pair], max_length: int) -> tuple
         reason = fit_reason(ids, n_labels, max_length, trainable.media_ids)
         if reason is None:
             kept.append(p)
-            longest = max(longest, min(len(ids), max_length))
+            tokens[p.sample.id] = len(ids)
         else:
             dropped.setdefault(reason, []).append(p.sample.id)
             log.warning("finetune: dropping sample %s (%d tokens): %s", p.sample.id, len(ids), reason)
-    return kept, dropped, longest
+    return kept, dropped, tokens
 
 
 def _trainer_class(ft: FinetuneSpec | None = None):
@@ -678,8 +680,8 @@ def train_lora(
     every = checkpoint_steps(checkpoint_every)
     rank, world = rank_world()
     check_inputs_key(out_dir, inputs_key)
-    train, dropped, longest = fit_pairs(trainable, train, ft.max_length)
-    valid, dropped_valid, longest_valid = fit_pairs(trainable, valid, ft.max_length)
+    train, dropped, tokens = fit_pairs(trainable, train, ft.max_length)
+    valid, dropped_valid, tokens_valid = fit_pairs(trainable, valid, ft.max_length)
     for reason, ids in dropped_valid.items():
         dropped.setdefault(reason, []).extend(ids)
     if not train:
@@ -726,5 +728,5 @@ def train_lora(
         threads=threads,
         dropped=dropped,
         recipe=stats["recipe"],
-        longest_tokens=max(longest, longest_valid),
+        longest_tokens=min(ft.max_length, max([*tokens.values(), *tokens_valid.values()], default=0)),
     )
