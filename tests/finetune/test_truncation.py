@@ -99,7 +99,7 @@ def test_a_finetune_with_unfit_pairs_drops_them_and_finishes(tmp_path):
     spec = RunSpec(kind="finetune", dataset=ds, model=model, media={"modalities": "T"}, finetune=ft)
     rec = run_finetune(Store(tmp_path / "ws" / "affectbench.sqlite"), spec)
     assert rec.status == "done"
-    assert rec.metrics["dropped"] == {DROP_ANSWER: 3}  # 2 of 4 train pairs, 1 of 2 valid pairs
+    assert rec.metrics["_dropped"] == {DROP_ANSWER: 3} and rec.metrics["dropped"] == 3  # 2 of 4 train, 1 of 2 valid
     assert rec.metrics["truncated"] == 3 and rec.metrics["steps"] == 1
     assert 0 < rec.metrics["longest_tokens"] <= max_length
-    assert rec.metrics["recipe"]["total_steps"] == 1 and rec.metrics["recipe"]["loss_tokens"] == "completion"
+    assert rec.metrics["_recipe"]["total_steps"] == 1 and rec.metrics["_recipe"]["loss_tokens"] == "completion"

@@ -142,9 +142,10 @@ def _record_result(store: Store, rid: str, ft: FinetuneSpec, result, train, vali
             "resumed_from_step": result.resumed_from_step,
             "wall_s": result.wall_s,
             "truncated": len(result.truncated),
-            "dropped": {reason: len(ids) for reason, ids in result.dropped.items()},
+            "dropped": sum(len(ids) for ids in result.dropped.values()),
+            "_dropped": {reason: len(ids) for reason, ids in result.dropped.items()},  # reason → pairs
             "longest_tokens": result.longest_tokens,
-            "recipe": result.recipe,
+            "_recipe": result.recipe,  # the resolved optimisation recipe (lora.recipe_record)
             "torch_threads": result.threads,
             "_train": summary(train),
             "_valid": summary(valid) if valid else None,
