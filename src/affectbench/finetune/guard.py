@@ -45,6 +45,9 @@ def check_adapter_moved(step: int, before: dict[str, Any], named_params: Iterabl
     now = {name: p for name, p in named_params if name in before}
     if not now:
         raise AffectbenchError(f"LoRA step {step}: the model has no trainable adapter tensors")
+    now = {name: p for name, p in now.items() if p.numel() and before[name].numel()}
+    if not now:
+        return  # every tensor partitioned away from this rank (DeepSpeed ZeRO-3): nothing to compare here
     if all(torch.equal(before[name], p.detach()) for name, p in now.items()):
         raise AffectbenchError(
             f"LoRA step {step}: the adapter did not change over its first optimizer step (lr {lr:g}; "
