@@ -175,6 +175,6 @@ def test_cli_exports_a_finetune_runs_pairs(tmp_path):
     want = 0
     for split in ("train", "valid"):
         for row in json.loads((tmp_path / "t" / spec.run_id / f"{spec.run_id}-{split}.json").read_text()):
-            text = proc.apply_chat_template(row["messages"], tokenize=False).rstrip("\n")
+            text = proc.apply_chat_template(row["messages"], tokenize=False)  # ends "<|im_end|>\n", as trainers count
             want = max(want, len(proc.tokenizer(text)["input_ids"]))
     assert yaml.safe_load((tmp_path / "t" / spec.run_id / LLAMAFACTORY_ARGS).read_text())["cutoff_len"] == want

@@ -228,7 +228,8 @@ def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]
             tokens.update(n)
             for reason, ids in lost.items():
                 dropped.setdefault(reason, []).extend(ids)
-    cutoff = max(tokens.values(), default=None)
+    # the longest pair as the trainers count it: ours plus the template's trailing newline (their chatml keeps it)
+    cutoff = max(tokens.values()) + trainable.tail_tokens if tokens else None
     mode = audio_mode(spec.media)
     system = trainable.system  # the eval's system prompt (run's or the model family's), so training sees it too
     folder = Path(out_dir) / run_id

@@ -49,6 +49,7 @@ class Trainable:
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
     media_ids: set[int] = field(default_factory=set)  # audio/video/image placeholder token ids (never truncated)
     system: str | None = None  # the system prompt the backend adds to a conversation without one (exports)
+    tail_tokens: int = 0  # tokens the chat template writes after the trained completion (its trailing "\n")
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -82,6 +83,19 @@ def _suffix_tokens(tok, completion: str, answer: str) -> int:
     at = completion.rfind(answer)
     rest = completion[at + len(answer) :] if at >= 0 else ""
     return len(tok(rest, add_special_tokens=False)["input_ids"]) if rest else 0
+
+
+def _tail_tokens(apply_template, tok) -> int:
+    """Tokens the chat template writes after an assistant turn's completion that training leaves out
+    (`_completion` strips the trailing newline of `<|im_end|>\n`); LLaMA-Factory's and ms-swift's chatml
+    templates keep it, so an export's cutoff_len adds them."""
+    msgs = [{"role": "user", "content": "x"}]
+    try:
+        full = apply_template([*msgs, {"role": "assistant", "content": "y"}], tokenize=False)
+    except Exception:
+        return 0
+    tail = full[len(full.rstrip("\n")) :]
+    return len(tok(tail, add_special_tokens=False)["input_ids"]) if tail else 0
 
 
 def _completion(apply_template: Callable[..., str], msgs: list[dict], answer: str, eos: str | None) -> str:
@@ -127,7 +141,8 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
     if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
         base["thinker_prefix"] = hf.thinker_prefix
     system = gen.system_prompt or hf.recipe.system_prompt
-    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids, system)
+    tail = _tail_tokens(proc.apply_chat_template, tok)
+    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids, system, tail)
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
