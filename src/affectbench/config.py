@@ -365,8 +365,8 @@ class _Planner:
         fields["generation"] = gen
 
     def _parity(self, entry: RunEntry, fields: dict, parent: RunSpec, parent_entry: RunEntry) -> list[str]:
-        """Make a fine-tune recipe train on the inputs its adapter is evaluated with: prompt, media, system
-        prompt, knowledge sources and knowledge policy come from the eval run. A value the recipe sets
+        """Make a fine-tune recipe train on the inputs its adapter is evaluated with: prompt, prompt language,
+        media, system prompt, knowledge sources and knowledge policy come from the eval run. A value the recipe sets
         itself must be equal, else a ConfigError names the field. Returns the knowledge entry names."""
         own = entry.model_dump(exclude_unset=True)
 
@@ -380,6 +380,9 @@ class _Planner:
         if "prompt" in own and own["prompt"] != parent.prompt:
             refuse("prompt", own["prompt"], parent.prompt)
         fields["prompt"] = parent.prompt
+        if own.get("prompt_language") is not None and own["prompt_language"] != parent.prompt_language:
+            refuse("prompt_language", own["prompt_language"], parent.prompt_language)
+        fields["prompt_language"] = parent.prompt_language
         if "knowledge_policy" in own and own["knowledge_policy"] != parent.knowledge_policy:
             refuse("knowledge_policy", own["knowledge_policy"], parent.knowledge_policy)
         fields["knowledge_policy"] = parent.knowledge_policy

@@ -54,6 +54,14 @@ def test_recipe_takes_every_parity_field_from_the_eval_run():
     assert ft.knowledge_policy == "mask"
 
 
+def test_recipe_takes_the_eval_runs_prompt_language():
+    exp = yaml.safe_load(_exp({}))
+    exp["runs"][3]["prompt_language"] = "zh"  # the eval run's language reaches its fine-tune
+    plan = plan_experiment(yaml.safe_dump(exp))
+    ev, ft = _pair(plan)
+    assert ev.prompt_language == ft.prompt_language == "zh"
+
+
 def test_equal_values_written_twice_are_accepted():
     ev, ft = _pair(plan_experiment(_exp({k: v for k, v in EVAL.items()})))
     assert ft.prompt == ev.prompt and ft.media == ev.media and ft.knowledge == ev.knowledge
@@ -63,6 +71,7 @@ def test_equal_values_written_twice_are_accepted():
     "extra, field",
     [
         ({"prompt": "default"}, "prompt"),
+        ({"prompt_language": "en"}, "prompt_language"),
         ({"media": {"modalities": "TAV"}}, "media.modalities"),
         ({"media": {"fps": 2.0}}, "media.fps"),
         ({"media": {"max_frames": 32}}, "media.max_frames"),

@@ -33,3 +33,24 @@ def dataset_ref(root: Path) -> dict:
         "root": str(root),
         "options": {"task": "classification", "labels": ["negative", "positive"], "task_name": "sentiment"},
     }
+
+
+# answers of very different lengths (1 word vs a long phrase): token-weighted and per-batch means differ
+UNEVEN_LABELS = ["no", "yes, without the slightest doubt, wholeheartedly and absolutely yes"]
+
+
+def write_uneven_corpus(root: Path, n_per_split: dict[str, int]) -> dict:
+    """A manifest whose two labels have answers of very different token lengths; returns its dataset ref."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for split, n in n_per_split.items():
+        for i in range(n):
+            label = UNEVEN_LABELS[i % 2]
+            text = f"Sample {i} says {'great' if i % 2 else 'awful'} things" + " indeed" * (i % 3)
+            rows.append({"id": f"{split}{i:03d}", "label": label, "transcript": text, "split": split})
+    (root / "manifest.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return {
+        "name": "manifest",
+        "root": str(root),
+        "options": {"task": "classification", "labels": UNEVEN_LABELS, "task_name": "agreement"},
+    }

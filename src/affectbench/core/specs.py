@@ -174,13 +174,52 @@ class FinetuneSpec(Strict):
         description="torch CPU threads while training; CPU results depend on it (float summation order), so "
         "fix it to reproduce an adapter on another machine of the same kind (None: torch's default, the cores)",
     )
+    # the optimisation recipe, explicit (see finetune.schedule and finetune.lora for what each value does)
+    lr_scheduler: Literal["linear", "cosine", "constant"] = Field(
+        default="linear", description="learning rate after the warm-up: linear or cosine decay to 0, or constant"
+    )
+    warmup_ratio: float = Field(
+        default=0.05, ge=0.0, lt=1.0, description="warm-up length as a fraction of all optimizer steps (floored)"
+    )
+    warmup_steps: int | None = Field(default=None, ge=0, description="warm-up length in optimizer steps; replaces warmup_ratio")
+    warmup_from_zero: bool = Field(
+        default=False,
+        description="True: transformers' linear warm-up, whose first optimizer step runs at lr 0 (what runs had "
+        "before this field existed; the first-step guard then fails a run with a warm-up); False: warm-up step k "
+        "(1-based) runs at lr * k / warmup_steps, so the first step trains",
+    )
+    weight_decay: float = Field(default=0.0, ge=0.0, description="AdamW decoupled weight decay (adapter weights)")
+    max_grad_norm: float | None = Field(
+        default=1.0, description="clip the global gradient norm to this value before each step (None: no clipping)"
+    )
+    loss_normalisation: Literal["tokens", "sequences"] = Field(
+        default="tokens",
+        description="tokens: summed cross-entropy over the loss tokens of the whole optimizer step (all micro-"
+        "batches and ranks) / their count, so each token weighs the same; sequences: each pair's mean over its "
+        "own loss tokens, averaged over the pairs of the step, so each pair weighs the same",
+    )
+    loss_tokens: Literal["completion", "answer"] = Field(
+        default="completion",
+        description="completion: the answer and the end-of-turn tokens the chat template writes after it (the "
+        "model learns to stop); answer: the answer's tokens only",
+    )
 
-    # fields added after run ids were first published; left out of a run's identity while at their default
+    # fields added after run ids were first published; left out of a run's identity while at the value that
+    # reproduces what runs did before the field existed (warmup_from_zero: True was the old behaviour, so a
+    # spec at the new default False gets a new run id)
     LATE_DEFAULTS: ClassVar[dict[str, Any]] = {
         "precision": "fp32",
         "gradient_checkpointing": False,
         "deepspeed": None,
         "threads": None,
+        "lr_scheduler": "linear",
+        "warmup_ratio": 0.05,
+        "warmup_steps": None,
+        "warmup_from_zero": True,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "loss_normalisation": "tokens",
+        "loss_tokens": "completion",
     }
 
 

@@ -142,12 +142,18 @@ def _record_result(store: Store, rid: str, ft: FinetuneSpec, result, train, vali
             "resumed_from_step": result.resumed_from_step,
             "wall_s": result.wall_s,
             "truncated": len(result.truncated),
+            "dropped": sum(len(ids) for ids in result.dropped.values()),
+            "_dropped": {reason: len(ids) for reason, ids in result.dropped.items()},  # reason → pairs
+            "longest_tokens": result.longest_tokens,
+            "_recipe": result.recipe,  # the resolved optimisation recipe (lora.recipe_record)
             "torch_threads": result.threads,
             "_train": summary(train),
             "_valid": summary(valid) if valid else None,
         },
     )
     store.set_status(rid, "done")
+    for reason, ids in result.dropped.items():
+        log.warning("finetune %s: dropped %d pairs (%s; first: %s)", rid, len(ids), reason, ", ".join(ids[:5]))
     if result.truncated:
         log.warning(
             "finetune %s: %d training/validation pairs were longer than max_length %d and lost the start of "
@@ -173,7 +179,7 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
     rid = spec.run_id
     dataset = load_dataset(spec.dataset.name, spec.dataset.root, **spec.dataset.options)
     knowledge = knowledge_texts(spec, store, dataset.info)
-    prompt = load_prompt(spec.prompt, dataset.info)
+    prompt = load_prompt(spec.prompt, dataset.info, spec.prompt_language)  # the one pairs_for_spec renders with
     train = pairs_for_spec(spec, dataset, ft.train_split, knowledge, ft.train_limit)
     valid = pairs_for_spec(spec, dataset, ft.valid_split, knowledge) if ft.valid_split else None
     if not len(train):
@@ -196,25 +202,53 @@ def finetune_pairs(store: Store, spec: RunSpec, *, with_sources: bool = False):
 
 def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]:
     """Write a finetune run's training (and validation) pairs for another trainer: `fmt` "llamafactory"
-    (sharegpt JSON + dataset_info.json, template qwen2_omni) or "swift" (ms-swift JSONL), into
-    `out_dir/<run id>/`. Returns the data files. Raises AffectbenchError for other run kinds or formats."""
-    from .export import export_llamafactory, export_swift
+    (sharegpt JSON + dataset_info.json + llamafactory_args.yaml, template qwen2_omni) or "swift" (ms-swift
+    JSONL + swift_args.json), into `out_dir/<run id>/`, in the audio mode the run's eval uses
+    (`export.audio_mode`). The pairs are fitted to `finetune.max_length` as training fits them
+    (`lora.fit_pairs`, with the run's model processor): pairs that cannot fit are left out, and the
+    `cutoff_len` / `max_length` written is the longest exported pair's token count. Returns the data
+    files. Raises AffectbenchError for other run kinds or formats."""
+    from .backends import trainable_for
+    from .export import audio_mode, export_llamafactory, export_swift
+    from .lora import fit_pairs
 
     if fmt not in ("llamafactory", "swift"):
         raise AffectbenchError(f"export: unknown training format {fmt!r}; use llamafactory or swift")
     spec = store.run(run_id).run_spec
     if spec.kind != "finetune":
         raise AffectbenchError(f"export --format {fmt}: run {run_id} is of kind {spec.kind}; give a finetune run")
+    ft = spec.finetune or FinetuneSpec()
     _, train, valid = finetune_pairs(store, spec)
-    folder = Path(out_dir) / run_id
-    out = []
+    trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
+    fitted, dropped, tokens = {}, {}, {}
     for split, ps in (("train", train), ("valid", valid)):
-        if ps is None or not len(ps):
-            continue
+        if ps is not None and len(ps):
+            kept, lost, n = fit_pairs(trainable, ps.pairs, ft.max_length)
+            fitted[split] = kept
+            tokens.update(n)
+            for reason, ids in lost.items():
+                dropped.setdefault(reason, []).extend(ids)
+    # the longest pair as the trainers count it: ours plus the template's trailing newline (their chatml keeps it)
+    cutoff = max(tokens.values()) + trainable.tail_tokens if tokens else None
+    mode = audio_mode(spec.media)
+    system = trainable.system  # the eval's system prompt (run's or the model family's), so training sees it too
+    folder = Path(out_dir) / run_id
+    out, skipped = [], dict(dropped)
+    for split, pairs in fitted.items():
         if fmt == "llamafactory":
-            out.append(export_llamafactory(ps.pairs, folder, name=f"{run_id}-{split}"))
+            out.append(
+                export_llamafactory(
+                    pairs, folder, f"{run_id}-{split}", mode=mode, cutoff_len=cutoff, skipped=skipped, system=system
+                )
+            )
         else:
-            out.append(export_swift(ps.pairs, folder / f"{run_id}-{split}.jsonl"))
+            out.append(
+                export_swift(
+                    pairs, folder / f"{run_id}-{split}.jsonl", mode=mode, cutoff_len=cutoff, skipped=skipped, system=system
+                )
+            )
+    for reason, ids in skipped.items():
+        log.warning("export %s: left out %d pairs (%s; first: %s)", run_id, len(ids), reason, ", ".join(ids[:5]))
     return out
 
 

@@ -20,6 +20,7 @@ from ..models import Model, build_model
 from ..models.base import Conversation
 
 IGNORE = -100
+SUFFIX_KEY = "loss_suffix_tokens"  # encode() output: per row, labelled tokens after the answer (end of turn)
 # module-name fragments of encoders/towers and heads that LoRA leaves alone unless train_towers
 TOWER_PARTS = (
     "audio_tower",
@@ -42,6 +43,7 @@ class Trainable:
 
     module: Any  # torch.nn.Module, base weights (no adapter), on its device
     encode: Callable[[list[Conversation], list[str]], dict[str, Any]]  # → model kwargs incl. `labels`
+    # (and optionally SUFFIX_KEY: per row, how many labelled tokens follow the answer; the trainer pops it)
     prepare: Callable[[Conversation], Conversation]  # decode media etc. (as in eval)
     device: str = "cpu"
     base: dict[str, Any] = field(default_factory=dict)  # what the adapter was trained on, for its card
@@ -49,6 +51,8 @@ class Trainable:
     # prepared conversations → model kwargs of the prompt alone (generation prompt added, left-padded,
     # no labels): what a readout head reads the hidden states of; None where a backend cannot say
     encode_prompt: Callable[[list[Conversation]], dict[str, Any]] | None = None
+    system: str | None = None  # the system prompt the backend adds to a conversation without one (exports)
+    tail_tokens: int = 0  # tokens the chat template writes after the trained completion (its trailing "\n")
 
 
 def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
@@ -77,6 +81,26 @@ def _tail_labels(input_ids, n_answer: list[int]):
     return labels
 
 
+def _suffix_tokens(tok, completion: str, answer: str) -> int:
+    """Tokens of what the completion writes after the answer (end of turn), tokenised alone."""
+    at = completion.rfind(answer)
+    rest = completion[at + len(answer) :] if at >= 0 else ""
+    return len(tok(rest, add_special_tokens=False)["input_ids"]) if rest else 0
+
+
+def _tail_tokens(apply_template, tok) -> int:
+    """Tokens the chat template writes after an assistant turn's completion that training leaves out
+    (`_completion` strips the trailing newline of `<|im_end|>\n`); LLaMA-Factory's and ms-swift's chatml
+    templates keep it, so an export's cutoff_len adds them."""
+    msgs = [{"role": "user", "content": "x"}]
+    try:
+        full = apply_template([*msgs, {"role": "assistant", "content": "y"}], tokenize=False)
+    except Exception:
+        return 0
+    tail = full[len(full.rstrip("\n")) :]
+    return len(tok(tail, add_special_tokens=False)["input_ids"]) if tail else 0
+
+
 def _completion(apply_template: Callable[..., str], msgs: list[dict], answer: str, eos: str | None) -> str:
     """The assistant turn as the chat template writes it after the generation prompt (answer + end of turn)."""
     prompt = apply_template(msgs, add_generation_prompt=True, tokenize=False)
@@ -102,15 +126,17 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
     model = hf.model
 
     def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
-        completions, n_answer = [], []
+        completions, n_answer, n_suffix = [], [], []
         for conv, ans in zip(batch, answers, strict=True):
             msgs, *_ = hf.chat_inputs(conv, gen)
             comp = _completion(proc.apply_chat_template, msgs, ans, tok.eos_token)
             completions.append(comp)
             n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
+            n_suffix.append(_suffix_tokens(tok, comp, ans))
         inputs = hf.encode(batch, gen, suffixes=completions)
         inputs = dict(inputs)
         inputs["labels"] = _tail_labels(inputs["input_ids"], n_answer)
+        inputs[SUFFIX_KEY] = n_suffix
         return inputs
 
     def encode_prompt(batch: list[Conversation]) -> dict[str, Any]:
@@ -120,7 +146,19 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
     base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
     if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
         base["thinker_prefix"] = hf.thinker_prefix
-    return Trainable(model, encode, hf.prepare, str(hf.device), base, media_ids, encode_prompt)
+    system = gen.system_prompt or hf.recipe.system_prompt
+    tail = _tail_tokens(proc.apply_chat_template, tok)
+    return Trainable(
+        model,
+        encode,
+        hf.prepare,
+        str(hf.device),
+        base,
+        media_ids,
+        encode_prompt=encode_prompt,
+        system=system,
+        tail_tokens=tail,
+    )
 
 
 def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Trainable:
@@ -147,15 +185,17 @@ def text_trainable(model_obj: Model, spec: ModelSpec, gen: GenerationSpec) -> Tr
         )
 
     def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
-        texts, n_answer = [], []
+        texts, n_answer, n_suffix = [], [], []
         for conv, ans in zip(batch, answers, strict=True):
             prompt = prompt_of(conv, gen) if _takes_gen(prompt_of) else prompt_of(conv)
             comp = ans + (tok.eos_token or "")
             texts.append(prompt + comp)
             n_answer.append(len(tok(comp, add_special_tokens=False)["input_ids"]))
+            n_suffix.append(_suffix_tokens(tok, comp, ans))
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         enc = {k: v.to(device) for k, v in enc.items()}
         enc["labels"] = _tail_labels(enc["input_ids"], n_answer)
+        enc[SUFFIX_KEY] = n_suffix
         return enc
 
     def encode_prompt(batch: list[Conversation]) -> dict[str, Any]:

@@ -10,8 +10,16 @@ batch (so N processes train the same adapter as one), and only rank 0 writes fil
 
 Prompts longer than `FinetuneSpec.max_length` tokens lose their start (left truncation), so the
 answer always survives; the ids of truncated pairs are reported. A pair whose cut would remove
-media placeholder tokens (audio/video frames) is refused with its sample id: cutting those
-would desynchronise the tokens and the media features.
+media placeholder tokens (audio/video frames) or whose answer alone is longer than max_length
+cannot fit whole: `fit_pairs` drops it before training with a counted reason (cutting media
+tokens would desynchronise the tokens and the media features), and the run goes on.
+
+The recipe is explicit in `FinetuneSpec` and recorded with the run: schedule and warm-up
+(`schedule`), weight decay, gradient clipping, loss normalisation (per token or per pair over the
+whole optimizer step) and which tokens carry loss. Logged train and validation losses use the same
+normalisation (token-weighted means by default, not means of batch means), and best-epoch selection
+reads the logged validation loss. `check_adapter_moved` (guard) fails a run whose first optimizer
+step leaves the adapter unchanged.
 
 Mixed precision (`precision: bf16|fp16`), gradient checkpointing and a DeepSpeed config
 (`deepspeed: path/to/zero.json`) pass through to `TrainingArguments`. Only CPU runs (one and two
@@ -36,9 +44,10 @@ from typing import Any
 
 from ..core.errors import AffectbenchError
 from ..core.specs import FinetuneSpec
-from .backends import IGNORE, Trainable, lm_linear_modules
-from .guard import check_finite_step
+from .backends import IGNORE, SUFFIX_KEY, Trainable, lm_linear_modules
+from .guard import adapter_snapshot, check_adapter_moved, check_finite_step
 from .pairs import Pair
+from .schedule import lr_scheduler, warmup_steps
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,9 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     truncated: list[str] = field(default_factory=list)  # sample ids cut to max_length (left side)
     threads: int = 0  # torch CPU threads used
+    dropped: dict[str, list[str]] = field(default_factory=dict)  # reason → sample ids that could not fit whole
+    recipe: dict[str, Any] = field(default_factory=dict)  # the resolved optimisation recipe (see `recipe_record`)
+    longest_tokens: int = 0  # tokens of the longest kept pair after truncation (fits max_length)
 
 
 class Interrupt(Exception):
@@ -99,11 +111,13 @@ def steps_per_epoch(n_pairs: int, ft: FinetuneSpec) -> int:
     return max(1, math.ceil(n_pairs / (ft.batch_size * ft.grad_accum)))
 
 
-def answer_loss_sum(model: Any, inputs: dict[str, Any]):
-    """(summed cross-entropy over the answer tokens, their count), computing logits only where labels are.
+def answer_loss_rows(model: Any, inputs: dict[str, Any]):
+    """(summed cross-entropy over each row's loss tokens (batch,), their count per row (batch,), long),
+    computing logits only where labels are.
 
     Labels sit at the end of left-padded rows, so the vocabulary projection (the largest matmul
     of a small LLM with a big vocabulary) runs for a handful of positions instead of the prompt.
+    Targets are shifted as in transformers' ForCausalLMLoss (position i predicts label i+1).
     """
     import torch.nn.functional as F
 
@@ -113,14 +127,33 @@ def answer_loss_sum(model: Any, inputs: dict[str, Any]):
     kwargs = {k: v for k, v in inputs.items() if k != "labels"}
     if len(cols) == 0:
         logits = model(**kwargs).logits
-        return logits.sum() * 0.0, 0
+        zero = logits.float().sum() * 0.0
+        return zero.expand(labels.shape[0]).clone(), labels.new_zeros(labels.shape[0])
     keep = width - int(cols.min()) + 1
     logits = model(**kwargs, logits_to_keep=keep).logits[:, -keep:]  # a model may ignore logits_to_keep
     target = labels[:, width - keep + 1 :]
-    total = F.cross_entropy(
-        logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="sum"
-    )
-    return total, int((target != IGNORE).sum())
+    per_token = F.cross_entropy(
+        logits[:, :-1].float().reshape(-1, logits.shape[-1]), target.reshape(-1), ignore_index=IGNORE, reduction="none"
+    ).view(target.shape)
+    return per_token.sum(1), (target != IGNORE).sum(1)
+
+
+def answer_loss_sum(model: Any, inputs: dict[str, Any]):
+    """(summed cross-entropy over the answer tokens, their count), computing logits only where labels are."""
+    sums, counts = answer_loss_rows(model, inputs)
+    return sums.sum(), int(counts.sum())
+
+
+def reduce_loss(sums, counts, normalisation: str = "tokens") -> float:
+    """The loss of rows with summed cross-entropies `sums` over `counts` loss tokens: "tokens" =
+    sum(sums) / sum(counts) (token-weighted mean), "sequences" = the mean of sums / counts over the
+    rows that have loss tokens. Plain numbers (arrays, lists or tensors) in, a float out."""
+    pairs = [(float(s), int(c)) for s, c in zip(sums, counts, strict=True) if int(c) > 0]
+    if not pairs:
+        return math.nan
+    if normalisation == "sequences":
+        return sum(s / c for s, c in pairs) / len(pairs)
+    return sum(s for s, _ in pairs) / sum(c for _, c in pairs)
 
 
 def answer_loss(model: Any, inputs: dict[str, Any]):
@@ -163,30 +196,98 @@ def truncate_left(inputs: dict[str, Any], max_length: int, media_ids: set[int], 
     return cut
 
 
+def answer_only_labels(inputs: dict[str, Any]) -> None:
+    """Drop the end-of-turn tokens after the answer from the labels, in place (`loss_tokens: answer`).
+
+    Needs the encoder's `loss_suffix_tokens` (per row: labelled tokens after the answer); raises
+    AffectbenchError when the backend's encoder does not give it."""
+    suffix = inputs.pop(SUFFIX_KEY, None)
+    if suffix is None:
+        raise AffectbenchError(
+            "finetune.loss_tokens answer: this backend's encoder does not say which labelled tokens follow the "
+            "answer; use loss_tokens: completion"
+        )
+    labels = inputs["labels"]
+    width = labels.shape[1]
+    for row, k in enumerate(suffix):
+        if k:
+            labels[row, width - int(k) :] = IGNORE
+
+
 class PairCollator:
     """Trainer data collator: prepares (decodes media of) the pairs as eval does, encodes them with
-    answer-only labels and truncates them to max_length from the left."""
+    answer-only labels (`loss_tokens`: with or without the end-of-turn tokens) and truncates them to
+    max_length from the left."""
 
-    def __init__(self, trainable: Trainable, max_length: int) -> None:
-        self.trainable, self.max_length = trainable, max_length
+    def __init__(self, trainable: Trainable, max_length: int, loss_tokens: str = "completion") -> None:
+        self.trainable, self.max_length, self.loss_tokens = trainable, max_length, loss_tokens
         self.truncated: set[str] = set()
 
     def __call__(self, pairs: list[Pair]) -> dict[str, Any]:
         t = self.trainable
         batch = [t.prepare(p.conversation) for p in pairs]
         inputs = dict(t.encode(batch, [p.answer for p in pairs]))
+        if self.loss_tokens == "answer":
+            answer_only_labels(inputs)
+        inputs.pop(SUFFIX_KEY, None)
         ids = [p.sample.id for p in pairs]
         self.truncated.update(truncate_left(inputs, self.max_length, t.media_ids, ids))
         return inputs
 
 
-def _trainer_class():
+DROP_MEDIA = "prompt longer than max_length with audio/video tokens in the part left truncation would cut"
+DROP_ANSWER = "answer alone longer than max_length"
+
+
+def fit_reason(input_ids: list[int], n_labels: int, max_length: int, media_ids: set[int]) -> str | None:
+    """Why a pair of token ids `input_ids` (no padding) with `n_labels` labelled tail tokens cannot be
+    fitted whole into `max_length` by left truncation (DROP_MEDIA / DROP_ANSWER), or None when it can."""
+    n = len(input_ids)
+    if n <= max_length:
+        return None
+    if n_labels > max_length - 1:  # the first kept token is context only (shifted targets)
+        return DROP_ANSWER
+    if media_ids & set(input_ids[: n - max_length]):
+        return DROP_MEDIA
+    return None
+
+
+def fit_pairs(
+    trainable: Trainable, pairs: list[Pair], max_length: int
+) -> tuple[list[Pair], dict[str, list[str]], dict[str, int]]:
+    """(pairs that fit max_length whole after left truncation, {reason: dropped sample ids}, {kept sample id:
+    its tokens before truncation}). Each pair is encoded alone as training encodes it (media decoded), so the
+    decision is the one the collator would meet; a dropped pair costs that pair, never the run."""
+    kept: list[Pair] = []
+    dropped: dict[str, list[str]] = {}
+    tokens: dict[str, int] = {}
+    for p in pairs:
+        inputs = trainable.encode([trainable.prepare(p.conversation)], [p.answer])
+        mask = inputs["attention_mask"][0].bool()
+        ids = inputs["input_ids"][0][mask].tolist()
+        n_labels = int((inputs["labels"][0] != IGNORE).sum())
+        reason = fit_reason(ids, n_labels, max_length, trainable.media_ids)
+        if reason is None:
+            kept.append(p)
+            tokens[p.sample.id] = len(ids)
+        else:
+            dropped.setdefault(reason, []).append(p.sample.id)
+            log.warning("finetune: dropping sample %s (%d tokens): %s", p.sample.id, len(ids), reason)
+    return kept, dropped, tokens
+
+
+def _trainer_class(ft: FinetuneSpec | None = None):
     import torch
     from transformers import Trainer
 
+    recipe = ft or FinetuneSpec()
+
     class AnswerLossTrainer(Trainer):
-        """Trainer whose loss is the answer-only cross-entropy, normalised by the answer tokens of the
-        whole global batch (all micro-batches and ranks), so data parallelism does not change the update."""
+        """Trainer whose loss is the answer-only cross-entropy, normalised over the whole optimizer step
+        (all micro-batches and ranks: by its loss tokens, or by its pairs with `loss_normalisation:
+        sequences`), so batch size, accumulation and data parallelism do not change the update; the
+        schedule of `schedule.lr_scheduler`; a validation loss normalised the same way (not the
+        Trainer's mean of per-batch means)."""
 
         loss_is_scaled_for_ga = True
 
@@ -194,27 +295,60 @@ def _trainer_class():
             super().__init__(*args, **kwargs)
             self.model_accepts_loss_kwargs = True  # makes the Trainer count num_items_in_batch for us
 
+        def create_scheduler(self, num_training_steps: int, optimizer=None):
+            if self.lr_scheduler is None:
+                self.lr_scheduler = lr_scheduler(optimizer or self.optimizer, recipe, num_training_steps)
+                self._created_lr_scheduler = True
+            return self.lr_scheduler
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            batch_samples, n_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+            if recipe.loss_normalisation == "sequences" and batch_samples and n_items is not None:
+                n = sum(int((b["labels"][..., 1:] != IGNORE).any(-1).sum()) for b in batch_samples)
+                n_items = torch.tensor(n, device=device)
+                if self.args.world_size > 1:
+                    n_items = self.accelerator.gather(n_items).sum()
+            return batch_samples, n_items
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            total, n = answer_loss_sum(model, inputs)
-            if num_items_in_batch is None or not model.training:
-                loss = total / max(n, 1)
+            sums, counts = answer_loss_rows(model, inputs)
+            if recipe.loss_normalisation == "sequences":
+                numer = (sums / counts.clamp(min=1))[counts > 0].sum()
+                local = int((counts > 0).sum())
             else:
-                loss = total / num_items_in_batch
+                numer, local = sums.sum(), int(counts.sum())
+            if num_items_in_batch is None or not model.training:
+                loss = numer / max(local, 1)
+            else:
+                loss = numer / (num_items_in_batch.clamp(min=1) if torch.is_tensor(num_items_in_batch) else max(num_items_in_batch, 1))
                 if self.args.average_tokens_across_devices:  # DDP averages the ranks' gradients
                     loss = loss * self.accelerator.num_processes
             return (loss, None) if return_outputs else loss
 
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            """(mean loss of the batch, per-row [summed loss, loss tokens] (batch, 2), None)."""
             inputs = self._prepare_inputs(inputs)
             with torch.no_grad():
-                loss = self.compute_loss(model, inputs)
-            return loss.detach(), None, None
+                sums, counts = answer_loss_rows(model, inputs)
+            loss = sums.sum() / counts.sum().clamp(min=1)
+            return loss.detach(), torch.stack([sums.detach(), counts.to(sums.dtype)], 1), None
+
+        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+            """The Trainer's loop (per-row sums gathered over ranks, duplicates dropped), with `<prefix>_loss`
+            normalised as training is (token-weighted by default) instead of a mean of batch means."""
+            out = super().evaluation_loop(dataloader, description, False, ignore_keys, metric_key_prefix)
+            stats = out.predictions
+            if stats is not None and len(stats):
+                out.metrics[f"{metric_key_prefix}_loss"] = reduce_loss(stats[:, 0], stats[:, 1], recipe.loss_normalisation)
+            return out._replace(predictions=None)
 
     return AnswerLossTrainer
 
 
 def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list[int]):
     from transformers import TrainerCallback
+
+    first: list[Any] = []  # (step, lr, adapter before) of the segment's first optimizer step, then None
 
     class Bookkeeping(TrainerCallback):
         """Logs losses, keeps the best epoch's adapter (`best/`), saves at each epoch end, test kill hook."""
@@ -225,9 +359,18 @@ def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list
         def on_epoch_end(self, args, state, control, **kw):
             control.should_save = True
 
-        def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
+        def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kw):
             # never apply non-finite gradients (they would turn the adapter into NaNs); see guard
             check_finite_step(state.global_step + 1, 0.0, (p for p in model.parameters() if p.requires_grad))
+            if not first:  # the first optimizer step of this segment must move the adapter (guard)
+                lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else math.nan
+                first.append((state.global_step + 1, lr, adapter_snapshot(model.named_parameters())))
+
+        def on_optimizer_step(self, args, state, control, model=None, **kw):
+            if first and first[0] is not None:
+                step, lr, before = first[0]
+                first[0] = None
+                check_adapter_moved(step, before, model.named_parameters(), lr)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -304,9 +447,10 @@ def full_class_adapter(src: Path, prefix: str, dst: Path) -> Path:
 def training_arguments(
     ft: FinetuneSpec, out_dir: Path, *, seed: int, checkpoint_every: int, has_valid: bool, world: int, n_train: int
 ):
-    """The `TrainingArguments` of a FinetuneSpec (AdamW, linear warm-up over int(5%) of the optimizer
-    steps then linear decay, grad-norm clip 1.0, no weight decay); raises AffectbenchError when
-    batch_size does not split over the ranks or a GPU-only option is asked for on CPU."""
+    """The `TrainingArguments` of a FinetuneSpec (AdamW with its weight_decay, grad-norm clip at its
+    max_grad_norm; the schedule comes from `schedule.lr_scheduler`, the warm-up length given here is the
+    one it uses); raises AffectbenchError when batch_size does not split over the ranks or a GPU-only
+    option is asked for on CPU."""
     import torch
     from transformers import TrainingArguments
 
@@ -324,10 +468,10 @@ def training_arguments(
         gradient_accumulation_steps=ft.grad_accum,
         num_train_epochs=ft.epochs,
         learning_rate=ft.lr,
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        lr_scheduler_type="linear",
-        warmup_steps=int(0.05 * steps_per_epoch(n_train, ft) * ft.epochs),
+        weight_decay=ft.weight_decay,
+        max_grad_norm=ft.max_grad_norm or 0.0,
+        lr_scheduler_type="constant" if ft.lr_scheduler == "constant" else ft.lr_scheduler,
+        warmup_steps=warmup_steps(ft, steps_per_epoch(n_train, ft) * ft.epochs),
         optim="adamw_torch",
         logging_strategy="steps",
         logging_steps=1,
@@ -468,11 +612,12 @@ def _train_restoring(trainer, resume: str | None, before: tuple[int, bool]) -> N
         torch.use_deterministic_algorithms(before[1])
 
 
-def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCollator, callback):
-    """The answer-loss Trainer of a run, printing nothing (losses go to the store through the callback)."""
+def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCollator, callback, ft=None):
+    """The answer-loss Trainer of a run (recipe `ft`), printing nothing (losses go to the store through
+    the callback)."""
     from transformers.trainer_callback import PrinterCallback
 
-    trainer = _trainer_class()(
+    trainer = _trainer_class(ft)(
         model=model,
         args=args,
         train_dataset=train,
@@ -482,6 +627,29 @@ def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCo
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def recipe_record(ft: FinetuneSpec, n_train: int) -> dict[str, Any]:
+    """The optimisation recipe a run trains with, resolved for `n_train` pairs: optimizer, schedule,
+    warm-up steps and the learning rate of the first optimizer step, weight decay, clipping, loss
+    normalisation and loss tokens, global batch (pairs per optimizer step) and total steps."""
+    from .schedule import lr_factor
+
+    total = steps_per_epoch(n_train, ft) * ft.epochs
+    return {
+        "optimizer": "adamw_torch",
+        "lr": ft.lr,
+        "lr_scheduler": ft.lr_scheduler,
+        "warmup_steps": warmup_steps(ft, total),
+        "warmup_from_zero": ft.warmup_from_zero,
+        "first_step_lr": ft.lr * lr_factor(ft, 0, total),
+        "weight_decay": ft.weight_decay,
+        "max_grad_norm": ft.max_grad_norm,
+        "loss_normalisation": ft.loss_normalisation,
+        "loss_tokens": ft.loss_tokens,
+        "pairs_per_step": ft.batch_size * ft.grad_accum,
+        "total_steps": total,
+    }
 
 
 def train_lora(
@@ -503,7 +671,8 @@ def train_lora(
     adapter is `best/` when there is a validation split, else `final/`. `log_fn(step, split, loss,
     epoch, **meta)` receives train losses per optimizer step and the validation loss per epoch
     (rank 0 only). `inputs_key` identifies what produced the checkpoints; a resume whose key
-    differs is refused (AffectbenchError).
+    differs is refused (AffectbenchError). Pairs that cannot fit max_length whole are dropped first
+    (`fit_pairs`; `TrainResult.dropped`).
     """
     import torch
 
@@ -511,6 +680,15 @@ def train_lora(
     every = checkpoint_steps(checkpoint_every)
     rank, world = rank_world()
     check_inputs_key(out_dir, inputs_key)
+    train, dropped, tokens = fit_pairs(trainable, train, ft.max_length)
+    valid, dropped_valid, tokens_valid = fit_pairs(trainable, valid, ft.max_length)
+    for reason, ids in dropped_valid.items():
+        dropped.setdefault(reason, []).extend(ids)
+    if not train:
+        raise AffectbenchError(
+            f"finetune: no training pair fits finetune.max_length {ft.max_length} whole "
+            f"({', '.join(f'{len(v)} {k}' for k, v in dropped.items())}); raise max_length or lower the media budget"
+        )
     args = training_arguments(
         ft, out_dir, seed=seed, checkpoint_every=every, has_valid=bool(valid), world=world, n_train=len(train)
     )
@@ -518,9 +696,10 @@ def train_lora(
     threads = deterministic(ft.threads)
     seed_everything(seed)
     model = peft_model(trainable.module, ft)
-    collator = PairCollator(trainable, ft.max_length)
+    collator = PairCollator(trainable, ft.max_length, ft.loss_tokens)
     resumed = [0]
-    trainer = _trainer(model, args, train, valid, collator, _callback(out_dir, log_fn, stop_after_steps, resumed))
+    callback = _callback(out_dir, log_fn, stop_after_steps, resumed)
+    trainer = _trainer(model, args, train, valid, collator, callback, ft)
     if rank == 0 and inputs_key is not None:
         write_inputs_key(out_dir, inputs_key)
     _train_restoring(trainer, last_checkpoint(out_dir), before)
@@ -530,6 +709,8 @@ def train_lora(
     truncated = gather_truncated(collator.truncated, world)
     stats = {"best_valid_loss": best["loss"] if best else None, "steps": trainer.state.global_step}
     stats["truncated"] = len(truncated)
+    stats["dropped"] = {k: len(v) for k, v in dropped.items()}
+    stats["recipe"] = recipe_record(ft, len(train))
     adapter, best_epoch = _run_adapter(model, trainable, ft, out_dir, best, bool(valid), rank == 0, stats)
     if world > 1:
         trainer.accelerator.wait_for_everyone()
@@ -545,4 +726,7 @@ def train_lora(
         history=history,
         truncated=truncated,
         threads=threads,
+        dropped=dropped,
+        recipe=stats["recipe"],
+        longest_tokens=min(ft.max_length, max([*tokens.values(), *tokens_valid.values()], default=0)),
     )
