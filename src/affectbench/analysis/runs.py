@@ -78,7 +78,7 @@ def eval_runs(store: Store) -> list[RunRecord]:
 
 
 def readout_label(run: RunRecord) -> str:
-    """"readout:<method>" for a readout run (e.g. readout:probe), "" for any other kind."""
+    """The readout label of a run: "readout:<method>" (e.g. readout:probe), "" for other kinds."""
     if run.kind != "readout":
         return ""
     ro = run.run_spec.readout

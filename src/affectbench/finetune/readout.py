@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import AffectbenchError
+from ..core.errors import AffectbenchError, require
 from ..core.specs import FinetuneSpec, ReadoutSpec, RunSpec, canonical_json
 from ..core.types import DatasetInfo, Sample, TaskType
 from ..engine.store import Prediction, RunRecord, Store
@@ -337,6 +337,8 @@ def fit_probe(
     and scored on valid (`_selection_score`), or by `CV_FOLDS`-fold CV on train when no valid set is given;
     the best is refit on train. Raises AffectbenchError for a label probe with one class."""
     import numpy as np
+
+    require("sklearn", "finetune", "readout probes (ridge / logistic heads)")
     from sklearn.model_selection import KFold, StratifiedKFold
 
     y_train = np.asarray(y_train)
