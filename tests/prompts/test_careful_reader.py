@@ -46,7 +46,15 @@ CASES = [
     (MELD, "There is no indication of strong emotions such as anger, joy, or surprise; neutral.", "neutral"),
     (MUSTARD, "No doubt the speaker is sarcastic.", "sarcastic"),  # pseudo-trigger
     (MUSTARD, "Not only sarcastic but biting.", "sarcastic"),
-    (MUSTARD, "No, it is sarcastic.", "sarcastic"),  # an interjection, not a negator
+    # an interjection, not a negator — but the template asks "is it sarcastic?": the verdict and the
+    # next sentence compete
+    (MUSTARD, "No, it is sarcastic.", "ambiguous"),
+    # verdict-first answers (the format of the real Gemini/Qwen answers in real_answers_binary.jsonl)
+    (MUSTARD, "Yes. The praise is so over the top that it cannot be meant.", "sarcastic"),
+    (MUSTARD, "No, the dialogue is a plain request for help; nothing would suggest sarcasm.", "sincere"),
+    (URFUNNY, "No — a factual statement about coral bleaching.", "not humorous"),
+    (URFUNNY, "Yes, the punchline is humorous.", "humorous"),
+    (MUSTARD, "是的，这句话在反讽。", "sarcastic"),
     (MUSTARD, "No. The speaker is sincere.", "sincere"),
     (MUSTARD, "Sarcastic, but not mocking.", "sarcastic"),  # "but" ends the scope; "mocking" is negated
     # --- Chinese

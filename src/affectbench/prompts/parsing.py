@@ -116,6 +116,10 @@ _HEDGE = re.compile(
 _CUE_LABEL_WINDOW = 40  # characters after a cue in which its label must start (same sentence)
 _YES_NO = re.compile(r"^[\W_]*(yes|no|是的|是|对|否|不是|不对)(?![a-z0-9])")
 _YES_NO_ZH = {"是的": "yes", "是": "yes", "对": "yes", "否": "no", "不是": "no", "不对": "no"}
+# A verdict-first answer: a yes/no that opens the answer as its own phrase ("Yes. Chandler's…", "No, the
+# dialogue…", "是的，…") — the format "Your answer should start with 'Yes' or 'No'" asks for.
+_VERDICT = re.compile(r"^[\W_]*(yes|no|是的|是|对|否|不是|不对)\s*(?:[.!,;:。！，；：\n]|—|–|-\s)")
+_VERDICT_END = re.compile(r"[.!?\n。！？]")
 _REFUSAL = re.compile(
     r"^\W*(?:i'?m\s+sorry|sorry|i\s+apologi[sz]e|i\s+(?:cannot|can't|can\s+not|am\s+unable|'m\s+unable|"
     r"am\s+not\s+able|'m\s+not\s+able|do\s+not\s+have|don't\s+have)|as\s+an\s+ai|unfortunately,?\s+i\s+"
@@ -491,7 +495,7 @@ class LabelMatcher:
             hit = self._after(folded, cue.end(), found, "final answer cue")
             if hit:
                 return hit
-        lead = self._leading(folded, found)
+        lead = self._leading(folded, found) or self._verdict(folded, found)
         if lead:
             return lead
         for cue in reversed(list(_LABEL_CUE.finditer(folded))):
@@ -517,6 +521,26 @@ class LabelMatcher:
         if echoes:
             return Parsed(None, False, "the option list restated, no choice made", "ambiguous")
         return None
+
+    def _verdict(self, folded: str, found: list[_Mention]) -> Parsed | None:
+        """A verdict-first answer ("Yes. The remark is…", "No, the dialogue…") read by its opening
+        yes/no through `yes_no`, like a leading label: what follows is its justification. When the
+        next sentence names only the other label, un-negated ("No, it is sarcastic."), the two
+        statements compete: `ambiguous`."""
+        if not self.yes_no:
+            return None
+        m = _VERDICT.match(folded)
+        if not m:
+            return None
+        label = self.yes_no.get(_YES_NO_ZH.get(m.group(1), m.group(1)))
+        if label is None:
+            return None
+        end = _VERDICT_END.search(folded, m.end())
+        stop = end.start() if end else len(folded)
+        said = {x.label for x in found if m.end() <= x.start < stop and x.label and not x.negated}
+        if said and label not in said:
+            return Parsed(None, False, f"opening {m.group(1)!r} and the next sentence's {', '.join(sorted(said))} compete", "ambiguous")
+        return Parsed(label, True, f"opening verdict {m.group(1)!r}")
 
     def _leading(self, folded: str, found: list[_Mention]) -> Parsed | None:
         """A label that opens the answer and ends its first phrase ("Anger. The voice is raised…")."""
