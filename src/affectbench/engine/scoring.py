@@ -235,6 +235,9 @@ def score_run(
     n_open = store.count_meta(run_id, "reasoning_opened")  # the chat template opened a reasoning block
     if n_open:
         metrics["_reasoning_opened"] = n_open
+    n_closed = store.count_meta(run_id, "reasoning_closed")  # score mode: options after a closed empty block
+    if n_closed:
+        metrics["_reasoning_closed"] = n_closed
     n_cut = store.count_meta(run_id, "audio_truncated")  # audio longer than the model's window, cut (hf)
     if n_cut:
         metrics["_audio_truncated"] = n_cut

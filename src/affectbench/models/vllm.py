@@ -204,7 +204,14 @@ class VLLMModel(Model):
         out = []
         for conv in batch:
             conv = self.prepare(conv)
-            reqs = [build_request(conv, gen, self._render, self._accepts(), suffix=o) for o in options]
+            closed = []
+
+            def render(msgs):  # an opened reasoning block is closed empty first (`_chat.close_reasoning`)
+                text, did = _chat.close_reasoning(self._render(msgs))
+                closed.append(did)
+                return text
+
+            reqs = [build_request(conv, gen, render, self._accepts(), suffix=o) for o in options]
             prompt = reqs[0][0]["prompt"][: len(reqs[0][0]["prompt"]) - len(options[0])]
             try:  # each option's tokens in prompt+option, at the lm-eval-harness boundary (models._score)
                 _, conts = _score.continuations(tok, prompt, list(options))
@@ -221,6 +228,7 @@ class VLLMModel(Model):
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
                     n_input_tokens=len(res[0].prompt_token_ids or []) - len(conts[0]),
+                    **({"meta": {"reasoning_closed": True}} if any(closed) else {}),
                 )
             )
         return out
