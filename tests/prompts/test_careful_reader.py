@@ -55,6 +55,11 @@ CASES = [
     (URFUNNY, "No — a factual statement about coral bleaching.", "not humorous"),
     (URFUNNY, "Yes, the punchline is humorous.", "humorous"),
     (MUSTARD, "是的，这句话在反讽。", "sarcastic"),
+    # an answer that says it cannot decide is a refusal, not a mention (real Qwen3-VL answers do this)
+    (URFUNNY, "From the frames alone it is impossible to determine whether the punchline is humorous.", "refused"),
+    (MUSTARD, "The audio is silent, so I can't tell if the speaker is sarcastic.", "refused"),
+    (MUSTARD, "从画面上无法判断是否有讽刺意味。", "refused"),
+    (MUSTARD, "His intent cannot be determined from the text, but the final answer: sarcastic.", "sarcastic"),
     (MUSTARD, "No. The speaker is sincere.", "sincere"),
     (MUSTARD, "Sarcastic, but not mocking.", "sarcastic"),  # "but" ends the scope; "mocking" is negated
     # --- Chinese

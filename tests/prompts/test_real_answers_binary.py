@@ -18,9 +18,10 @@ from affectbench.core.types import DatasetInfo, TaskType
 from affectbench.prompts import load_prompt
 
 ROWS = [json.loads(x) for x in (Path(__file__).parent / "data" / "real_answers_binary.jsonl").open(encoding="utf-8")]
-# Known gap: "it is impossible to determine if humor was present" — an undetermined statement, which
-# the rules read as a mention of humour. Strict: the test fails once the parser reads it right.
-KNOWN_GAPS = {("exp_affective/ctm_urfunny_qwen3vl_thinking_v28.jsonl", "2812")}
+# Known gaps (strict: the test fails once the parser reads them right). None at present; row 2812
+# ("it is impossible to determine if humor was present") read as a mention of humour until the
+# parser learnt undecided statements.
+KNOWN_GAPS: set[tuple[str, str]] = set()
 
 
 def _parse(row):

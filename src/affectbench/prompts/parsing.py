@@ -33,7 +33,12 @@ Labels (`parse_label`):
    else the label right after the last answer cue ("answer:", "emotion is", "I'd say", 答案, 情绪是);
    else the one label all mentions agree on, or the one named without a hedge ("happy, though a hint
    of surprise" → happy; "maybe", "slightly", 有点, 一丝 hedge); two different labels with none of these cues →
-   `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. Only then a leading
+   `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. A verdict-first answer
+   ("Yes. The remark…", "No, the dialogue…" — the format "start with Yes or No" asks for) is read by
+   its opening yes/no through `yes_no`, right after a leading label (`ambiguous` when the next
+   sentence names only the other label). An answer read only by a bare mention (or not at all) that
+   states it cannot decide ("impossible to determine whether…", "cannot be determined", 无法判断)
+   is `refused`. Only then a leading
    "yes"/"no" (是/否/不是) maps through `yes_no`, so "No doubt, the speaker is sarcastic." →
    sarcastic. Nothing → `no_label`.
 
@@ -124,6 +129,14 @@ _REFUSAL = re.compile(
     r"^\W*(?:i'?m\s+sorry|sorry|i\s+apologi[sz]e|i\s+(?:cannot|can't|can\s+not|am\s+unable|'m\s+unable|"
     r"am\s+not\s+able|'m\s+not\s+able|do\s+not\s+have|don't\s+have)|as\s+an\s+ai|unfortunately,?\s+i\s+"
     r"(?:cannot|can't|am\s+unable)|抱歉|对不起|很遗憾|我无法|我不能|无法(?:判断|确定|识别|回答)|不能(?:判断|确定)|作为(?:一个)?(?:ai|人工智能))"
+)
+# A statement that the answer cannot be decided ("it is impossible to determine if humor was present",
+# "cannot be determined", 无法判断): the uncertainty cues of the same kind as a refusal, anywhere.
+_UNDECIDED = re.compile(
+    r"(?<![a-z])(?:(?:impossible|not\s+possible|unable|cannot|can't|can\s+not|could\s+not|couldn't)\s+(?:to\s+)?"
+    r"(?:determine|tell|assess|judge|confirm|conclude|say)\s+(?:if|whether|that)"
+    r"|(?:cannot|can't|can\s+not|could\s+not)\s+be\s+(?:determined|assessed|confirmed|judged|concluded)"
+    r"|undetermined|indeterminate)(?![a-z])|无法判断|无法确定|难以判断|不能确定|无从判断"
 )
 # Flag values: what a yes/no statement about a label says ("Sarcastic: No", {"sarcastic": 0}).
 _FLAG_WORDS = {
@@ -639,6 +652,9 @@ def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
     if _refusal(body):
         return Parsed(None, False, "refusal", "refused")
     hit = matcher.match_text(folded)
+    if (hit is None or hit.reason.startswith("the only label named")) and _UNDECIDED.search(folded):
+        # only a bare mention (or nothing) against a statement that no decision can be made
+        return Parsed(None, False, "the answer says it cannot decide", "refused")
     if hit:
         return hit
     return Parsed(None, False, f"no label of {', '.join(matcher.labels)} found", "no_label")

@@ -7,9 +7,10 @@ answer text, its source (repo, path, commit, the sample id), the model, the data
 (affectbench's: MUStARD sincere/sarcastic, UR-FUNNY not humorous/humorous) and `reader`:
 
 - "unified"/"smoke" runs answer a prompt that says "Your answer should start with 'Yes' or 'No'"
-  (ctm-ai `exp_affective/*`, SYS_PROMPT), so a reader takes the answer's opening Yes/No (read by
-  the row's first word, then checked by reading the text: none of the rows below says the opposite
-  later on);
+  (ctm-ai `exp_affective/*`, SYS_PROMPT), so a reader takes the answer's opening Yes/No. Checked
+  against a later contradiction two ways: every row was searched for a negated mention of the
+  label (Yes rows) or an asserted one (No rows) — none — and the rows where an earlier parser
+  disagreed (about 30) were read in full;
 - the Qwen3-VL-8B-thinking CTM run (`ctm_urfunny_qwen3vl_thinking_v28.jsonl`) answers in free text:
   READINGS below are my readings of its first rows (None: the text says it cannot tell).
 
