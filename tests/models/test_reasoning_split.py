@@ -20,12 +20,17 @@ CHATML = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}
 
 @pytest.mark.parametrize(("template", "opened"), [(R1, True), (QWEN3_NO_THINK, False), (CHATML, False)])
 def test_opened_block_is_read_from_the_rendered_template(template, opened):
-    prompt = jinja2.Template(template).render(messages=[{"role": "user", "content": "Is it sarcastic?"}], add_generation_prompt=True)
+    prompt = jinja2.Template(template).render(
+        messages=[{"role": "user", "content": "Is it sarcastic?"}], add_generation_prompt=True
+    )
     assert opens_reasoning(prompt) is opened
 
 
 def test_split_keeps_the_text_after_the_last_closing_tag():
-    assert split_answer("The words sound negative.\n</think>\n\nPositive", True) == ("Positive", "The words sound negative.")
+    assert split_answer("The words sound negative.\n</think>\n\nPositive", True) == (
+        "Positive",
+        "The words sound negative.",
+    )
     assert split_answer("<think>a</think>b</think>joy", False) == ("joy", "a</think>b")
     assert split_answer("◁think▷calm◁/think▷neutral", False) == ("neutral", "calm")
 

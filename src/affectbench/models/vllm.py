@@ -17,6 +17,7 @@ folder served through LoRARequest. vLLM is imported lazily: `pip install 'affect
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -204,13 +205,8 @@ class VLLMModel(Model):
         out = []
         for conv in batch:
             conv = self.prepare(conv)
-            closed = []
-
-            def render(msgs):  # an opened reasoning block is closed empty first (`_chat.close_reasoning`)
-                text, did = _chat.close_reasoning(self._render(msgs))
-                closed.append(did)
-                return text
-
+            closed: list[bool] = []
+            render = functools.partial(_closed_render, self._render, closed)  # `_chat.close_reasoning` first
             reqs = [build_request(conv, gen, render, self._accepts(), suffix=o) for o in options]
             prompt = reqs[0][0]["prompt"][: len(reqs[0][0]["prompt"]) - len(options[0])]
             try:  # each option's tokens in prompt+option, at the lm-eval-harness boundary (models._score)
@@ -242,3 +238,11 @@ class VLLMModel(Model):
         except ImportError:
             pass
         return info
+
+
+def _closed_render(render, closed: list[bool], msgs: list[dict]) -> str:
+    """Score mode's rendering: the chat template's prompt with an opened reasoning block closed empty
+    (`_chat.close_reasoning`); whether it was opened is appended to `closed`."""
+    text, did = _chat.close_reasoning(render(msgs))
+    closed.append(did)
+    return text

@@ -552,7 +552,8 @@ class LabelMatcher:
         stop = end.start() if end else len(folded)
         said = {x.label for x in found if m.end() <= x.start < stop and x.label and not x.negated}
         if said and label not in said:
-            return Parsed(None, False, f"opening {m.group(1)!r} and the next sentence's {', '.join(sorted(said))} compete", "ambiguous")
+            why = f"opening {m.group(1)!r} and the next sentence's {', '.join(sorted(said))} compete"
+            return Parsed(None, False, why, "ambiguous")
         return Parsed(label, True, f"opening verdict {m.group(1)!r}")
 
     def _leading(self, folded: str, found: list[_Mention]) -> Parsed | None:
@@ -647,7 +648,9 @@ def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
         if hit:
             return hit
         if isinstance(value, str) and value.strip():  # the answer field names something else: "concern"
-            return Parsed(None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label")
+            return Parsed(
+                None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label"
+            )
     folded = fold(body)
     if _refusal(body):
         return Parsed(None, False, "refusal", "refused")
