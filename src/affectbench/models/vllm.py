@@ -27,6 +27,7 @@ a LoRA folder served through LoRARequest. vLLM is imported lazily: `pip install 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -226,15 +227,17 @@ class VLLMModel(Model):
     def _accepts(self) -> set[str]:
         return families.sendable(self.caps, self.recipe)
 
-    def requests(self, conv: Conversation, gen: GenerationSpec, suffixes: list[str] | None = None):
+    def requests(self, conv: Conversation, gen: GenerationSpec, suffixes: list[str] | None = None, render=None):
         """The vLLM requests of one prepared conversation (one per suffix; one without), as the family sends it
-        (`families.as_sent`, the recipe's system prompt when the run sets none): `build_request` results."""
+        (`families.as_sent`, the recipe's system prompt when the run sets none): `build_request` results.
+        `render` (messages -> prompt text) replaces the chat template's own rendering (score mode's)."""
         conv = families.as_sent(conv, self.caps, self.recipe)
         if gen.system_prompt is None and self.recipe.system_prompt:
             gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
         window = _media.audio_window(self._proc)
         extra = {"cap_pixels_per_frame": CAP_PIXELS_PER_FRAME} if _media.takes_cap_pixels_per_frame(self._proc) else {}
-        return [build_request(conv, gen, self._render, self._accepts(), s, window, extra) for s in (suffixes or [""])]
+        render = render or self._render
+        return [build_request(conv, gen, render, self._accepts(), s, window, extra) for s in (suffixes or [""])]
 
     def _lora(self):
         if not self.spec.adapter:
@@ -313,7 +316,9 @@ class VLLMModel(Model):
         out = []
         for conv in batch:
             conv = self.prepare(conv)
-            reqs = self.requests(conv, gen, list(options))
+            closed: list[bool] = []
+            render = functools.partial(_closed_render, self._render, closed)  # `_chat.close_reasoning` first
+            reqs = self.requests(conv, gen, list(options), render)
             prompt = reqs[0][0]["prompt"][: len(reqs[0][0]["prompt"]) - len(options[0])]
             try:  # each option's tokens in prompt+option, at the lm-eval-harness boundary (models._score)
                 _, conts = _score.continuations(tok, prompt, list(options))
@@ -330,7 +335,7 @@ class VLLMModel(Model):
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
                     n_input_tokens=len(res[0].prompt_token_ids or []) - len(conts[0]),
-                    meta=reqs[0][2],
+                    meta={**reqs[0][2], **({"reasoning_closed": True} if any(closed) else {})},
                 )
             )
         return out
@@ -349,3 +354,11 @@ class VLLMModel(Model):
         except ImportError:
             pass
         return info
+
+
+def _closed_render(render, closed: list[bool], msgs: list[dict]) -> str:
+    """Score mode's rendering: the chat template's prompt with an opened reasoning block closed empty
+    (`_chat.close_reasoning`); whether it was opened is appended to `closed`."""
+    text, did = _chat.close_reasoning(render(msgs))
+    closed.append(did)
+    return text

