@@ -193,3 +193,26 @@ def runner_adapter(store, run_id):
     from affectbench.engine.runner import resolve_adapter
 
     return resolve_adapter(ModelSpec(backend="hf", name="x", adapter=run_id), store).adapter
+
+
+def test_one_model_switches_adapter_forward_by_forward(ckpt, clip, tmp_path):
+    """The adapter a forward leaves active never carries over: each input gets its own, the text-only one none."""
+    model = _hf(ckpt, tmp_path)
+    refs = {}
+    for case in ("audio", "text", "frames", "audio", "text"):
+        kw, expected = CASES[case]
+        conv = model.prepare(_conv("Emotion?", clip, **kw))
+        (s,) = model.score([conv], ["happy", "sad"], GEN)
+        assert s.meta["adapter"] == expected
+        ref = refs.setdefault(expected, _card_reference(ckpt, expected))
+        enc = model.encode([conv], GEN)
+        torch.testing.assert_close(_last_logits(model.model, enc), _last_logits(ref, enc), atol=1e-5, rtol=1e-5)
+
+
+def test_the_task_adapter_trains_on_the_bare_base(ckpt):
+    """finetune's model holds no card adapter: the LoRA it trains is the one that replaces them at eval."""
+    from affectbench.finetune.backends import trainable_for
+
+    t = trainable_for(ModelSpec(backend="hf", name=str(ckpt)), MediaSpec(modalities="TA"), None, GEN)
+    assert not getattr(t.module, "peft_config", None)
+    assert not [n for n, _ in t.module.named_modules() if "lora_" in n]
