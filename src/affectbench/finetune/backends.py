@@ -119,7 +119,10 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
     """The hf backend's model and processor; inputs built by HFModel itself (same as eval)."""
     from ..models.hf import HFModel
 
-    hf = HFModel(spec.model_copy(update={"adapter": None}), media, workspace)
+    # the task LoRA trains on the bare base: a checkpoint's card adapters (Phi-4's speech/vision LoRA) are
+    # left out here and at eval a task adapter replaces them (models.hf options.card_adapters)
+    opts = {**spec.options, "card_adapters": False}
+    hf = HFModel(spec.model_copy(update={"adapter": None, "options": opts}), media, workspace)
     hf.opts["merge_adapter"] = False
     proc = hf.processor
     tok = getattr(proc, "tokenizer", proc)

@@ -9,7 +9,9 @@ Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto
 device_map, attn_implementation, model_class (a transformers class name; default from the
 config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
 no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
-trust_remote_code (false), media_cache (true), recipe (a mapping overriding the family's media recipe:
+trust_remote_code (false), media_cache (true), card_adapters (auto|true|false: the LoRA adapters a checkpoint
+ships per input modality, Phi-4-multimodal's speech-lora / vision-lora, loaded and selected per forward as its
+card does; `models._card_adapters`), recipe (a mapping overriding the family's media recipe:
 video, fps, max_frames, max_pixels, sample_rate, max_seconds, system_prompt; see `families`).
 ModelSpec.adapter: a LoRA folder applied with peft.
 
@@ -27,7 +29,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _adapter, _chat, _media, _score, budgets, families, stops, tokens
+from . import _adapter, _card_adapters, _chat, _media, _score, budgets, families, stops, tokens
 from . import options as options_
 from .base import Conversation, Model
 
@@ -92,6 +94,9 @@ class HFModel(Model):
         self.caps: dict[str, str] = {}
         if spec.adapter and not Path(spec.adapter).is_dir():
             raise ModelError(f"hf: LoRA adapter folder not found: {spec.adapter}")
+        self.card_adapters = _card_adapters.wanted(  # {name: subfolder} loaded with the weights
+            self.family.key, spec.name, self.opts.get("card_adapters", "auto"), spec.adapter
+        )
 
     # ---- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -100,6 +105,8 @@ class HFModel(Model):
             h.update(canonical_json({"recipe": self.recipe.as_dict(), "media": self.media.settings()}).encode())
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
+            for name, sub in sorted(self.card_adapters.items()):  # none loaded: the id stays as before
+                h.update(f"card:{name}:".encode() + _media.folder_identity(Path(self.spec.name) / sub, ADAPTER_FILES).encode())
             if self.spec.adapter:
                 h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
             self._fingerprint = h.hexdigest()[:16]
@@ -136,6 +143,8 @@ class HFModel(Model):
                 info["cap_pixels_per_frame"] = CAP_PIXELS_PER_FRAME
             info["audio_window_s"] = (_media.audio_window(self._proc) or 0) / self.media.sample_rate or None
             info["audio_in_video"] = "interleaved" if self._interleaves() else "separate part"
+            if self.card_adapters:
+                info["card_adapters"] = dict(self.card_adapters)
             if self.spec.adapter:  # the probe that showed the adapter active (largest next-token logit change)
                 info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logit_change": self.adapter_change}
         return info
@@ -209,6 +218,7 @@ class HFModel(Model):
             self.thinker_prefix = "thinker."
         if not o.get("device_map"):
             model = model.to(device)
+        _card_adapters.load(model, name, self.card_adapters)
         if self.spec.adapter:
             peft = require("peft", "finetune", "LoRA adapters")
             model = peft.PeftModel.from_pretrained(model, self.spec.adapter)
@@ -453,6 +463,18 @@ class HFModel(Model):
                 mods.append(mod)
         return tuple(mods)
 
+    def _select_adapter(self, inputs: dict, metas: list[dict]) -> None:
+        """Activate the card adapter the forward's inputs call for (`_card_adapters.select`) and record in each
+        row's meta which adapter answers ("speech" | "vision" | "task" | None = the base)."""
+        if self.card_adapters:
+            name = _card_adapters.select(self.card_adapters, inputs)
+            _card_adapters.activate(self._model, name)
+        else:
+            name = _card_adapters.TASK if self.spec.adapter else None
+        if self.card_adapters or self.spec.adapter:
+            for meta in metas:
+                meta["adapter"] = name
+
     # ---- generate / score -----------------------------------------------------------------
     accepts_seeds = True
 
@@ -481,6 +503,7 @@ class HFModel(Model):
         if sample:
             torch.manual_seed(seeds[0] if seeds else int(self.opts.get("seed", 0)))
         inputs, metas = self._encode_sent(batch, gen)
+        self._select_adapter(inputs, metas)
         tok = getattr(self._proc, "tokenizer", self._proc)
         kw: dict[str, Any] = {
             "max_new_tokens": gen.max_new_tokens,
@@ -540,6 +563,7 @@ class HFModel(Model):
             except ValueError as e:
                 raise ModelError(f"hf: {e}") from e
             inputs, metas = self._encode_sent([conv], gen, close=True)
+            self._select_adapter(inputs, metas)
             n_prompt = int(inputs["attention_mask"][0].sum())
             if back:  # the last prompt tokens merge with the options: score them with each option
                 inputs["input_ids"] = inputs["input_ids"][:, :-back]
