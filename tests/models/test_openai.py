@@ -346,3 +346,20 @@ def test_family_batch_policy_sets_the_concurrency(tmp_path):
     served = ModelSpec(backend="openai", name="served-id", options={"family": "phi4_multimodal"})
     assert OpenAIModel(served).concurrency == 1  # a served model id: the family named in the options
     assert OpenAIModel(ModelSpec(backend="openai", name="served-id", options={"concurrency": 3})).concurrency == 3
+
+
+def test_the_decoders_max_seconds_cut_is_audio_truncated(server, tmp_path):
+    """A decode stopped at `media.max_seconds` is counted as `audio_truncated` here too, with or without a
+    known family (the audio goes to the server as decoded)."""
+    clip = make_clip(tmp_path / "long.mp4", 4.0, size=(32, 32))
+    m = OpenAIModel(
+        ModelSpec(backend="openai", name="media-asis", options={"base_url": server}),
+        MediaSpec(max_seconds=1.5),
+        tmp_path,
+    )
+    conv = [Message(role="user", parts=[Part(kind="audio", path=str(clip)), Part.of_text("Emotion?")])]
+    (g,) = m.generate([conv], GEN)
+    assert g.error is None
+    (cut,) = g.meta["audio_truncated"]
+    assert cut["by"] == "max_seconds" and cut["seconds"] == pytest.approx(4.0, abs=0.1)
+    assert cut["seconds_sent"] == pytest.approx(1.5, abs=0.05) == g.meta["sent"]["audio"][0]["seconds"]

@@ -12,7 +12,8 @@
 - Every cut is recorded in the prediction's meta, one shape for every family and cause:
   `video_truncated`: [{frames, frames_sent, tokens, tokens_sent}], `audio_truncated`:
   [{seconds, seconds_sent, by}] (`by`: "max_audio_seconds", "max_seconds" for a decode that stopped at
-  `MediaSpec.max_seconds`, "processor window" for the feature extractor's window).
+  `MediaSpec.max_seconds` and "processor window" for the feature extractor's window, both recorded by
+  `_media.audio_sent` where the backend builds its audio).
 
 The context check is the caller's: a prompt whose tokens + max_new_tokens exceed the model's context
 fails that sample with a ModelError (hf), and `affectbench plan` refuses such a run beforehand.
@@ -106,14 +107,6 @@ def fit(conv: Conversation, counter: Counter | None, media: MediaSpec) -> tuple[
                 continue
             seen.add(id(p.data))
             clip = clips.get(id(p.data), p.data)
-            if any(n.startswith("longer than max_seconds") for n in clip.notes) and clip.duration > clip.audio_seconds:
-                meta.setdefault("audio_truncated", []).append(
-                    {
-                        "seconds": round(clip.duration, 3),
-                        "seconds_sent": round(clip.audio_seconds, 3),
-                        "by": "max_seconds",
-                    }
-                )
             if left is None:
                 continue
             if clip.audio_seconds > left + 1e-9:

@@ -150,7 +150,11 @@ class OpenAIModel(Model):
     def _budgeted(self, conv: Conversation) -> tuple[Conversation, dict]:
         """The prompt budgets of `models.budgets` on a prepared conversation, when the family is known."""
         counter = self.checker()[0]
-        return budgets.fit(conv, counter, self.media) if counter is not None else (conv, {})
+        conv, cuts = budgets.fit(conv, counter, self.media) if counter is not None else (conv, {})
+        decoded = _media.decode_cuts(conv)  # the decoder's max_seconds cut, whatever the family
+        if decoded:
+            cuts = {**cuts, "audio_truncated": decoded + list(cuts.get("audio_truncated", []))}
+        return conv, cuts
 
     def _server_saw(self, conv: Conversation, gen: GenerationSpec, usage: dict, sent: dict) -> dict:
         counter, tok = self.checker()
