@@ -178,14 +178,25 @@ def test_batch_calibration_divides_out_the_mean_option_probability(tmp_path):
     probabilities (here one-hot scripted answers: the answer frequencies), recorded with the run."""
     root = write_manifest(tmp_path / "data", 6)
     store = Store(tmp_path / "ws.sqlite")
-    table = {"utterance 0 ": "neutral", "sounds negative": "negative", "sounds neutral": "negative", "sounds positive": "positive"}
+    table = {
+        "utterance 0 ": "neutral",
+        "sounds negative": "negative",
+        "sounds neutral": "negative",
+        "sounds positive": "positive",
+    }
     mspec = ModelSpec(backend="scripted", options={"rule": "table", "answers": table, "default": "positive"})
-    rec = run_spec(manifest_spec(root, model=mspec, generation=GenerationSpec(mode="score", calibration="batch")), store)
+    rec = run_spec(
+        manifest_spec(root, model=mspec, generation=GenerationSpec(mode="score", calibration="batch")), store
+    )
     cal = rec.metrics["_calibration"]
     assert cal["method"] == "batch" and cal["n"] == 6
     assert [np.exp(cal["prior"][o]) for o in LABELS] == pytest.approx([3 / 6, 1 / 6, 2 / 6])
     # one-hot scores: dividing out the prior cannot change an answer
-    assert [p.value for p in store.predictions(rec.id)] == ["neutral", "negative", "positive"] + ["negative", "negative", "positive"]
+    assert [p.value for p in store.predictions(rec.id)] == ["neutral", "negative", "positive"] + [
+        "negative",
+        "negative",
+        "positive",
+    ]
 
 
 def test_batch_calibration_refuses_a_prior_without_an_option(tmp_path):

@@ -58,7 +58,9 @@ def _video_pairs(tmp_path, modalities="TAV", silent_index=None):
     clip = make_clip(tmp_path / "a.mp4", 1.0)
     mute = make_clip(tmp_path / "mute.mp4", 1.0, audio=False)
     samples = [
-        Sample(id=f"s{i}", transcript="so good", target=1.5 - i, media={"video": str(mute if i == silent_index else clip)})
+        Sample(
+            id=f"s{i}", transcript="so good", target=1.5 - i, media={"video": str(mute if i == silent_index else clip)}
+        )
         for i in range(3)
     ]
     return build_pairs(samples, INFO, load_prompt("default", INFO), modalities=modalities).pairs
@@ -115,7 +117,9 @@ def test_llamafactory_interleaved_pairs_each_video_with_its_audio_and_sets_the_f
 
 
 def test_a_video_sent_without_its_audio_is_exported_without_it(tmp_path):
-    rows = json.loads(export_llamafactory(_video_pairs(tmp_path, modalities="TV"), tmp_path / "lf", name="d").read_text())
+    rows = json.loads(
+        export_llamafactory(_video_pairs(tmp_path, modalities="TV"), tmp_path / "lf", name="d").read_text()
+    )
     assert all("<audio>" not in r["messages"][0]["content"] and "audios" not in r for r in rows)
 
 
@@ -169,7 +173,9 @@ def test_cli_exports_a_finetune_runs_pairs(tmp_path):
     spec = RunSpec(kind="finetune", dataset=ds, model={"backend": "hf", "name": model}, media={"modalities": "T"},
                    finetune=FinetuneSpec())  # fmt: skip
     store.open_run(spec)
-    r = cli.invoke(app, ["export", "--format", "llamafactory", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "t")])
+    r = cli.invoke(
+        app, ["export", "--format", "llamafactory", spec.run_id, "--workspace", str(ws), "--out", str(tmp_path / "t")]
+    )
     assert r.exit_code == 0, r.output
     proc = AutoProcessor.from_pretrained(model)
     want = 0

@@ -19,7 +19,9 @@ def test_finetune_prompt_and_pairs_use_the_runs_prompt_language(tmp_path, monkey
     templates = tmp_path / "templates"
     shutil.copytree(prompts.TEMPLATES_DIR, templates)
     text = (templates / "classify.yaml").read_text()
-    zh = text.replace("version: classify-1", "version: classify-zh-test").replace("text: |\n", f"text: |\n  {MARK}\n", 1)
+    zh = text.replace("version: classify-1", "version: classify-zh-test").replace(
+        "text: |\n", f"text: |\n  {MARK}\n", 1
+    )
     (templates / "classify_zh.yaml").write_text(zh)
     monkeypatch.setattr(prompts, "TEMPLATES_DIR", templates)
 

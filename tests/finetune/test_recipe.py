@@ -116,7 +116,9 @@ def test_a_first_step_that_does_not_move_the_adapter_fails_the_run(tiny, tmp_pat
     model, ds = tiny
     ft = FinetuneSpec(epochs=2, batch_size=4, rank=4, alpha=8, dropout=0.0, valid_split=None, **kw)
     pairs, trainable = _pairs_and_trainable(model, ds, ft)
-    with pytest.raises(AffectbenchError, match=r"LoRA step 1: the adapter did not change over its first optimizer step"):
+    with pytest.raises(
+        AffectbenchError, match=r"LoRA step 1: the adapter did not change over its first optimizer step"
+    ):
         train_lora(trainable, pairs, [], ft, tmp_path / "g", seed=0)
 
 

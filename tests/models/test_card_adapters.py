@@ -54,7 +54,9 @@ def clip(tmp_path_factory):
 
 
 def _conv(text, clip=None, video=False, audio=False):
-    parts = ([Part(kind="video", path=str(clip))] if video else []) + ([Part(kind="audio", path=str(clip))] if audio else [])
+    parts = ([Part(kind="video", path=str(clip))] if video else []) + (
+        [Part(kind="audio", path=str(clip))] if audio else []
+    )
     return [Message(role="user", parts=[*parts, Part.of_text(text)])]
 
 

@@ -31,10 +31,17 @@ def test_uncalibrated_expected_and_argmax():
     p = softmax(list(GRID.values()))
     want = float(np.dot(p, [float(k) for k in GRID]))
     text, detail = decide(GRID, "auto")
-    assert detail == {"decision": "expected", "expected": pytest.approx(want, rel=1e-12), "value": pytest.approx(want, rel=1e-12)}
+    assert detail == {
+        "decision": "expected",
+        "expected": pytest.approx(want, rel=1e-12),
+        "value": pytest.approx(want, rel=1e-12),
+    }
     assert float(text) == pytest.approx(want, rel=1e-5)  # display only: the value is detail["value"]
     assert decide(GRID, "argmax")[:1] == ("1.0",) and decide(GRID, "argmax")[1]["value"] == 1.0
-    assert decide({"positive": -0.1, "negative": -2.0}, "auto") == ("positive", {"decision": "argmax", "value": "positive"})
+    assert decide({"positive": -0.1, "negative": -2.0}, "auto") == (
+        "positive",
+        {"decision": "argmax", "value": "positive"},
+    )
 
 
 def test_an_expected_value_near_zero_keeps_its_sign():

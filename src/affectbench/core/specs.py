@@ -181,7 +181,9 @@ class FinetuneSpec(Strict):
     warmup_ratio: float = Field(
         default=0.05, ge=0.0, lt=1.0, description="warm-up length as a fraction of all optimizer steps (floored)"
     )
-    warmup_steps: int | None = Field(default=None, ge=0, description="warm-up length in optimizer steps; replaces warmup_ratio")
+    warmup_steps: int | None = Field(
+        default=None, ge=0, description="warm-up length in optimizer steps; replaces warmup_ratio"
+    )
     warmup_from_zero: bool = Field(
         default=False,
         description="True: transformers' linear warm-up, whose first optimizer step runs at lr 0 (what runs had "

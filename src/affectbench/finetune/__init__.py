@@ -244,7 +244,12 @@ def export_run(store: Store, run_id: str, fmt: str, out_dir: Path) -> list[Path]
         else:
             out.append(
                 export_swift(
-                    pairs, folder / f"{run_id}-{split}.jsonl", mode=mode, cutoff_len=cutoff, skipped=skipped, system=system
+                    pairs,
+                    folder / f"{run_id}-{split}.jsonl",
+                    mode=mode,
+                    cutoff_len=cutoff,
+                    skipped=skipped,
+                    system=system,
                 )
             )
     for reason, ids in skipped.items():

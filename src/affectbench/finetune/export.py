@@ -110,6 +110,8 @@ def _user_content(
                 raise AffectbenchError("export: image parts are not supported by the qwen2_omni sharegpt export")
         out.append({"role": m.role, "content": "".join(tags) + "".join(text)})
     return out, videos, audios
+
+
 def _is_video(path: str | None) -> bool:
     return bool(path) and Path(path).suffix.lower() in {".mp4", ".avi", ".mkv", ".mov", ".webm"}
 

@@ -320,7 +320,11 @@ def _trainer_class(ft: FinetuneSpec | None = None):
             if num_items_in_batch is None or not model.training:
                 loss = numer / max(local, 1)
             else:
-                loss = numer / (num_items_in_batch.clamp(min=1) if torch.is_tensor(num_items_in_batch) else max(num_items_in_batch, 1))
+                loss = numer / (
+                    num_items_in_batch.clamp(min=1)
+                    if torch.is_tensor(num_items_in_batch)
+                    else max(num_items_in_batch, 1)
+                )
                 if self.args.average_tokens_across_devices:  # DDP averages the ranks' gradients
                     loss = loss * self.accelerator.num_processes
             return (loss, None) if return_outputs else loss
@@ -333,13 +337,17 @@ def _trainer_class(ft: FinetuneSpec | None = None):
             loss = sums.sum() / counts.sum().clamp(min=1)
             return loss.detach(), torch.stack([sums.detach(), counts.to(sums.dtype)], 1), None
 
-        def evaluation_loop(self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"):
+        def evaluation_loop(
+            self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+        ):
             """The Trainer's loop (per-row sums gathered over ranks, duplicates dropped), with `<prefix>_loss`
             normalised as training is (token-weighted by default) instead of a mean of batch means."""
             out = super().evaluation_loop(dataloader, description, False, ignore_keys, metric_key_prefix)
             stats = out.predictions
             if stats is not None and len(stats):
-                out.metrics[f"{metric_key_prefix}_loss"] = reduce_loss(stats[:, 0], stats[:, 1], recipe.loss_normalisation)
+                out.metrics[f"{metric_key_prefix}_loss"] = reduce_loss(
+                    stats[:, 0], stats[:, 1], recipe.loss_normalisation
+                )
             return out._replace(predictions=None)
 
     return AnswerLossTrainer

@@ -106,7 +106,10 @@ class HFModel(Model):
             if Path(self.spec.name).is_dir():
                 h.update(_media.folder_identity(self.spec.name, WEIGHT_FILES).encode())
             for name, sub in sorted(self.card_adapters.items()):  # none loaded: the id stays as before
-                h.update(f"card:{name}:".encode() + _media.folder_identity(Path(self.spec.name) / sub, ADAPTER_FILES).encode())
+                h.update(
+                    f"card:{name}:".encode()
+                    + _media.folder_identity(Path(self.spec.name) / sub, ADAPTER_FILES).encode()
+                )
             if self.spec.adapter:
                 h.update(b"adapter:" + _media.folder_identity(self.spec.adapter, ADAPTER_FILES).encode())
             self._fingerprint = h.hexdigest()[:16]

@@ -27,10 +27,46 @@ FREE_TEXT = ("final/result/MELD/chenyu-run/baseline_T_gpt4o.json", "gpt-4o", MEL
 # Hand readings of the first 40 `justification` texts (the dominant emotion the text states;
 # None where it names two without saying which dominates, or none at all).
 FREE_TEXT_READINGS = [
-    "sadness", "disgust", "joy", "neutral", "neutral", "surprise", "neutral", "fear", "neutral", "neutral",
-    "joy", "surprise", "neutral", "anger", "neutral", "neutral", "neutral", None, "anger", "fear",
-    "disgust", "anger", "surprise", "surprise", "anger", "surprise", "surprise", "surprise", "neutral", None,
-    "joy", "surprise", "joy", "neutral", "joy", "disgust", "sadness", "neutral", "fear", None,
+    "sadness",
+    "disgust",
+    "joy",
+    "neutral",
+    "neutral",
+    "surprise",
+    "neutral",
+    "fear",
+    "neutral",
+    "neutral",
+    "joy",
+    "surprise",
+    "neutral",
+    "anger",
+    "neutral",
+    "neutral",
+    "neutral",
+    None,
+    "anger",
+    "fear",
+    "disgust",
+    "anger",
+    "surprise",
+    "surprise",
+    "anger",
+    "surprise",
+    "surprise",
+    "surprise",
+    "neutral",
+    None,
+    "joy",
+    "surprise",
+    "joy",
+    "neutral",
+    "joy",
+    "disgust",
+    "sadness",
+    "neutral",
+    "fear",
+    None,
 ]
 
 
@@ -44,14 +80,30 @@ def main(clone: str) -> None:
         for i, row in enumerate(load(path)[:n]):
             answer = {k: v for k, v in row.items() if k not in ("video_id", "ground_truth")}
             first = str(answer.get("first_emotion") or "").strip().lower()
-            out = {"repo": REPO, "path": path, "commit": commit, "row": i, "model": model, "labels": labels,
-                   "answer": json.dumps(answer, indent=2, ensure_ascii=False),
-                   "reader": first if first in labels else None}
+            out = {
+                "repo": REPO,
+                "path": path,
+                "commit": commit,
+                "row": i,
+                "model": model,
+                "labels": labels,
+                "answer": json.dumps(answer, indent=2, ensure_ascii=False),
+                "reader": first if first in labels else None,
+            }
             print(json.dumps(out, ensure_ascii=False))
     path, model, labels = FREE_TEXT
-    for i, (row, reading) in enumerate(zip(load(path), FREE_TEXT_READINGS)):
-        out = {"repo": REPO, "path": path, "commit": commit, "row": i, "model": model, "labels": labels,
-               "answer": row["justification"], "reader": reading, "field": "justification"}
+    for i, (row, reading) in enumerate(zip(load(path), FREE_TEXT_READINGS, strict=False)):
+        out = {
+            "repo": REPO,
+            "path": path,
+            "commit": commit,
+            "row": i,
+            "model": model,
+            "labels": labels,
+            "answer": row["justification"],
+            "reader": reading,
+            "field": "justification",
+        }
         print(json.dumps(out, ensure_ascii=False))
 
 
