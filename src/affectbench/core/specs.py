@@ -313,6 +313,14 @@ class ExecSpec(Strict):
     batch_size: int = 8
     workers: int = 2
     prefetch: int = 4
+    prepare_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="how many nice steps below the model's threads the prepare (decode) workers run (Linux, per "
+        "thread): the model is the critical path, decoding fills the CPU it leaves idle instead of taking cores "
+        "from torch's thread team. 0: same priority (before)",
+    )
     order: Literal["arrival", "length"] = Field(
         default="arrival",
         description="how model batches are formed: arrival (dataset order) or length (samples of similar prompt "
