@@ -76,7 +76,7 @@ def test_lower_priority_touches_only_its_own_thread():
     assert kernel_nice(main) == base
 
 
-def test_default_lowers_and_zero_is_the_old_behaviour():
-    assert ExecSpec().prepare_nice == 10
+def test_default_keeps_the_priority_and_raising_it_is_refused():
+    assert ExecSpec().prepare_nice == 0
     with pytest.raises(ValueError):
         ExecSpec(prepare_nice=-1)  # raising priority needs privileges: refused in the spec

@@ -314,12 +314,13 @@ class ExecSpec(Strict):
     workers: int = 2
     prefetch: int = 4
     prepare_nice: int = Field(
-        default=10,
+        default=0,
         ge=0,
         le=19,
         description="how many nice steps below the model's threads the prepare (decode) workers run (Linux, per "
-        "thread): the model is the critical path, decoding fills the CPU it leaves idle instead of taking cores "
-        "from torch's thread team. 0: same priority (before)",
+        "thread), so that decoding takes only the CPU the model leaves idle. 0 (default): the same priority. "
+        "Not a default: on a machine shared with other processes a lowered worker holding the GIL loses its "
+        "core to them and the model waits (bench/bench_pipeline.py measured no clear gain on 2 loaded cores)",
     )
     order: Literal["arrival", "length"] = Field(
         default="arrival",

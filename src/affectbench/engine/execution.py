@@ -209,10 +209,9 @@ def padding_waste(batches: list[list[int]]) -> float:
 class LocalExecutor:
     """Prepare in a thread pool, at most `prefetch` batches ahead, in order; call in this thread.
 
-    The pool's threads run `exec.prepare_nice` steps below the model's (`lower_priority`): on a CPU the
-    model's torch thread team and the decoders share the cores, and a torch team that loses a core to a
-    decoder waits at every parallel region's barrier (the model ran 1.1-1.8x slower inside the engine than
-    alone, bench/bench_pipeline.py), so decoding is given only the CPU time the model leaves idle.
+    With `exec.prepare_nice` the pool's threads run that many nice steps below the model's (`lower_priority`):
+    on a CPU the model's torch thread team and the decoders share the cores, and the model ran 1.05-1.8x
+    slower inside the engine than alone (bench/bench_pipeline.py); off by default, see ExecSpec.
 
     With `exec.order: length` each window of `prefetch x batch_size` prepared tasks is sorted by prompt
     length (`prompt_length`) into model batches, and the window's tasks are yielded back in arrival
