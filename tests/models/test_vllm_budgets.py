@@ -14,31 +14,13 @@ from affectbench.core.types import Message, Part
 from affectbench.models.hf import HFModel
 from affectbench.models.vllm import VLLMModel
 from tests._clips import make_clip
+from tests.models import test_budgets
 from tests.models.test_budgets import conv, video_placeholders
-from tests.models.test_zoo import _build
 
 pytest.importorskip("transformers")
 pytest.importorskip("torchvision")
 GEN = GenerationSpec(max_new_tokens=1)
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    cache = {}
-
-    def get(key):
-        if key not in cache:
-            if key == "gemma3n":
-                pytest.importorskip("timm")
-            cache[key] = _build(key, tmp_path_factory.mktemp(f"vb-{key}"))
-        return cache[key]
-
-    return get
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory):
-    return make_clip(tmp_path_factory.mktemp("vb-clips") / "c.mp4", 6.0, size=(96, 64))
+built, clip = test_budgets.built, test_budgets.clip  # the tiny checkpoints and the 6 s clip (module fixtures)
 
 
 def pair(path, tmp_path, mods, **media):
