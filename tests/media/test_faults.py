@@ -209,5 +209,13 @@ def test_max_seconds_cut_is_recorded_on_the_clip(tmp_path):
     assert cut.audio_seconds == pytest.approx(2.0, abs=0.01)
     assert cut.audio_cut_from == pytest.approx(5.0, abs=0.05)  # how long the audio was, as its header says
     assert decode(path, MediaSpec()).audio_cut_from is None
-    clip, record = _media.audio_sent(cut, None)
-    assert record == {"seconds": pytest.approx(5.0, abs=0.05), "seconds_sent": 2.0}
+    _, record = _media.audio_sent(cut, None)
+    assert record is None  # the window cut only; the decoder's cut is recorded once, by budgets.fit
+    from affectbench.core.types import Message, Part
+    from affectbench.models import budgets
+
+    conv = [Message(role="user", parts=[Part(kind="audio", path=str(path), data=cut)])]
+    _, meta = budgets.fit(conv, None, MediaSpec(max_seconds=2.0))
+    assert meta["audio_truncated"] == [
+        {"seconds": pytest.approx(5.0, abs=0.05), "seconds_sent": 2.0, "by": "max_seconds"}
+    ]

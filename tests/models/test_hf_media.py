@@ -138,7 +138,7 @@ def test_qwen2_audio_recipe_cut_is_counted_as_audio_truncated(long_clips, tmp_pa
     (g,) = model.generate([model.prepare(conv("x", audio=long_clips[60]))], GEN)
     assert g.meta["audio_truncated"] == [
         {"seconds": pytest.approx(60, abs=0.05), "seconds_sent": pytest.approx(30, abs=0.01), "by": "max_seconds"}
-    ]
+    ]  # once: the decoder's cut, in the one shape budgets.fit records every cut in
     assert any("max_seconds" in n for n in g.meta["notes"])
     (whole,) = model.generate([model.prepare(conv("x", audio=long_clips[20]))], GEN)
     assert "audio_truncated" not in whole.meta

@@ -62,6 +62,7 @@ DRIVER = textwrap.dedent(
             "prompt_ids": [list(r.prompt_token_ids) for r in raw], "sent": sent_digest(reqs),
             "n_input": [g.n_input_tokens for g in gens], "modalities": [list(g.modalities) for g in gens],
             "notes": [g.meta.get("notes", []) for g in gens], "info": model.info(),
+            "tokens": [g.meta.get("tokens") for g in gens], "errors": [g.error for g in gens],
             "start_s": t1 - t0, "generate_s": time.time() - t1,
         }, open(out, "w"))
 
@@ -176,6 +177,18 @@ def test_vllm_prompt_equals_the_hf_processor_prompt_per_sample(run, hf):
         assert counts[0]["audio"] > 0 and counts[2]["audio"] > 0
         assert counts[3]["audio"] == 0  # the clip without audio sends no audio
     assert run["n_input"] == [len(r) for r in rows]
+
+
+def test_tokens_per_modality_recorded_are_the_placeholders_of_the_hf_prompt(run, hf):
+    """meta.tokens of each vLLM prediction counts the hf processor's prompt: its audio placeholders, its video
+    and image placeholders, and the rest as text (issue 24: tokens per modality recorded per prediction)."""
+    _, model, rows, _ = hf
+    ids = _placeholders(model)
+    assert run["errors"] == [None] * len(rows)
+    for got, row in zip(run["tokens"], rows, strict=True):
+        audio = row.count(ids["audio"]) if "audio" in ids else 0
+        video = sum(row.count(ids[k]) for k in ("video", "image") if k in ids)
+        assert got == {"text": len(row) - audio - video, "audio": audio, "video": video}
 
 
 def test_vllm_is_fed_the_same_frames_and_audio_as_hf(run, hf):

@@ -354,6 +354,15 @@ class ExecSpec(Strict):
     batch_size: int = 8
     workers: int = 2
     prefetch: int = 4
+    prepare_nice: int = Field(
+        default=0,
+        ge=0,
+        le=19,
+        description="how many nice steps below the model's threads the prepare (decode) workers run (Linux, per "
+        "thread), so that decoding takes only the CPU the model leaves idle. 0 (default): the same priority. "
+        "Not a default: on a machine shared with other processes a lowered worker holding the GIL loses its "
+        "core to them and the model waits (bench/bench_pipeline.py measured no clear gain on 2 loaded cores)",
+    )
     order: Literal["arrival", "length"] = Field(
         default="arrival",
         description="how model batches are formed: arrival (dataset order) or length (samples of similar prompt "

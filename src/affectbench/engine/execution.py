@@ -8,6 +8,9 @@ each hold a model replica. Both fill the same fields, so the runner cannot tell 
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -133,6 +136,22 @@ def _fail(task: Task, e: Exception, latency: float) -> None:
     _store(task, Generation(text="", error=msg), latency)
 
 
+def lower_priority(nice: int) -> None:
+    """Lower the calling thread's CPU priority by `nice` steps (a ThreadPoolExecutor initializer).
+
+    Linux keeps a nice value per thread (setpriority(2), NOTES: "under the current Linux/NPTL implementation
+    of POSIX threads, the nice value is a per-thread attribute"; the thread is named by its kernel id,
+    `threading.get_native_id`). Elsewhere PRIO_PROCESS would name a process, so this does nothing there.
+    Raising nice needs no privilege; it ends with the thread. A refusal is logged, never raised."""
+    if nice <= 0 or sys.platform != "linux":
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as e:  # a sandbox without setpriority: same priority as before
+        log.debug("prepare worker keeps its priority: %s", e)
+
+
 def batched(items: Iterator[Task], size: int) -> Iterator[list[Task]]:
     batch: list[Task] = []
     for item in items:
@@ -190,6 +209,10 @@ def padding_waste(batches: list[list[int]]) -> float:
 class LocalExecutor:
     """Prepare in a thread pool, at most `prefetch` batches ahead, in order; call in this thread.
 
+    With `exec.prepare_nice` the pool's threads run that many nice steps below the model's (`lower_priority`):
+    on a CPU the model's torch thread team and the decoders share the cores, and the model ran 1.05-1.8x
+    slower inside the engine than alone (bench/bench_pipeline.py); off by default, see ExecSpec.
+
     With `exec.order: length` each window of `prefetch x batch_size` prepared tasks is sorted by prompt
     length (`prompt_length`) into model batches, and the window's tasks are yielded back in arrival
     order once all of its batches are answered, so the store keeps the dataset's order."""
@@ -199,7 +222,9 @@ class LocalExecutor:
 
     def _prepared(self, tasks: Iterator[Task]) -> Iterator[Task]:
         window = max(1, self.exec.prefetch * self.exec.batch_size)
-        with ThreadPoolExecutor(max_workers=max(1, self.exec.workers)) as pool:
+        with ThreadPoolExecutor(
+            max_workers=max(1, self.exec.workers), initializer=lower_priority, initargs=(self.exec.prepare_nice,)
+        ) as pool:
             queue: list[Future[Task]] = []
             for task in tasks:
                 queue.append(pool.submit(prepare_task, self.model, task))

@@ -174,33 +174,10 @@ def fit_audio(audio: np.ndarray, window: int | None, rate: int) -> tuple[np.ndar
 
 
 def audio_sent(clip: DecodedClip, window: int | None) -> tuple[np.ndarray, dict | None]:
-    """The audio of `clip` to send, cut to the extractor's `window` (`fit_audio`), and the record of every
-    cut it went through: the decoder's `max_seconds` cut (`DecodedClip.audio_cut_from`, e.g. Qwen2-Audio's
-    30 s recipe) and the window's, as one `{"seconds": original, "seconds_sent": kept, "by": the first cut}`
-    (None when whole)."""
-    audio, cut = fit_audio(clip.audio, window, clip.sample_rate)
-    if clip.audio_cut_from is None:
-        return audio, cut
-    return audio, {
-        "seconds": round(float(clip.audio_cut_from), 3),
-        "seconds_sent": round(len(audio) / clip.sample_rate, 3),
-        "by": "max_seconds",
-    }
-
-
-def decode_cuts(conv: Conversation) -> list[dict]:
-    """`audio_truncated` records of the decoder's `max_seconds` cuts in a prepared conversation, one per
-    audio track, for a backend that sends the decoded audio whole (no extractor window of its own)."""
-    seen: set[int] = set()
-    cuts = []
-    for m in conv:
-        for p in m.parts:
-            if p.kind == "audio" and usable(p) and id(p.data) not in seen:
-                seen.add(id(p.data))
-                cut = audio_sent(p.data, None)[1]
-                if cut:
-                    cuts.append(cut)
-    return cuts
+    """The audio of `clip` to send, cut to the extractor's `window` (`fit_audio`), and that cut's record
+    (None when whole). The decoder's `max_seconds` cut (`DecodedClip.audio_cut_from`, e.g. Qwen2-Audio's
+    30 s recipe) is recorded once, by `models.budgets.fit` (`by: "max_seconds"`), not here."""
+    return fit_audio(clip.audio, window, clip.sample_rate)
 
 
 def videos_carry_audio(conv: Conversation) -> bool | None:

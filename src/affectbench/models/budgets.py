@@ -107,6 +107,17 @@ def fit(conv: Conversation, counter: Counter | None, media: MediaSpec) -> tuple[
                 continue
             seen.add(id(p.data))
             clip = clips.get(id(p.data), p.data)
+            cut_from = clip.audio_cut_from  # the audio's length before the decoder's max_seconds cut
+            if cut_from is None and any(n.startswith("longer than max_seconds") for n in clip.notes):
+                cut_from = clip.duration if clip.duration > clip.audio_seconds else None  # a clip cached before it
+            if cut_from is not None:
+                meta.setdefault("audio_truncated", []).append(
+                    {
+                        "seconds": round(float(cut_from), 3),
+                        "seconds_sent": round(clip.audio_seconds, 3),
+                        "by": "max_seconds",
+                    }
+                )
             if left is None:
                 continue
             if clip.audio_seconds > left + 1e-9:

@@ -354,11 +354,8 @@ class HFModel(Model):
     def token_counter(self) -> tokens.Counter | None:
         """The family's media token counter from the loaded processor (None for a family not counted)."""
         self.load()
-        if self._counter is False:
-            try:
-                self._counter = tokens.counter_of(self._proc, self.family.key, CAP_PIXELS_PER_FRAME)
-            except ModelError:
-                self._counter = None
+        if self._counter is False:  # computed once
+            self._counter = tokens.counter_or_none(self._proc, self.family.key, CAP_PIXELS_PER_FRAME)
         return self._counter
 
     def context_length(self) -> int | None:

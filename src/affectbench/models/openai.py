@@ -148,13 +148,9 @@ class OpenAIModel(Model):
             return self._checker
 
     def _budgeted(self, conv: Conversation) -> tuple[Conversation, dict]:
-        """The prompt budgets of `models.budgets` on a prepared conversation, when the family is known."""
-        counter = self.checker()[0]
-        conv, cuts = budgets.fit(conv, counter, self.media) if counter is not None else (conv, {})
-        decoded = _media.decode_cuts(conv)  # the decoder's max_seconds cut, whatever the family
-        if decoded:
-            cuts = {**cuts, "audio_truncated": decoded + list(cuts.get("audio_truncated", []))}
-        return conv, cuts
+        """The prompt budgets of `models.budgets` on a prepared conversation: the video budget when the family
+        is known, the audio budget and the record of the decoder's max_seconds cut always."""
+        return budgets.fit(conv, self.checker()[0], self.media)
 
     def _server_saw(self, conv: Conversation, gen: GenerationSpec, usage: dict, sent: dict) -> dict:
         counter, tok = self.checker()

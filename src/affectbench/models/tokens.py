@@ -240,6 +240,14 @@ COUNTED = (*GRID_FAMILIES, "qwen2_audio", "gemma3n", "phi4_multimodal")
 
 
 @cache
+def counter_or_none(proc, family: str, cap_pixels_per_frame: bool = False) -> Counter | None:
+    """`counter_of`, or None for a family this module cannot count (its prompts then go unbudgeted)."""
+    try:
+        return counter_of(proc, family, cap_pixels_per_frame)
+    except ModelError:
+        return None
+
+
 def released_counter(family: str) -> Counter:
     """The Counter of a family's released processor when its files are not at hand: the processor
     classes' defaults, which are the released settings (Qwen2-VL image/video processors; Whisper

@@ -11,6 +11,13 @@ sampling rate (`DecodedClip.fps`: frames used / seconds covered), so the time ax
 sparser than `media.fps` is right. Modalities are counted from the placeholder ids in the expanded
 prompt vLLM returns (tests/models/test_vllm_cpu_media.py: equal to the hf processor's, per modality).
 
+Budgets as in `hf` (`models.budgets.fit` with the family's token counter from the processor, before the
+parts take the family's form): the prompt's total video tokens and audio seconds, every cut in meta
+(`video_truncated`, `audio_truncated`). Per prediction `meta.tokens` = {text, audio, video} counted from
+the placeholder ids of the prompt vLLM expanded; a prompt whose tokens (+ max_new_tokens when generating)
+exceed the context (`max_model_len`, else the text config's max_position_embeddings) fails its sample
+with the message hf gives (vLLM itself refuses only prompts over max_model_len, failing the whole call).
+
 The family's batch policy holds here too: a family whose outputs depend on batch-mates
 (`families.serial`) gets `max_num_seqs: 1`. Prefix caching is off unless `enable_prefix_caching: true`
 (a speed option for generate runs): with it on, prompt log-probs of identical prompts changed with
@@ -37,7 +44,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _adapter, _chat, _media, _score, families, stops
+from . import _adapter, _chat, _media, _score, budgets, families, stops, tokens
 from . import options as options_
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, CAP_PIXELS_PER_FRAME, WEIGHT_FILES
@@ -110,6 +117,8 @@ class VLLMModel(Model):
         self._cache = _media.media_cache(workspace, self.opts)
         self._llm = None
         self._proc = None
+        self._counter: tokens.Counter | None | bool = False  # False: not computed yet
+        self._context: int | None = None
         self.adapter_change: float | None = None  # set by the adapter probe when the engine starts
         self.caps: dict[str, str] = {}
         # the media the hf backend would send: the family's recipe on the run's MediaSpec
@@ -162,21 +171,50 @@ class VLLMModel(Model):
             kw["max_num_seqs"] = 1
         return kw
 
-    def _load(self) -> None:
-        if self._llm is not None:
+    def load_processor(self) -> None:
+        """The model's HF processor, chat template, placeholder ids, end tokens and context length: everything
+        a request needs before vLLM's engine starts (no vLLM import)."""
+        if self._proc is not None:
             return
-        vllm = require("vllm", "vllm", "the vllm backend")
         transformers = require("transformers", "hf", "the vllm backend's chat template")
         rev = {"revision": self.spec.revision} if self.spec.revision else {}
-        self._proc = transformers.AutoProcessor.from_pretrained(self.spec.name, **rev)
-        families.ensure_chat_template(self._proc, self.spec.name)
-        self.caps = families.capabilities(self._proc)
-        self._ids = _chat.placeholder_ids(self._proc)
+        proc = transformers.AutoProcessor.from_pretrained(self.spec.name, **rev)
+        families.ensure_chat_template(proc, self.spec.name)
+        self.caps = families.capabilities(proc)
+        self._ids = _chat.placeholder_ids(proc)
         try:
             gencfg = transformers.GenerationConfig.from_pretrained(self.spec.name)
         except Exception:  # a checkpoint without generation_config.json: the tokenizer and template still say
             gencfg = None
-        self.end_ids = stops.end_token_ids(self._proc, gencfg)
+        self.end_ids = stops.end_token_ids(proc, gencfg)
+        try:
+            cfg = transformers.AutoConfig.from_pretrained(self.spec.name, **rev)
+            text = cfg.get_text_config() if hasattr(cfg, "get_text_config") else cfg
+            positions = getattr(text, "max_position_embeddings", None)
+        except Exception:  # a config transformers cannot read: only max_model_len bounds the context
+            positions = None
+        known = [int(x) for x in (positions, self.opts.get("max_model_len")) if x]
+        self._context = min(known) if known else None
+        self._proc = proc
+
+    def token_counter(self) -> tokens.Counter | None:
+        """The family's media token counter from the processor (None for a family not counted), as hf."""
+        self.load_processor()
+        if self._counter is False:  # computed once
+            self._counter = tokens.counter_or_none(self._proc, self.family.key, CAP_PIXELS_PER_FRAME)
+        return self._counter
+
+    def context_length(self) -> int | None:
+        """Tokens the model can attend to: options.max_model_len, else the text config's max_position_embeddings
+        (the smaller of the two when both are known; vLLM refuses a max_model_len above the config's)."""
+        self.load_processor()
+        return self._context
+
+    def _load(self) -> None:
+        if self._llm is not None:
+            return
+        vllm = require("vllm", "vllm", "the vllm backend")
+        self.load_processor()
         self.adapter_towers()  # refuses, before the engine starts, tower targets vLLM would drop
         try:
             self._llm = vllm.LLM(**self.engine_kwargs())
@@ -229,15 +267,36 @@ class VLLMModel(Model):
 
     def requests(self, conv: Conversation, gen: GenerationSpec, suffixes: list[str] | None = None, render=None):
         """The vLLM requests of one prepared conversation (one per suffix; one without), as the family sends it
-        (`families.as_sent`, the recipe's system prompt when the run sets none): `build_request` results.
-        `render` (messages -> prompt text) replaces the chat template's own rendering (score mode's)."""
+        (`families.as_sent`, the recipe's system prompt when the run sets none), within the media budgets
+        (`budgets.fit`, whose cuts join each request's meta): `build_request` results. `render` (messages ->
+        prompt text) replaces the chat template's own rendering (score mode's)."""
+        self.load_processor()
+        conv, cuts = budgets.fit(conv, self.token_counter(), self.media)
         conv = families.as_sent(conv, self.caps, self.recipe)
         if gen.system_prompt is None and self.recipe.system_prompt:
             gen = gen.model_copy(update={"system_prompt": self.recipe.system_prompt})
         window = _media.audio_window(self._proc)
         extra = {"cap_pixels_per_frame": CAP_PIXELS_PER_FRAME} if _media.takes_cap_pixels_per_frame(self._proc) else {}
-        render = render or self._render
-        return [build_request(conv, gen, render, self._accepts(), s, window, extra) for s in (suffixes or [""])]
+        out = []
+        for s in suffixes or [""]:
+            req, mods, sent = build_request(conv, gen, render or self._render, self._accepts(), s, window, extra)
+            meta = {k: list(v) for k, v in cuts.items()}
+            for k, v in sent.items():  # the processor window's cut after the budget's
+                meta.setdefault(k, []).extend(v)
+            out.append((req, mods, meta))
+        return out
+
+    def _tokens(self, prompt_ids, new: int) -> tuple[dict[str, int], str | None]:
+        """Tokens per modality of an expanded prompt, and the error when it and `new` tokens exceed the context."""
+        ids = list(prompt_ids or [])
+        counts = budgets.tokens_by_modality(ids, self._ids)
+        ctx = self.context_length()
+        if ctx is not None and len(ids) + new > ctx:
+            return counts, (
+                f"vllm: a prompt of {len(ids)} tokens ({counts}) + {new} new tokens exceeds the context of {ctx}; "
+                "lower media.max_video_tokens / max_frames / max_seconds (`affectbench plan` shows this)"
+            )
+        return counts, None
 
     def _lora(self):
         if not self.spec.adapter:
@@ -287,6 +346,10 @@ class VLLMModel(Model):
             meta: dict = {"notes": notes} if notes else {}
             if opened:
                 meta["reasoning_opened"] = True
+            meta["tokens"], too_long = self._tokens(out.prompt_token_ids, gen.max_new_tokens)
+            if too_long:
+                gens.append(Generation(text="", error=too_long, meta={**meta, **cut}))
+                continue
             gens.append(
                 Generation(
                     text=answer,
@@ -325,6 +388,10 @@ class VLLMModel(Model):
             except ValueError as e:
                 raise ModelError(f"vllm: {e}") from e
             res = self._llm.generate([r[0] for r in reqs], params, lora_request=self._lora(), use_tqdm=False)
+            ids = list(res[0].prompt_token_ids or [])
+            counts, too_long = self._tokens(ids[: len(ids) - len(conts[0])], 0)
+            if too_long:  # vLLM refuses prompts over max_model_len; this covers a context below it
+                raise ModelError(too_long)
             scores = {}
             for opt, cont, r in zip(options, conts, res, strict=True):
                 ids, lps = r.prompt_token_ids, r.prompt_logprobs
@@ -335,7 +402,7 @@ class VLLMModel(Model):
                     gen.decision,
                     modalities=self._modalities(reqs[0][1], res[0].prompt_token_ids),
                     n_input_tokens=len(res[0].prompt_token_ids or []) - len(conts[0]),
-                    meta={**reqs[0][2], **({"reasoning_closed": True} if any(closed) else {})},
+                    meta={**reqs[0][2], "tokens": counts, **({"reasoning_closed": True} if any(closed) else {})},
                 )
             )
         return out
