@@ -222,7 +222,7 @@ runs:
     model: {backend: scripted, options: {rule: constant, default: "cue: calm"}}
     prompt: describe
   - name: gkp
-    model: {backend: scripted, options: {rule: constant, default: negative}}
+    model: {backend: scripted, options: {rule: constant, default: negative, other_logprob: -3.0}}
     generation: {mode: score, calibration: contextual}
     knowledge: [short]
 """.replace("DATASET", json.dumps(dataset_ref(root)))

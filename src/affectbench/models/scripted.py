@@ -11,6 +11,8 @@ without weights. Options:
 - `raise_on`: a substring; a batch holding a conversation that contains it makes the whole
   `generate`/`score` call raise a plain `RuntimeError` (as a CUDA out-of-memory or a server's
   "prompt too long" would), to exercise the executor's per-sample isolation.
+- `other_logprob`: the score-mode log-likelihood of every option but the scripted answer (default
+  -inf: a one-hot answer; a finite value lets a calibration prior be estimated).
 """
 
 from __future__ import annotations
@@ -75,9 +77,10 @@ class ScriptedModel(Model):
         return out
 
     def score(self, batch: list[Conversation], options: list[str], gen: GenerationSpec) -> list[Generation]:
-        """Log-likelihood 0 for the scripted answer, -inf-ish for the others."""
+        """Log-likelihood 0 for the scripted answer, `other_logprob` (-inf) for the others."""
         gens = self.generate(batch, gen)
+        other = float(self.spec.options.get("other_logprob", -math.inf))
         for g in gens:
             if g.error is None:
-                g.scores = {o: (0.0 if o == g.text else -math.inf) for o in options}
+                g.scores = {o: (0.0 if o == g.text else other) for o in options}
         return gens
