@@ -309,3 +309,15 @@ def zoo_builders() -> dict:
         "qwen2_audio": _tiny.tiny_qwen2_audio,
         **BUILDERS,
     }
+
+
+def built_once(tmp_path_factory):
+    """A module fixture's body: key -> folder of that family's tiny checkpoint, each built once."""
+    cache: dict = {}
+
+    def get(key):
+        if key not in cache:
+            cache[key] = zoo_builders()[key](tmp_path_factory.mktemp(f"b-{key}"))
+        return cache[key]
+
+    return get

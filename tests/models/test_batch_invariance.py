@@ -16,7 +16,7 @@ from affectbench.core.types import Message, Part
 from affectbench.models import families
 from affectbench.models.hf import HFModel
 from tests._clips import make_clip
-from tests._tiny_zoo import zoo_builders
+from tests._tiny_zoo import built_once
 from tests.models.test_zoo import FAMILY_MODALITIES as ZOO_MODALITIES
 
 pytest.importorskip("transformers")
@@ -44,16 +44,7 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    cache = {}
-
-    def get(key):
-        if key not in cache:
-            if key == "gemma3n":
-                pytest.importorskip("timm")
-            cache[key] = zoo_builders()[key](tmp_path_factory.mktemp(key))
-        return cache[key]
-
-    return get
+    return built_once(tmp_path_factory)
 
 
 def _conv(text, clip=None, image=None):

@@ -13,7 +13,8 @@ from affectbench.engine.execution import Call, Task, call_model
 from affectbench.models import budgets, tokens
 from affectbench.models.hf import HFModel
 from tests._clips import make_clip
-from tests.models.test_zoo import _build, _placeholder_counts
+from tests._tiny_zoo import built_once
+from tests.models.test_zoo import _placeholder_counts
 
 pytest.importorskip("transformers")
 pytest.importorskip("torchvision")
@@ -22,16 +23,7 @@ GEN = GenerationSpec(max_new_tokens=1)
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    cache = {}
-
-    def get(key):
-        if key not in cache:
-            if key == "gemma3n":
-                pytest.importorskip("timm")
-            cache[key] = _build(key, tmp_path_factory.mktemp(f"b-{key}"))
-        return cache[key]
-
-    return get
+    return built_once(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
