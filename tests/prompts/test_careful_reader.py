@@ -30,6 +30,9 @@ CASES = [
     (MOSI, "not -2 but -1", -1.0),
     # --- negation scope, English (NegEx pre-, post- and pseudo-triggers), cases the issue did not name
     (MUSTARD, "I see no sign of irony here.", "sincere"),
+    (MUSTARD, "Sarcasm: absent", "sincere"),  # a key-value statement of presence
+    (URFUNNY, '{"humor": "present"}', "humorous"),
+    (URFUNNY, "Humour: not detected.", "not humorous"),
     (MUSTARD, "The remark is free of sarcasm.", "sincere"),
     (MUSTARD, "Sarcasm can be ruled out.", "sincere"),  # "ruled out" after the label: post-trigger
     (MUSTARD, "Without any evidence of mocking, the speaker is sincere.", "sincere"),

@@ -142,7 +142,8 @@ _UNDECIDED = re.compile(
 _FLAG_WORDS = {
     "yes": True, "true": True, "y": True, "1": True, "是": True, "是的": True, "对": True, "有": True,
     "no": False, "false": False, "n": False, "0": False, "否": False, "不是": False, "不对": False, "无": False,
-    "没有": False,
+    "没有": False, "present": True, "detected": True, "absent": False, "none": False, "not present": False,
+    "not detected": False, "存在": True, "不存在": False,
 }  # fmt: skip
 _FLAG_ALT = "|".join(sorted(map(re.escape, _FLAG_WORDS), key=len, reverse=True))
 _TEXT_FLAG = re.compile(rf"\s*[:=：]\s*({_FLAG_ALT})(?![a-z0-9])")
@@ -151,7 +152,8 @@ _QUESTION_ANSWERED = re.compile(r"[?？]\s*(yes|no|是的|是|不是|否|对|不
 
 
 def flag_value(value: Any) -> bool | None:
-    """A yes/no statement's value: a boolean, 0/1, or "yes"/"no"/"true"/"false"/是/否 (any case); else None."""
+    """A yes/no statement's value: a boolean, 0/1, or "yes"/"no"/"true"/"false"/"present"/"absent"/是/否
+    (any case); else None."""
     if isinstance(value, bool):
         return value
     if isinstance(value, (int, float)) and value in (0, 1):
