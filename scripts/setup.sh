@@ -19,7 +19,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # pip here may print one "Location ... is ignored" line per package for local find-links; hide those only.
-pip_install() { .venv/bin/pip install -q "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
+# scripts/constraints.txt pins every package to the versions the README's figures were measured with
+# (scripts/freeze.sh); it was resolved for one Python and CPU kind, so it applies only to those.
+PIN=()
+if head -1 scripts/constraints.txt | grep -q "(Python $(.venv/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')\.[0-9]*, $(uname -m))"; then
+  PIN=(-c scripts/constraints.txt)
+else
+  echo "== note: scripts/constraints.txt is for $(head -1 scripts/constraints.txt | sed 's/.*(\(.*\)).*/\1/'); installing unpinned (figures may differ)"
+fi
+pip_install() { .venv/bin/pip install -q "${PIN[@]}" "$@" 2> >(grep -v "^WARNING: Location 'file://" >&2); }
 PIP=pip_install
 
 echo "== torch + torchvision"
