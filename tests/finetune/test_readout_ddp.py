@@ -158,6 +158,20 @@ def test_lora_head_uneven_micro_batches_weigh_each_sample_the_same(tmp_path):
         assert losses["valid"] == pytest.approx(ref_losses["valid"], abs=1e-5), name
 
 
+def test_two_ranks_repeat_samples_to_fill_the_last_global_batch_and_say_so(tiny):
+    """6 train rows, global batch 4 on 2 ranks: accelerate's even batches fill the second step with 2 rows
+    of the first; the run warns and records it (one process would train the second step on 2 rows)."""
+    tmp, model, _ = tiny
+    ds = write_uneven_corpus(tmp / "data6", {"train": 6, "valid": 2, "test": 1})
+    exp = _experiment(tmp / "six.yaml", tmp / "six", model, ds, batch_size=4, epochs=1)
+    out = _launch(2, exp, tmp / "spy6")
+    seen = [s for r in "01" for s in (tmp / "spy6" / f"seen-{r}.txt").read_text().split() if s.startswith("train")]
+    assert len(seen) == 8 and len(set(seen)) == 6
+    run, *_ = _result(tmp / "six")
+    assert run.metrics["_readout"]["repeated_per_epoch"] == 2 and run.metrics["_readout"]["world"] == 2
+    assert "2 samples are repeated" in out.stderr
+
+
 def test_probe_on_two_ranks_is_refused_by_name(tiny):
     tmp, model, ds = tiny
     exp = _experiment(tmp / "probe.yaml", tmp / "probe_ws", model, ds, readout={"method": "probe"}, batch_size=4)

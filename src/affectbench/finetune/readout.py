@@ -576,6 +576,15 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         ft, out_dir, seed=spec.seed, checkpoint_every=every, has_valid=bool(inputs.valid and inputs.valid.items),
         world=world, n_train=len(inputs.train.items),
     )  # fmt: skip
+    # accelerate's even batches fill the last global batch of an epoch on several ranks with samples
+    # from the epoch's start: that step then differs from one process's (measured in test_readout_ddp)
+    repeated = (-len(inputs.train.items)) % ft.batch_size if world > 1 else 0
+    if repeated and rank == 0:
+        log.warning(
+            "readout %s: %d train samples do not fill the last global batch of %d on %d ranks; %d samples are "
+            "repeated in it each epoch (use a train size divisible by finetune.batch_size for one process's update)",
+            rid, len(inputs.train.items), ft.batch_size, world, repeated,
+        )  # fmt: skip
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     threads = lora.deterministic(ft.threads)
     lora.seed_everything(spec.seed)
@@ -610,6 +619,7 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         "torch_threads": threads,
         "world": world,  # processes that trained (DDP ranks)
         "samples_per_step": ft.batch_size * ft.grad_accum,
+        "repeated_per_epoch": repeated,  # train samples the last global batch repeats on several ranks
     }
     if rank != 0:  # rank 0 alone saves, predicts and writes to the store
         return summary
