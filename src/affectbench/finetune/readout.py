@@ -16,6 +16,15 @@ prompt (`pool: last | mean`), of the exact prompt that `eval` renders (knowledge
   determinism as generative SFT), MSE or L1 on the standardised score or cross-entropy on labels,
   as Wen & Tan 2026 (arXiv 2606.05713: last non-padding token of the final layer, regression head).
   The head rides in the peft adapter as a `modules_to_save` module, so the adapter folder holds both.
+  The loss is summed over the samples of the whole optimizer step and divided by their count (all
+  micro-batches and ranks), so (batch 4, accumulation 1), (1, 4) and 2 ranks x (2, 1) give one update;
+  logged train and validation losses are these sample-weighted means. Several ranks:
+  `torchrun --nproc_per_node N -m affectbench.finetune --experiment E --name ENTRY` (or `accelerate launch
+  --multi_gpu --num_processes N -m …`; `--workspace W --run-id R` for a stored run): DDP, `finetune.batch_size`
+  is the global batch, rank 0 alone writes the record, adapter and predictions (the test split is predicted
+  on rank 0), and `_readout.world` records the ranks. When the train size is not a multiple of
+  `batch_size`, accelerate fills each epoch's last global batch with repeated samples (warned, recorded as
+  `_readout.repeated_per_epoch`). `probe` runs in one process only; launched on several ranks it is refused.
 
 Predictions are values (a float, unrounded and unclipped, or a label) stored per sample and scored
 by the dataset's own metric suite (`engine.scoring.score_run` without re-parsing).
