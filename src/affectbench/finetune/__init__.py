@@ -272,10 +272,6 @@ def inputs_key(spec: RunSpec, prompt_fingerprint: str, train, valid, base: dict)
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
+    from .lora import barrier
 
-    if not dist.is_initialized():
-        from accelerate import PartialState
-
-        PartialState()  # joins the launcher's process group (gloo on CPU, nccl on GPUs)
-    dist.barrier()
+    barrier()

@@ -83,6 +83,18 @@ def rank_world() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def barrier() -> None:
+    """Wait for every rank of the launcher's process group (joined through accelerate's `PartialState`
+    when not yet: gloo on CPU, nccl on GPUs)."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        from accelerate import PartialState
+
+        PartialState()
+    dist.barrier()
+
+
 def seed_everything(seed: int) -> None:
     import numpy as np
     import torch

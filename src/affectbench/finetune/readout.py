@@ -16,6 +16,15 @@ prompt (`pool: last | mean`), of the exact prompt that `eval` renders (knowledge
   determinism as generative SFT), MSE or L1 on the standardised score or cross-entropy on labels,
   as Wen & Tan 2026 (arXiv 2606.05713: last non-padding token of the final layer, regression head).
   The head rides in the peft adapter as a `modules_to_save` module, so the adapter folder holds both.
+  The loss is summed over the samples of the whole optimizer step and divided by their count (all
+  micro-batches and ranks), so (batch 4, accumulation 1), (1, 4) and 2 ranks x (2, 1) give one update;
+  logged train and validation losses are these sample-weighted means. Several ranks:
+  `torchrun --nproc_per_node N -m affectbench.finetune --experiment E --name ENTRY` (or `accelerate launch
+  --multi_gpu --num_processes N -m …`; `--workspace W --run-id R` for a stored run): DDP, `finetune.batch_size`
+  is the global batch, rank 0 alone writes the record, adapter and predictions (the test split is predicted
+  on rank 0), and `_readout.world` records the ranks. When the train size is not a multiple of
+  `batch_size`, accelerate fills each epoch's last global batch with repeated samples (warned, recorded as
+  `_readout.repeated_per_epoch`). `probe` runs in one process only; launched on several ranks it is refused.
 
 Predictions are values (a float, unrounded and unclipped, or a label) stored per sample and scored
 by the dataset's own metric suite (`engine.scoring.score_run` without re-parsing).
@@ -72,23 +81,40 @@ def run_kind(runner, spec: RunSpec) -> RunRecord:
 def run_readout(store: Store, spec: RunSpec, *, batch_size: int = 8, progress: bool = False) -> RunRecord:
     """Fit (or resume, or return the finished) readout run `spec` and score its predictions on `spec.split`.
 
-    Raises AffectbenchError when the train split gives no usable samples, a fixed layer does not exist,
-    or the backend cannot give prompt inputs (`Trainable.encode_prompt`)."""
+    Under torchrun / accelerate launch (WORLD_SIZE > 1) only `lora_head` runs: every rank trains its
+    shard (DDP); rank 0 alone writes the record, the adapter and the predictions, and the other ranks
+    wait for it and return what it wrote. Raises AffectbenchError when the train split gives no usable
+    samples, a fixed layer does not exist, the backend cannot give prompt inputs
+    (`Trainable.encode_prompt`), or a `probe` is launched on several ranks."""
+    from .lora import barrier, rank_world
+
     if spec.kind != "readout":
         raise AffectbenchError(f"run {spec.run_id} is a {spec.kind} run, not a readout run")
     ro = spec.readout or ReadoutSpec()
     rid = spec.run_id
-    record = store.open_run(spec)
+    rank, world = rank_world()
+    if world > 1 and ro.method != "lora_head":
+        raise AffectbenchError(
+            f"readout run {rid}: method {ro.method} runs in one process (frozen backbone, features extracted once, "
+            f"a scikit-learn fit), not on {world} ranks; run it without torchrun / accelerate launch "
+            "(`affectbench run` or `python -m affectbench.finetune`). Only method lora_head trains on several ranks"
+        )
+    is_main = rank == 0
+    record = store.open_run(spec) if is_main else None
+    if world > 1:
+        barrier()  # the other ranks read the record rank 0 opened
+        record = store.run(rid)
     if record.status == "done":
         return record
     inputs = readout_inputs(store, spec)
-    env = _segment(store, spec, inputs)
-    if store.count_predictions(rid):
-        from ..engine.provenance import check_same_inputs
+    if is_main:
+        env = _segment(store, spec, inputs)
+        if store.count_predictions(rid):
+            from ..engine.provenance import check_same_inputs
 
-        check_same_inputs(store.run(rid), env)
-    store.open_run(spec, env=env)
-    store.set_status(rid, "running")
+            check_same_inputs(store.run(rid), env)
+        store.open_run(spec, env=env)
+        store.set_status(rid, "running")
     try:
         from .backends import trainable_for
 
@@ -99,10 +125,15 @@ def run_readout(store: Store, spec: RunSpec, *, batch_size: int = 8, progress: b
             summary = _probe(store, spec, ro, trainable, inputs, batch_size, progress)
         else:
             summary = _lora_head(store, spec, ro, trainable, inputs, batch_size, progress)
-        return _settle(store, spec, inputs, summary)
+        if is_main:
+            _settle(store, spec, inputs, summary)
     except BaseException as e:
-        store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
+        if is_main:
+            store.set_status(rid, "failed" if isinstance(e, Exception) else "interrupted", error=str(e))
         raise
+    if world > 1:
+        barrier()  # the other ranks return the record rank 0 finished
+    return store.run(rid)
 
 
 # ---- inputs ---------------------------------------------------------------------------------------
@@ -554,6 +585,15 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         ft, out_dir, seed=spec.seed, checkpoint_every=every, has_valid=bool(inputs.valid and inputs.valid.items),
         world=world, n_train=len(inputs.train.items),
     )  # fmt: skip
+    # accelerate's even batches fill the last global batch of an epoch on several ranks with samples
+    # from the epoch's start: that step then differs from one process's (measured in test_readout_ddp)
+    repeated = (-len(inputs.train.items)) % ft.batch_size if world > 1 else 0
+    if repeated and rank == 0:
+        log.warning(
+            "readout %s: %d train samples do not fill the last global batch of %d on %d ranks; %d samples are "
+            "repeated in it each epoch (use a train size divisible by finetune.batch_size for one process's update)",
+            rid, len(inputs.train.items), ft.batch_size, world, repeated,
+        )  # fmt: skip
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     threads = lora.deterministic(ft.threads)
     lora.seed_everything(spec.seed)
@@ -570,18 +610,10 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
     finally:
         torch.set_num_threads(before[0])
         torch.use_deterministic_algorithms(before[1])
-    history = lora.loss_history(trainer.state.log_history)
+    history = lora.loss_history(trainer.state.log_history)  # the same on every rank
     best = min((h for h in history if h["split"] == "valid"), key=lambda h: h["loss"], default=None)
-    final = _save_head(model, out_dir / "final", card)
-    adapter = out_dir / "best" if best and (out_dir / "best").exists() else final
-    if adapter != final:
-        _load_head_weights(model, adapter)
-    (adapter / CARD).write_text(json.dumps(dict(card, best_epoch=best["epoch"] if best else ft.epochs), indent=2))
-    store.set_artifact(rid, "adapter", adapter)
-    values, probs = predict_head(model, trainable, inputs.test.items, card, batch_size)
-    _store_predictions(store, spec, inputs, values, probs)
     train_losses = [h["loss"] for h in history if h["split"] == "train"]
-    return {
+    summary = {
         "method": "lora_head",
         "layer": layer,
         "layers": n_layers,
@@ -594,8 +626,21 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         "steps": trainer.state.global_step,
         "train_s": round(time.perf_counter() - t0, 2),
         "torch_threads": threads,
-        "adapter": str(adapter),
+        "world": world,  # processes that trained (DDP ranks)
+        "samples_per_step": ft.batch_size * ft.grad_accum,
+        "repeated_per_epoch": repeated,  # train samples the last global batch repeats on several ranks
     }
+    if rank != 0:  # rank 0 alone saves, predicts and writes to the store
+        return summary
+    final = _save_head(model, out_dir / "final", card)
+    adapter = out_dir / "best" if best and (out_dir / "best").exists() else final
+    if adapter != final:
+        _load_head_weights(model, adapter)
+    (adapter / CARD).write_text(json.dumps(dict(card, best_epoch=best["epoch"] if best else ft.epochs), indent=2))
+    store.set_artifact(rid, "adapter", adapter)
+    values, probs = predict_head(model, trainable, inputs.test.items, card, batch_size)
+    _store_predictions(store, spec, inputs, values, probs)
+    return dict(summary, adapter=str(adapter))
 
 
 def head_model(module: Any, ft: FinetuneSpec, hidden: int, n_out: int):
@@ -620,6 +665,11 @@ def head_model(module: Any, ft: FinetuneSpec, hidden: int, n_out: int):
 
 
 def _head_of(model: Any):
+    """The head of a peft model, or of one wrapped by DDP (the Trainer's training forward)."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    if isinstance(model, DistributedDataParallel):
+        model = model.module
     return getattr(model.get_base_model(), HEAD)
 
 
@@ -657,25 +707,64 @@ def _head_trainer(model, args, train, valid, collate, layer: int, ro: ReadoutSpe
     from transformers import Trainer, TrainerCallback
     from transformers.trainer_callback import PrinterCallback
 
+    def row_losses(model, inputs):
+        """(per-sample loss (B,) float32, head outputs): MSE / L1 on the standardised score or cross-entropy."""
+        inputs = dict(inputs)
+        target = inputs.pop("readout_target")
+        out = head_outputs(model, inputs, layer, ro.pool)
+        if regression:
+            pred = out[:, 0].float()
+            rows = (
+                F.l1_loss(pred, target, reduction="none")
+                if ro.loss == "l1"
+                else F.mse_loss(pred, target, reduction="none")
+            )
+        else:
+            rows = F.cross_entropy(out.float(), target, reduction="none")
+        return rows, out
+
     class HeadTrainer(Trainer):
-        """Trainer whose loss is the head's MSE / L1 / cross-entropy, mean over the micro-batch."""
+        """Trainer whose loss is the head's per-sample MSE / L1 / cross-entropy, summed and divided by the
+        samples of the whole optimizer step (all micro-batches and ranks), so batch size, accumulation and
+        data parallelism give one update; the logged train loss is that sample-weighted mean, and the
+        validation loss the mean over the validation samples (gathered over ranks, duplicates dropped),
+        not a mean of per-batch means."""
+
+        loss_is_scaled_for_ga = True
+
+        def __init__(self, *a: Any, **kw: Any) -> None:
+            super().__init__(*a, **kw)
+            self.model_accepts_loss_kwargs = True  # num_items_in_batch reaches compute_loss
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            batch_samples, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+            n = torch.tensor(sum(len(b["readout_target"]) for b in batch_samples), device=device)
+            if self.args.world_size > 1:
+                n = self.accelerator.gather(n).sum()
+            return batch_samples, n
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            inputs = dict(inputs)
-            target = inputs.pop("readout_target")
-            out = head_outputs(model, inputs, layer, ro.pool)
-            if regression:
-                pred = out[:, 0].float()
-                loss = F.l1_loss(pred, target) if ro.loss == "l1" else F.mse_loss(pred, target)
-            else:
-                loss = F.cross_entropy(out.float(), target)
+            rows, out = row_losses(model, inputs)
+            if num_items_in_batch is None or not model.training:
+                loss = rows.mean()
+            else:  # DDP averages the ranks' gradients: undo its 1/world so the step's sum / samples remains
+                loss = rows.sum() / num_items_in_batch.clamp(min=1) * self.accelerator.num_processes
             return (loss, out) if return_outputs else loss
 
         def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+            """(mean loss of the batch, per-sample losses (B, 1), None)."""
             inputs = self._prepare_inputs(inputs)
             with torch.no_grad():
-                loss = self.compute_loss(model, inputs)
-            return loss.detach(), None, None
+                rows, _ = row_losses(model, inputs)
+            return rows.mean().detach(), rows.detach()[:, None], None
+
+        def evaluation_loop(
+            self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+        ):
+            out = super().evaluation_loop(dataloader, description, False, ignore_keys, metric_key_prefix)
+            if out.predictions is not None and len(out.predictions):
+                out.metrics[f"{metric_key_prefix}_loss"] = float(out.predictions[:, 0].astype("float64").mean())
+            return out._replace(predictions=None)
 
         def create_optimizer(self, *a, **kw):
             if ro.head_lr is None or self.optimizer is not None:
