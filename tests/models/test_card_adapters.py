@@ -355,3 +355,42 @@ def test_training_forward_stacks_the_card_adapter_and_leaves_it_frozen(ckpt, cli
     after = dict(t2.module.named_parameters())
     for n, w in before.items():
         assert torch.equal(after[n].detach(), w) and not after[n].requires_grad, n
+
+
+def test_training_on_top_of_card_adapters_resumes_from_its_checkpoint(ckpt, clip, tmp_path, monkeypatch):
+    """Trainer checkpoints hold the task adapter alone and a killed run resumes to the adapter an unbroken run
+    trains (same weights)."""
+    from safetensors.torch import load_file
+
+    from affectbench.engine.store import Store
+    from affectbench.finetune import run_finetune
+    from affectbench.finetune.lora import Interrupt
+    from tests.finetune._fixtures import dataset_ref, write_corpus
+
+    monkeypatch.setenv("AFFECTBENCH_CHECKPOINT_STEPS", "1")
+    root = write_corpus(tmp_path / "data", {"train": 6, "valid": 0, "test": 0}, media={"video": str(clip)})
+    spec = RunSpec(
+        kind="finetune",
+        dataset=dataset_ref(root),
+        model={"backend": "hf", "name": str(ckpt)},
+        media={"modalities": "TA", "fps": 2},
+        finetune=FT,
+    )
+    finals = []
+    for name, stop in (("whole", None), ("killed", 2)):  # killed in step 2, before its checkpoint
+        store = Store(tmp_path / name / "affectbench.sqlite")
+        if stop:
+            with pytest.raises(Interrupt):
+                run_finetune(store, spec, stop_after_steps=stop)
+            (ckpt_dir,) = (tmp_path / name / "artifacts" / spec.run_id / "checkpoints").iterdir()
+            assert (ckpt_dir / "adapter_model.safetensors").is_file()
+            assert not (ckpt_dir / "speech").exists() and not (ckpt_dir / "vision").exists()
+        rec = run_finetune(store, spec)
+        assert rec.status == "done" and rec.metrics["steps"] == 3
+        assert rec.metrics["resumed_from_step"] == (1 if stop else 0)
+        finals.append(
+            load_file(str(tmp_path / name / "artifacts" / spec.run_id / "final" / "adapter_model.safetensors"))
+        )
+    assert finals[0].keys() == finals[1].keys()
+    for k in finals[0]:
+        torch.testing.assert_close(finals[1][k], finals[0][k], atol=1e-6, rtol=1e-5)
