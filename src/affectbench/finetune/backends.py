@@ -127,10 +127,11 @@ def hf_trainable(
     """The hf backend's model and processor; inputs built by HFModel itself (same as eval).
 
     A checkpoint's card adapters (Phi-4-multimodal's speech / vision LoRA; models.hf options.card_adapters) are
-    loaded frozen, as eval loads them, unless `card_adapters` is False; then every forward of the module (a
-    forward pre-hook, so it holds for batches the Trainer fetched ahead) activates the one its inputs pick
-    (`HFModel.activate_adapters`; a batch whose rows pick different ones is a ModelError) with the adapter being
-    trained (peft's `TRAINED`) on top. `base["card_adapters"]` records them for the adapter's card."""
+    loaded frozen, as eval loads them, unless `card_adapters` is False. With them, every forward of the module
+    activates the one its inputs pick (`HFModel.activate_adapters`; a batch whose rows pick different ones is a
+    ModelError) with the adapter being trained (peft's `TRAINED`) on top: a forward pre-hook, so it holds for each
+    batch the Trainer fetched ahead (`get_batch_samples`) and for the validation loss. `base["card_adapters"]`
+    records them for the adapter's card (`models.hf` stacks the adapter on them at eval)."""
     from ..models.hf import HFModel
 
     opts = dict(spec.options) if card_adapters else {**spec.options, "card_adapters": False}
