@@ -1,12 +1,14 @@
 """Phi-4-multimodal's shipped LoRA adapters (speech-lora / vision-lora), loaded and selected per input as its card
-does, and a task adapter from our LoRA SFT that replaces them at eval.
+does, and a task adapter from our LoRA SFT trained on top of them and stacked on them at eval.
 
-References not written here: transformers' own `load_adapter(..., adapter_kwargs={"subfolder": ...})` +
-`set_adapter(name)` on a fresh model (the usage on transformers' Phi4 Multimodal page), and peft's
-`PeftModel.from_pretrained` for the task adapter. The rule "image -> vision, speech alone -> speech, text -> none"
+References not written here: peft's own `PeftModel.from_pretrained` / `load_adapter` of the card adapter's
+subfolder and of the task adapter on a fresh model, with `base_model.set_adapter([card, task])` (peft's multi-
+adapter API), and transformers' `labels=` loss. The rule "image -> vision, speech alone -> speech, text -> none"
 is the released checkpoint's modeling_phi4mm.py (`Phi4MMForCausalLM.forward`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
@@ -105,9 +107,9 @@ def test_card_adapter_is_selected_per_input_as_the_card_does(case, ckpt, clip, t
     model = _hf(ckpt, tmp_path)
     conv = model.prepare(_conv("How does the speaker feel?", clip, **kw))
     (g,) = model.generate([conv], GEN)
-    assert g.meta["adapter"] == expected
+    assert g.meta["adapters"] == ([expected] if expected else [])
     (s,) = model.score([conv], ["happy", "sad"], GEN)
-    assert s.meta["adapter"] == expected
+    assert s.meta["adapters"] == ([expected] if expected else [])
     enc = model.encode([conv], GEN)
     ours = _last_logits(model.model, enc)  # the adapter left active by that forward
     ref = _last_logits(_card_reference(ckpt, expected), enc)
@@ -125,21 +127,43 @@ def test_without_card_adapters_the_native_port_answers_as_the_base(ckpt, clip, t
     model = _hf(ckpt, tmp_path, card_adapters=False)
     conv = model.prepare(_conv("Emotion?", clip, audio=True))
     (g,) = model.generate([conv], GEN)
-    assert model.card_adapters == {} and "adapter" not in g.meta
+    assert model.card_adapters == {} and "adapters" not in g.meta
     enc = model.encode([conv], GEN)
     torch.testing.assert_close(_last_logits(model.model, enc), _last_logits(_card_reference(ckpt, None), enc))
 
 
-def test_several_adapters_at_once_are_refused(ckpt, tmp_path):
+def test_two_card_adapters_at_once_and_merging_beside_them_are_refused(ckpt, tmp_path):
     model = _hf(ckpt, tmp_path)
     model.load()
     with pytest.raises(ModelError, match="several LoRA adapters at once.*speech.*vision"):
         _card_adapters.activate(model.model, ["speech", "vision"])
-    task = _lora(ckpt, tmp_path / "task", seed=3)
-    with pytest.raises(ModelError, match="several LoRA adapters at once.*ms-swift #5811"):
-        _hf(ckpt, tmp_path, adapter=task, card_adapters=True)
+    with pytest.raises(ModelError, match="several LoRA adapters at once"):
+        _card_adapters.activate(model.model, ["speech", "vision"], _card_adapters.TASK)
+    task = _lora(ckpt, tmp_path / "task", seed=3)  # trained elsewhere (no card of ours): stacked by default
+    stacked = _hf(ckpt, tmp_path, adapter=task)
+    assert stacked.card_adapters == {"speech": "speech-lora", "vision": "vision-lora"}
+    with pytest.raises(ModelError, match="merging the task adapter while card adapters are loaded.*ms-swift #5811"):
+        _hf(ckpt, tmp_path, adapter=task, merge_adapter=True).load()
     with pytest.raises(ModelError, match="card_adapters must be"):
         _hf(ckpt, tmp_path, card_adapters="speech+vision")
+
+
+def test_the_adapter_card_decides_whether_card_adapters_are_stacked(ckpt, tmp_path):
+    """Our card says what the task adapter was trained on top of; eval refuses a mismatch instead of guessing."""
+    import json
+    import shutil
+
+    task = _lora(ckpt, tmp_path / "task", seed=3)
+    on_top, bare = tmp_path / "on_top", tmp_path / "bare"
+    for folder, base in ((on_top, {"card_adapters": {"speech": "speech-lora"}}), (bare, {})):
+        shutil.copytree(task, folder)
+        (folder / _card_adapters.CARD_FILE).write_text(json.dumps({"base": {"backend": "hf", **base}}))
+    assert _hf(ckpt, tmp_path, adapter=on_top).card_adapters == {"speech": "speech-lora"}
+    with pytest.raises(ModelError, match="trained on top of the card adapters.*card_adapters: false"):
+        _hf(ckpt, tmp_path, adapter=on_top, card_adapters=False)
+    assert _hf(ckpt, tmp_path, adapter=bare).card_adapters == {}  # trained on the bare base: evaluated so
+    with pytest.raises(ModelError, match="trained on the bare base"):
+        _hf(ckpt, tmp_path, adapter=bare, card_adapters=True)
 
 
 def test_card_adapters_true_on_a_checkpoint_without_them_is_an_error(tmp_path):
@@ -149,45 +173,6 @@ def test_card_adapters_true_on_a_checkpoint_without_them_is_an_error(tmp_path):
     assert _hf(bare, tmp_path).card_adapters == {}
     with pytest.raises(ModelError, match="ships none"):
         _hf(bare, tmp_path, card_adapters=True)
-
-
-def test_task_adapter_from_our_sft_is_active_at_eval_and_reloads(ckpt, clip, tmp_path):
-    """A LoRA trained by the runner's finetune on the card-adapter checkpoint: at eval it replaces the card
-    adapters (it was trained without them), moves the logits, is recorded, and reloads to the same logits."""
-    from peft import PeftModel
-    from transformers import Phi4MultimodalForCausalLM
-
-    from affectbench.engine.runner import Runner
-    from affectbench.engine.store import Store
-    from tests.finetune._fixtures import dataset_ref, write_corpus
-
-    root = write_corpus(tmp_path / "data", {"train": 2, "valid": 0, "test": 1}, media={"video": str(clip)})
-    store = Store(tmp_path / "ws" / "affectbench.sqlite")
-    runner = Runner(store, progress=False)
-    base = {"backend": "hf", "name": str(ckpt)}
-    media = {"modalities": "TA", "fps": 2}
-    ft = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=5e-2, max_length=4096)
-    rec = runner.run(RunSpec(kind="finetune", dataset=dataset_ref(root), model=base, media=media, finetune=ft))
-    assert rec.status == "done" and rec.metrics["steps"] == 1
-    folder = runner_adapter(store, rec.id)
-    runner.close()
-
-    conv = _conv("How does the speaker feel?", clip, audio=True)
-    loads = []
-    for merge in (True, False, True):  # merged (default), unmerged, and a second load of the folder
-        model = _hf(ckpt, tmp_path, adapter=folder, merge_adapter=merge)
-        assert model.card_adapters == {}  # replaced by the task adapter
-        c = model.prepare(conv)
-        (g,) = model.generate([c], GEN)
-        assert g.meta["adapter"] == _card_adapters.TASK
-        assert model.info()["adapter_probe"]["max_logit_change"] > 0
-        loads.append(_last_logits(model.model, model.encode([c], GEN)))
-        enc = model.encode([c], GEN)
-    ref = PeftModel.from_pretrained(Phi4MultimodalForCausalLM.from_pretrained(str(ckpt)), str(folder)).eval()
-    torch.testing.assert_close(loads[0], _last_logits(ref, enc), atol=1e-5, rtol=1e-5)  # peft's own load
-    torch.testing.assert_close(loads[1], loads[0], atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(loads[2], loads[0], atol=0, rtol=0)  # reloadable: the same logits
-    assert (loads[0] - _last_logits(_card_reference(ckpt, None), enc)).abs().max() > 1e-4  # not the base
 
 
 def runner_adapter(store, run_id):
@@ -205,16 +190,207 @@ def test_one_model_switches_adapter_forward_by_forward(ckpt, clip, tmp_path):
         kw, expected = CASES[case]
         conv = model.prepare(_conv("Emotion?", clip, **kw))
         (s,) = model.score([conv], ["happy", "sad"], GEN)
-        assert s.meta["adapter"] == expected
+        assert s.meta["adapters"] == ([expected] if expected else [])
         ref = refs.setdefault(expected, _card_reference(ckpt, expected))
         enc = model.encode([conv], GEN)
         torch.testing.assert_close(_last_logits(model.model, enc), _last_logits(ref, enc), atol=1e-5, rtol=1e-5)
 
 
-def test_the_task_adapter_trains_on_the_bare_base(ckpt):
-    """finetune's model holds no card adapter: the LoRA it trains is the one that replaces them at eval."""
-    from affectbench.finetune.backends import trainable_for
+# ---- a task adapter trained on top of the card adapters ---------------------------------------------------------
 
-    t = trainable_for(ModelSpec(backend="hf", name=str(ckpt)), MediaSpec(modalities="TA"), None, GEN)
-    assert not getattr(t.module, "peft_config", None)
-    assert not [n for n, _ in t.module.named_modules() if "lora_" in n]
+FT = FinetuneSpec(epochs=1, batch_size=2, rank=2, alpha=4, dropout=0.0, valid_split=None, lr=5e-2, max_length=4096)
+
+
+@pytest.fixture(scope="module")
+def trained(ckpt, clip, tmp_path_factory):
+    """The task adapter folder of a runner finetune (one step, two audio pairs) on the card-adapter checkpoint."""
+    from affectbench.engine.runner import Runner
+    from affectbench.engine.store import Store
+    from tests.finetune._fixtures import dataset_ref, write_corpus
+
+    tmp = tmp_path_factory.mktemp("sft")
+    root = write_corpus(tmp / "data", {"train": 2, "valid": 0, "test": 1}, media={"video": str(clip)})
+    store = Store(tmp / "ws" / "affectbench.sqlite")
+    runner = Runner(store, progress=False)
+    base = {"backend": "hf", "name": str(ckpt)}
+    spec = RunSpec(
+        kind="finetune", dataset=dataset_ref(root), model=base, media={"modalities": "TA", "fps": 2}, finetune=FT
+    )
+    rec = runner.run(spec)
+    assert rec.status == "done" and rec.metrics["steps"] == 1
+    folder = runner_adapter(store, rec.id)
+    runner.close()
+    return Path(folder)
+
+
+def _stacked_reference(path, card, task):
+    """peft's own stacking on a fresh model: the card adapter's subfolder and the task adapter loaded by peft,
+    both made active with `base_model.set_adapter([card, "task"])` (just the task adapter for card None)."""
+    from peft import PeftModel
+    from transformers import Phi4MultimodalForCausalLM
+
+    model = Phi4MultimodalForCausalLM.from_pretrained(str(path))
+    if card is None:
+        return PeftModel.from_pretrained(model, str(task), adapter_name="task").eval()
+    ref = PeftModel.from_pretrained(model, str(path / f"{card}-lora"), adapter_name=card)
+    ref.load_adapter(str(task), adapter_name="task")
+    ref.base_model.set_adapter([card, "task"])
+    return ref.eval()
+
+
+@pytest.mark.parametrize("case", ["audio", "frames", "text"])
+def test_task_adapter_is_stacked_on_the_card_adapter_at_eval_as_peft_stacks_it(case, ckpt, clip, trained, tmp_path):
+    kw, card = CASES[case]
+    model = _hf(ckpt, tmp_path, adapter=trained)  # merge_adapter defaults to false beside card adapters
+    assert model.card_adapters == {"speech": "speech-lora", "vision": "vision-lora"}
+    conv = model.prepare(_conv("How does the speaker feel?", clip, **kw))
+    (g,) = model.generate([conv], GEN)
+    assert g.meta["adapters"] == [n for n in (card, _card_adapters.TASK) if n]
+    (s,) = model.score([conv], ["happy", "sad"], GEN)
+    assert s.meta["adapters"] == g.meta["adapters"]
+    enc = model.encode([conv], GEN)
+    ours = _last_logits(model.model, enc)  # the adapters left active by that forward
+    torch.testing.assert_close(ours, _last_logits(_stacked_reference(ckpt, card, trained), enc), atol=1e-5, rtol=1e-5)
+    # the task adapter is active (not the card adapter alone), and the card adapter under it (not the base)
+    assert (ours - _last_logits(_card_reference(ckpt, card), enc)).abs().max() > 1e-4
+    assert (ours - _last_logits(_card_reference(ckpt, None), enc)).abs().max() > 1e-4
+    if card:
+        assert (ours - _last_logits(_stacked_reference(ckpt, None, trained), enc)).abs().max() > 1e-4
+
+
+def test_task_adapter_reloads_and_records_what_it_was_trained_on(ckpt, clip, trained, tmp_path):
+    import json
+
+    from safetensors import safe_open
+
+    card = json.loads((trained / _card_adapters.CARD_FILE).read_text())
+    assert card["base"]["card_adapters"] == {"speech": "speech-lora", "vision": "vision-lora"}
+    # the folder holds the task adapter alone, at its root (not the card adapters peft would save beside it)
+    assert not (trained / "speech").exists() and not (trained / "vision").exists()
+    with safe_open(str(trained / "adapter_model.safetensors"), framework="pt") as f:
+        keys = list(f.keys())
+    assert keys and not [k for k in keys if ".speech" in k or ".vision" in k]
+    logits, prints = [], []
+    for _ in range(2):
+        model = _hf(ckpt, tmp_path, adapter=trained)
+        c = model.prepare(_conv("Emotion?", clip, audio=True))
+        model.generate([c], GEN)
+        logits.append(_last_logits(model.model, model.encode([c], GEN)))
+        prints.append(model.fingerprint())
+        probe = model.info()["adapter_probe"]
+        assert probe["max_logit_change"] > 0 and probe["on_top_of"] == [None, "speech", "vision"]
+    torch.testing.assert_close(logits[1], logits[0], atol=0, rtol=0)  # reloadable: the same logits
+    assert prints[0] == prints[1] != _hf(ckpt, tmp_path).fingerprint()  # card adapters + task adapter
+
+
+def test_training_forward_stacks_the_card_adapter_and_leaves_it_frozen(ckpt, clip, tmp_path):
+    """The finetune model holds the card adapters frozen; an audio batch's loss and gradients are those of peft's
+    own [speech, task] model (not of the task adapter alone); one optimizer step leaves the card adapters' weights
+    bit-identical; a batch mixing inputs that pick different card adapters is refused."""
+    from peft import PeftModel
+    from transformers import Phi4MultimodalForCausalLM
+
+    from affectbench.datasets import load_dataset
+    from affectbench.finetune.backends import trainable_for
+    from affectbench.finetune.lora import answer_loss, peft_model, train_lora
+    from affectbench.finetune.pairs import pairs_for_spec
+    from tests.finetune._fixtures import dataset_ref, write_corpus
+
+    media = MediaSpec(modalities="TA", fps=2)
+    t = trainable_for(ModelSpec(backend="hf", name=str(ckpt)), media, None, GEN)
+    assert t.base["card_adapters"] == {"speech": "speech-lora", "vision": "vision-lora"}
+    model = peft_model(t.module, FT)
+    torch.manual_seed(0)
+    for name, p in model.named_parameters():
+        if ".default." in name and "lora_B" in name:
+            p.data.normal_(0, 0.5)  # a task adapter that moves the logits
+    trained = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trained and all(".default." in n for n in trained)
+    audio = t.prepare(_conv("How does the speaker feel?", clip, audio=True))
+    enc = t.encode([audio], ["happy"])
+    enc = {k: v for k, v in enc.items() if hasattr(v, "shape")}
+    loss = answer_loss(model, enc)
+    loss.backward()
+    grads = {n.replace(".default.", ".task."): p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert not [n for n, p in model.named_parameters() if p.grad is not None and ".default." not in n]
+    saved = tmp_path / "task"
+    model.save_pretrained(saved)
+    assert not (saved / "speech").exists() and not (saved / "vision").exists()
+
+    base = Phi4MultimodalForCausalLM.from_pretrained(str(ckpt))
+    ref = PeftModel.from_pretrained(base, str(ckpt / "speech-lora"), adapter_name="speech")
+    ref.load_adapter(str(saved), adapter_name="task", is_trainable=True)
+    ref.base_model.set_adapter(["speech", "task"])
+    ref_loss = answer_loss(ref, enc)
+    ref_loss.backward()
+    torch.testing.assert_close(loss, ref_loss, atol=1e-5, rtol=1e-5)
+    ref_grads = {n: p.grad for n, p in ref.named_parameters() if ".task." in n}
+    assert set(ref_grads) == set(grads)
+    for n, g in grads.items():
+        torch.testing.assert_close(g, ref_grads[n], atol=1e-5, rtol=1e-4)
+    with torch.no_grad():
+        ref.base_model.set_adapter(["task"])  # the task adapter alone gives another loss
+        assert abs(float(answer_loss(ref, enc)) - float(loss)) > 1e-4
+
+    text = t.prepare(_conv("How does the speaker feel?"))
+    with pytest.raises(ModelError, match="different card adapters"), torch.no_grad():
+        answer_loss(model, {k: v for k, v in t.encode([text, audio], ["a", "b"]).items() if hasattr(v, "shape")})
+
+    # one real optimizer step (the runner's train_lora) on a fresh trainable: card weights bit-identical
+    root = write_corpus(tmp_path / "data", {"train": 2, "valid": 0, "test": 0}, media={"video": str(clip)})
+    spec = RunSpec(
+        kind="finetune",
+        dataset=dataset_ref(root),
+        model={"backend": "hf", "name": str(ckpt)},
+        media={"modalities": "TA", "fps": 2},
+        finetune=FT,
+    )
+    ds = dataset_ref(root)
+    pairs = pairs_for_spec(spec, load_dataset(ds["name"], ds["root"], **ds["options"]), "train", {}).pairs
+    t2 = trainable_for(spec.model, spec.media, None, spec.generation)
+    before = {n: p.detach().clone() for n, p in t2.module.named_parameters() if ".speech" in n or ".vision" in n}
+    assert before and not [n for n, p in t2.module.named_parameters() if n in before and p.requires_grad]
+    result = train_lora(t2, pairs, [], FT, tmp_path / "run")
+    assert result.steps == 1
+    after = dict(t2.module.named_parameters())
+    for n, w in before.items():
+        assert torch.equal(after[n].detach(), w) and not after[n].requires_grad, n
+
+
+def test_training_on_top_of_card_adapters_resumes_from_its_checkpoint(ckpt, clip, tmp_path, monkeypatch):
+    """Trainer checkpoints hold the task adapter alone and a killed run resumes to the adapter an unbroken run
+    trains (same weights)."""
+    from safetensors.torch import load_file
+
+    from affectbench.engine.store import Store
+    from affectbench.finetune import run_finetune
+    from affectbench.finetune.lora import Interrupt
+    from tests.finetune._fixtures import dataset_ref, write_corpus
+
+    monkeypatch.setenv("AFFECTBENCH_CHECKPOINT_STEPS", "1")
+    root = write_corpus(tmp_path / "data", {"train": 6, "valid": 0, "test": 0}, media={"video": str(clip)})
+    spec = RunSpec(
+        kind="finetune",
+        dataset=dataset_ref(root),
+        model={"backend": "hf", "name": str(ckpt)},
+        media={"modalities": "TA", "fps": 2},
+        finetune=FT,
+    )
+    finals = []
+    for name, stop in (("whole", None), ("killed", 2)):  # killed in step 2, before its checkpoint
+        store = Store(tmp_path / name / "affectbench.sqlite")
+        if stop:
+            with pytest.raises(Interrupt):
+                run_finetune(store, spec, stop_after_steps=stop)
+            (ckpt_dir,) = (tmp_path / name / "artifacts" / spec.run_id / "checkpoints").iterdir()
+            assert (ckpt_dir / "adapter_model.safetensors").is_file()
+            assert not (ckpt_dir / "speech").exists() and not (ckpt_dir / "vision").exists()
+        rec = run_finetune(store, spec)
+        assert rec.status == "done" and rec.metrics["steps"] == 3
+        assert rec.metrics["resumed_from_step"] == (1 if stop else 0)
+        finals.append(
+            load_file(str(tmp_path / name / "artifacts" / spec.run_id / "final" / "adapter_model.safetensors"))
+        )
+    assert finals[0].keys() == finals[1].keys()
+    for k in finals[0]:
+        torch.testing.assert_close(finals[1][k], finals[0][k], atol=1e-6, rtol=1e-5)

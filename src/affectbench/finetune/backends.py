@@ -20,6 +20,7 @@ from ..models import Model, build_model
 from ..models.base import Conversation
 
 IGNORE = -100
+TRAINED = "default"  # peft's name of the adapter get_peft_model adds (the one finetune trains and saves)
 SUFFIX_KEY = "loss_suffix_tokens"  # encode() output: per row, labelled tokens after the answer (end of turn)
 # module-name fragments of encoders/towers and heads that LoRA leaves alone unless train_towers
 TOWER_PARTS = (
@@ -63,6 +64,11 @@ def lm_linear_modules(module: Any, train_towers: bool = False) -> list[str]:
     for name, sub in module.named_modules():
         if not isinstance(sub, torch.nn.Linear):
             continue
+        parts = name.split(".")
+        if any(p.startswith("lora_") for p in parts):  # the A / B of an adapter already loaded (card adapters)
+            continue
+        if parts[-1] == "base_layer":  # a Linear an adapter already wraps: peft adds one more to the wrapper
+            name = ".".join(parts[:-1])
         if "lm_head" in name:
             continue
         if not train_towers and any(part in name for part in TOWER_PARTS):
@@ -115,18 +121,32 @@ def _completion(apply_template: Callable[..., str], msgs: list[dict], answer: st
     return answer + (eos or "")
 
 
-def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec) -> Trainable:
-    """The hf backend's model and processor; inputs built by HFModel itself (same as eval)."""
+def hf_trainable(
+    spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec, card_adapters: bool = True
+) -> Trainable:
+    """The hf backend's model and processor; inputs built by HFModel itself (same as eval).
+
+    A checkpoint's card adapters (Phi-4-multimodal's speech / vision LoRA; models.hf options.card_adapters) are
+    loaded frozen, as eval loads them, unless `card_adapters` is False. With them, every forward of the module
+    activates the one its inputs pick (`HFModel.activate_adapters`; a batch whose rows pick different ones is a
+    ModelError) with the adapter being trained (peft's `TRAINED`) on top: a forward pre-hook, so it holds for each
+    batch the Trainer fetched ahead (`get_batch_samples`) and for the validation loss. `base["card_adapters"]`
+    records them for the adapter's card (`models.hf` stacks the adapter on them at eval)."""
     from ..models.hf import HFModel
 
-    # the task LoRA trains on the bare base: a checkpoint's card adapters (Phi-4's speech/vision LoRA) are
-    # left out here and at eval a task adapter replaces them (models.hf options.card_adapters)
-    opts = {**spec.options, "card_adapters": False}
+    opts = dict(spec.options) if card_adapters else {**spec.options, "card_adapters": False}
     hf = HFModel(spec.model_copy(update={"adapter": None, "options": opts}), media, workspace)
     hf.opts["merge_adapter"] = False
     proc = hf.processor
     tok = getattr(proc, "tokenizer", proc)
     model = hf.model
+    if hf.card_adapters:
+
+        def activate(module, args, kwargs):
+            trained = TRAINED if TRAINED in (getattr(module, "peft_config", None) or {}) else None
+            hf.activate_adapters(kwargs, trained)
+
+        model.register_forward_pre_hook(activate, with_kwargs=True)
 
     def encode(batch: list[Conversation], answers: list[str]) -> dict[str, Any]:
         completions, n_answer, n_suffix = [], [], []
@@ -147,6 +167,8 @@ def hf_trainable(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen:
 
     media_ids = set().union(*hf.placeholder_ids.values())
     base = {"backend": "hf", "name": spec.name, "class": type(model).__name__}
+    if hf.card_adapters:  # trained on top of these (frozen), as eval stacks it (models.hf)
+        base["card_adapters"] = dict(hf.card_adapters)
     if hf.thinker_prefix:  # trained on the thinker of a full Omni checkpoint
         base["thinker_prefix"] = hf.thinker_prefix
     system = gen.system_prompt or hf.recipe.system_prompt
@@ -221,11 +243,14 @@ def _takes_gen(fn: Callable) -> bool:
         return False
 
 
-def trainable_for(spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec) -> Trainable:
-    """The training adapter of a model spec (without its adapter: training starts from the base)."""
+def trainable_for(
+    spec: ModelSpec, media: MediaSpec, workspace: Path | None, gen: GenerationSpec, card_adapters: bool = True
+) -> Trainable:
+    """The training adapter of a model spec (without its adapter: training starts from the base; with the
+    checkpoint's card adapters unless `card_adapters` is False, see `hf_trainable`)."""
     base = spec.model_copy(update={"adapter": None})
     if base.backend == "hf":
-        return hf_trainable(base, media, workspace, gen)
+        return hf_trainable(base, media, workspace, gen, card_adapters)
     model = build_model(base, media, workspace)
     if hasattr(model, "trainable"):
         return model.trainable(gen)

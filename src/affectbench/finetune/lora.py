@@ -29,6 +29,7 @@ passed through untested on GPUs.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -44,7 +45,7 @@ from typing import Any
 
 from ..core.errors import AffectbenchError
 from ..core.specs import FinetuneSpec
-from .backends import IGNORE, SUFFIX_KEY, Trainable, lm_linear_modules
+from .backends import IGNORE, SUFFIX_KEY, TRAINED, Trainable, lm_linear_modules
 from .guard import adapter_snapshot, check_adapter_moved, check_finite_step
 from .pairs import Pair
 from .schedule import lr_scheduler, warmup_steps
@@ -574,7 +575,14 @@ def peft_model(base: Any, ft: FinetuneSpec):
     )
     if ft.gradient_checkpointing and hasattr(base, "enable_input_require_grads"):
         base.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input with grad
-    return get_peft_model(base, config)
+    model = get_peft_model(base, config, adapter_name=TRAINED)
+    if len(model.peft_config) > 1:
+        # `base` held adapters already (a checkpoint's card adapters, frozen; backends.hf_trainable): peft shares
+        # their configs with the new model through __getattr__, and PeftModel.save_pretrained saves every adapter
+        # in peft_config unless told which. Every save (ours, the Trainer's checkpoints) writes the trained one
+        # alone, at the folder's root, loadable by PeftModel.from_pretrained on base + card adapters.
+        model.save_pretrained = functools.partial(type(model).save_pretrained, model, selected_adapters=[TRAINED])
+    return model
 
 
 def loss_history(log_history: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -118,7 +118,8 @@ def run_readout(store: Store, spec: RunSpec, *, batch_size: int = 8, progress: b
     try:
         from .backends import trainable_for
 
-        trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation)
+        # readout features come from the bare base (a checkpoint's card adapters are not stacked under a head)
+        trainable = trainable_for(spec.model, spec.media, store.workspace, spec.generation, card_adapters=False)
         if trainable.encode_prompt is None:
             raise AffectbenchError(f"backend {spec.model.backend!r} gives no prompt inputs; readout runs need hf")
         if ro.method == "probe":

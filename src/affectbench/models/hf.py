@@ -8,12 +8,16 @@ records which modalities reached the model, counted from the placeholder tokens 
 Options (ModelSpec.options): dtype (auto|float32|bfloat16|float16), device (auto|cpu|cuda[:n]),
 device_map, attn_implementation, model_class (a transformers class name; default from the
 config's architectures; a full Omni model loads its thinker), seed (0: the sampling seed only when
-no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true),
-trust_remote_code (false), media_cache (true), card_adapters (auto|true|false: the LoRA adapters a checkpoint
-ships per input modality, Phi-4-multimodal's speech-lora / vision-lora, loaded and selected per forward as its
-card does; `models._card_adapters`), recipe (a mapping overriding the family's media recipe:
-video, fps, max_frames, max_pixels, sample_rate, max_seconds, system_prompt; see `families`).
-ModelSpec.adapter: a LoRA folder applied with peft.
+no per-sample seeds come with a batch; runs derive them from RunSpec.seed), merge_adapter (true, false
+when card adapters are loaded; true with them is a ModelError, ms-swift #5811), trust_remote_code (false),
+media_cache (true), card_adapters (auto|true|false: the LoRA adapters a checkpoint ships per input modality,
+Phi-4-multimodal's speech-lora / vision-lora, loaded and selected per forward as its card does; auto follows a
+task adapter's card on whether it was trained on top of them; `models._card_adapters`), recipe (a mapping
+overriding the family's media recipe: video, fps, max_frames, max_pixels, sample_rate, max_seconds,
+system_prompt; see `families`).
+ModelSpec.adapter: a LoRA folder applied with peft; beside card adapters it is loaded as one more adapter
+("task") active on top of the card adapter each forward picks. Generation.meta["adapters"]: the adapters that
+answered the row, in activation order ([] = the base), when any is loaded.
 
 Per-family behaviour (recipe, video as frames, BOS, batching, capability discovery) lives in `families`.
 """
@@ -150,6 +154,8 @@ class HFModel(Model):
                 info["card_adapters"] = dict(self.card_adapters)
             if self.spec.adapter:  # the probe that showed the adapter active (largest next-token logit change)
                 info["adapter_probe"] = {"prompt": _adapter.PROBE_TEXT, "max_logit_change": self.adapter_change}
+                if self.card_adapters:  # the smallest change over the card states it was probed on top of
+                    info["adapter_probe"]["on_top_of"] = [None, *self.card_adapters]
         return info
 
     # ---- loading --------------------------------------------------------------------------
@@ -222,7 +228,12 @@ class HFModel(Model):
         if not o.get("device_map"):
             model = model.to(device)
         _card_adapters.load(model, name, self.card_adapters)
-        if self.spec.adapter:
+        if self.spec.adapter and self.card_adapters:  # stacked on the card adapters, never merged
+            if o.get("merge_adapter"):
+                raise ModelError(f"hf: {_card_adapters.MERGE_REFUSED}")
+            _card_adapters.load_task(model, self.spec.adapter)
+            self.adapter_change = self._probe_stacked(torch, model, proc, device)
+        elif self.spec.adapter:
             peft = require("peft", "finetune", "LoRA adapters")
             model = peft.PeftModel.from_pretrained(model, self.spec.adapter)
             self.adapter_change = self._probe_adapter(torch, model, proc, device)  # refuses an inactive adapter
@@ -247,6 +258,21 @@ class HFModel(Model):
             with model.disable_adapter():
                 base = model(input_ids=ids).logits[0, -1].float()
         return _adapter.check_active("hf", self.spec.adapter, float((adapted - base).abs().max()))
+
+    def _probe_stacked(self, torch, model, proc, device) -> float:
+        """`_probe_adapter` for a task adapter beside card adapters: the logit change of the task adapter on top
+        of each card state (none, then each card adapter), the smallest of them; ModelError when it is zero."""
+        tok = getattr(proc, "tokenizer", proc)
+        ids = tok(_adapter.PROBE_TEXT, return_tensors="pt").input_ids.to(device)
+        changes = []
+        with torch.inference_mode():
+            for card in [None, *self.card_adapters]:
+                _card_adapters.activate(model, card, _card_adapters.TASK)
+                adapted = model(input_ids=ids).logits[0, -1].float()
+                _card_adapters.activate(model, card)
+                changes.append(float((adapted - model(input_ids=ids).logits[0, -1].float()).abs().max()))
+        _card_adapters.activate(model, None)
+        return _adapter.check_active("hf", self.spec.adapter, min(changes))
 
     @property
     def accepts(self) -> set[str]:
@@ -463,17 +489,35 @@ class HFModel(Model):
                 mods.append(mod)
         return tuple(mods)
 
+    def activate_adapters(self, inputs: dict, task: str | None = None) -> str | None:
+        """Activate the card adapter the forward's `inputs` call for (`_card_adapters.select`), with the adapter
+        `task` on top when given; returns the card adapter's name (None: none). ModelError when rows of the batch
+        would each pick a different one alone (`_card_adapters.select_rows`): the card picks one per forward."""
+        name = _card_adapters.select(self.card_adapters, inputs)
+        ids = inputs.get("input_ids")
+        if ids is not None and ids.shape[0] > 1:
+            rows = _card_adapters.select_rows(self.card_adapters, ids, self.placeholder_ids)
+            if len(set(rows)) > 1:
+                raise ModelError(
+                    f"hf: the rows of this batch call for different card adapters ({rows}); a forward activates one, "
+                    f"so each row must be sent alone or with rows of its own kind (batch size 1; family batch policy "
+                    f"{self.family.batch!r})"
+                )
+        _card_adapters.activate(self._model, name, task)
+        return name
+
     def _select_adapter(self, inputs: dict, metas: list[dict]) -> None:
-        """Activate the card adapter the forward's inputs call for (`_card_adapters.select`) and record in each
-        row's meta which adapter answers ("speech" | "vision" | "task" | None = the base)."""
+        """Activate the adapters the forward's inputs call for (`activate_adapters`; the task adapter on top) and
+        record in each row's meta which answered (`meta["adapters"]`: e.g. ["speech", "task"], [] = the base)."""
+        active: list[str] = []
         if self.card_adapters:
-            name = _card_adapters.select(self.card_adapters, inputs)
-            _card_adapters.activate(self._model, name)
-        else:
-            name = _card_adapters.TASK if self.spec.adapter else None
+            task = _card_adapters.TASK if self.spec.adapter else None
+            active = [n for n in (self.activate_adapters(inputs, task), task) if n]
+        elif self.spec.adapter:
+            active = [_card_adapters.TASK]
         if self.card_adapters or self.spec.adapter:
             for meta in metas:
-                meta["adapter"] = name
+                meta["adapters"] = active
 
     # ---- generate / score -----------------------------------------------------------------
     accepts_seeds = True
