@@ -394,3 +394,24 @@ def test_training_on_top_of_card_adapters_resumes_from_its_checkpoint(ckpt, clip
     assert finals[0].keys() == finals[1].keys()
     for k in finals[0]:
         torch.testing.assert_close(finals[1][k], finals[0][k], atol=1e-6, rtol=1e-5)
+
+
+def test_vllm_refuses_what_it_would_silently_leave_out(ckpt, tmp_path):
+    """vLLM does not apply card adapters here: a checkpoint that ships them is refused unless the bare backbone is
+    asked for, and a task adapter trained on top of them is refused always (one LoRA per request in vLLM)."""
+    from affectbench.models.vllm import VLLMModel
+
+    def _vllm(adapter=None, **opts):
+        spec = ModelSpec(backend="vllm", name=str(ckpt), adapter=str(adapter) if adapter else None, options=opts)
+        return VLLMModel(spec, MediaSpec(modalities="TAV", fps=2), tmp_path)
+
+    with pytest.raises(ModelError, match=r"ships the card adapters \['speech', 'vision'\].*hf backend"):
+        _vllm()
+    with pytest.raises(ModelError, match="not supported by this backend"):
+        _vllm(card_adapters=True)
+    assert _vllm(card_adapters=False).family.key == "phi4_multimodal"  # the bare backbone, asked for
+    on_top = tmp_path / "on-top"
+    on_top.mkdir()
+    (on_top / _card_adapters.CARD_FILE).write_text('{"base": {"card_adapters": {"speech": "speech-lora"}}}')
+    with pytest.raises(ModelError, match=r"trained on top of the card adapters \['speech'\]"):
+        _vllm(adapter=on_top, card_adapters=False)

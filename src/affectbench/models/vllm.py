@@ -30,6 +30,12 @@ seed (0: the engine's seed, and the sampling seed when no per-sample seeds come 
 trust_remote_code (false), max_lora_rank (64), recipe (as hf), family (a family key, when the
 checkpoint's config.json is not local), engine_kwargs ({}: anything else LLM() takes). ModelSpec.adapter:
 a LoRA folder served through LoRARequest. vLLM is imported lazily: `pip install 'affectbench[vllm]'`.
+
+Card adapters (`models._card_adapters`: Phi-4-multimodal's speech-lora/ and vision-lora/, which its card
+selects per input and hf loads) are not applied here yet (vLLM's examples pass them as one LoRARequest per
+request, examples/offline_inference/audio_language.py `run_phi4mm`), so a checkpoint that ships them is refused
+rather than answered as the bare backbone; `options.card_adapters: false` runs the bare backbone knowingly. A
+task adapter trained on top of card adapters is refused always (vLLM applies one LoRA per request).
 """
 
 from __future__ import annotations
@@ -44,7 +50,7 @@ from typing import Any
 from ..core.errors import ModelError, require
 from ..core.specs import GenerationSpec, MediaSpec, ModelSpec, canonical_json
 from ..core.types import Generation
-from . import _adapter, _chat, _media, _score, budgets, families, stops, tokens
+from . import _adapter, _card_adapters, _chat, _media, _score, budgets, families, stops, tokens
 from . import options as options_
 from .base import Conversation, Model
 from .hf import ADAPTER_FILES, CAP_PIXELS_PER_FRAME, WEIGHT_FILES
@@ -125,6 +131,30 @@ class VLLMModel(Model):
         self.family = families.family_named(spec.name, self.opts)
         self.recipe = families.recipe_for(self.family, self.opts.get("recipe"))
         self.media = families.effective_media(self.media, self.recipe)
+        self._refuse_card_adapters()
+
+    def _refuse_card_adapters(self) -> None:
+        """ModelError for a checkpoint whose card adapters this backend would silently leave out, and for a task
+        adapter trained on top of card adapters (it cannot be stacked on them here)."""
+        option = self.opts.get("card_adapters", "auto")
+        if option not in ("auto", True, False):
+            raise ModelError(f"vllm: options.card_adapters must be auto, true or false, not {option!r}")
+        on_top = _card_adapters.trained_on(self.spec.adapter) if self.spec.adapter else None
+        if on_top:
+            raise ModelError(
+                f"vllm: the LoRA adapter {self.spec.adapter} was trained on top of the card adapters {sorted(on_top)}; "
+                "vLLM applies one LoRA per request, so it cannot be stacked on them: evaluate it on the hf backend"
+            )
+        if option is True:
+            raise ModelError("vllm: card_adapters: true is not supported by this backend (use the hf backend)")
+        found = _card_adapters.shipped(self.family.key, self.spec.name)
+        if found and option is not False:
+            raise ModelError(
+                f"vllm: {self.spec.name} ships the card adapters {sorted(found)} that its model card selects per input "
+                "(vision for images, speech for audio); this backend does not apply them yet and would answer as the "
+                "bare backbone: evaluate it on the hf backend, or set model.options.card_adapters: false to run the "
+                "bare backbone knowingly"
+            )
 
     def fingerprint(self) -> str:
         h = hashlib.sha256(canonical_json(self.spec.identity()).encode())
