@@ -338,13 +338,7 @@ def test_training_forward_stacks_the_card_adapter_and_leaves_it_frozen(ckpt, cli
 
     # one real optimizer step (the runner's train_lora) on a fresh trainable: card weights bit-identical
     root = write_corpus(tmp_path / "data", {"train": 2, "valid": 0, "test": 0}, media={"video": str(clip)})
-    spec = RunSpec(
-        kind="finetune",
-        dataset=dataset_ref(root),
-        model={"backend": "hf", "name": str(ckpt)},
-        media={"modalities": "TA", "fps": 2},
-        finetune=FT,
-    )
+    spec = _finetune_spec(ckpt, root)
     ds = dataset_ref(root)
     pairs = pairs_for_spec(spec, load_dataset(ds["name"], ds["root"], **ds["options"]), "train", {}).pairs
     t2 = trainable_for(spec.model, spec.media, None, spec.generation)
@@ -365,17 +359,11 @@ def test_training_on_top_of_card_adapters_resumes_from_its_checkpoint(ckpt, clip
     from affectbench.engine.store import Store
     from affectbench.finetune import run_finetune
     from affectbench.finetune.lora import Interrupt
-    from tests.finetune._fixtures import dataset_ref, write_corpus
+    from tests.finetune._fixtures import write_corpus
 
     monkeypatch.setenv("AFFECTBENCH_CHECKPOINT_STEPS", "1")
     root = write_corpus(tmp_path / "data", {"train": 6, "valid": 0, "test": 0}, media={"video": str(clip)})
-    spec = RunSpec(
-        kind="finetune",
-        dataset=dataset_ref(root),
-        model={"backend": "hf", "name": str(ckpt)},
-        media={"modalities": "TA", "fps": 2},
-        finetune=FT,
-    )
+    spec = _finetune_spec(ckpt, root)
     finals = []
     for name, stop in (("whole", None), ("killed", 2)):  # killed in step 2, before its checkpoint
         store = Store(tmp_path / name / "affectbench.sqlite")
@@ -415,3 +403,13 @@ def test_vllm_refuses_what_it_would_silently_leave_out(ckpt, tmp_path):
     (on_top / _card_adapters.CARD_FILE).write_text('{"base": {"card_adapters": {"speech": "speech-lora"}}}')
     with pytest.raises(ModelError, match=r"trained on top of the card adapters \['speech'\]"):
         _vllm(adapter=on_top, card_adapters=False)
+
+
+def _finetune_spec(ckpt, root):
+    """A finetune run of the card-adapter checkpoint on the corpus at `root` (text + audio, recipe FT)."""
+    from tests.finetune._fixtures import dataset_ref
+
+    model = {"backend": "hf", "name": str(ckpt)}
+    return RunSpec(
+        kind="finetune", dataset=dataset_ref(root), model=model, media={"modalities": "TA", "fps": 2}, finetune=FT
+    )
