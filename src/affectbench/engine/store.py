@@ -178,6 +178,27 @@ def _connect_read_only(path: Path) -> sqlite3.Connection:
     raise StoreError(f"cannot open {path} read-only")
 
 
+def _set_wal(conn: sqlite3.Connection, path: Path, wait_s: float = 60.0) -> None:
+    """Put the database in WAL mode, waiting out other processes doing the same.
+
+    Switching the journal mode needs an exclusive lock, and SQLite answers SQLITE_BUSY at once,
+    without calling the busy handler, when processes race to open a fresh file (e.g. the ranks of
+    a torchrun job); https://www.sqlite.org/wal.html#persistence: the mode persists in the file,
+    so only the first opener switches it. Raises StoreError after `wait_s` seconds of busy."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() > deadline:
+                raise StoreError(f"{path}: still locked by another process after {wait_s:.0f} s ({e})") from e
+            time.sleep(0.02)
+
+
 def _dumps(x: Any) -> str | None:
     return None if x is None else json.dumps(x, ensure_ascii=False, allow_nan=True)
 
@@ -214,7 +235,7 @@ class Store:
             conn = self._local.conn = _connect_read_only(self.path)
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _set_wal(conn, self.path)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=60000")
