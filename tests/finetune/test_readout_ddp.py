@@ -2,7 +2,8 @@
 (batch 4, accumulation 1), (batch 1, accumulation 4) and two gloo ranks x (batch 2, accumulation 1)
 train the same LoRA + head on prompts of different lengths; logged losses are sample-weighted means
 (the head's loss is per sample), checked against the head applied by hand to the model's own hidden
-states of peft's reload of the saved adapter; only rank 0 writes; a probe on two ranks is refused."""
+states of peft's reload of the saved adapter; only rank 0 writes; a probe on two ranks is refused;
+the first-step and finite-gradient guard of generative SFT fails lora_head runs that do not train."""
 
 from __future__ import annotations
 
@@ -126,6 +127,16 @@ def test_lora_head_batch_accumulation_and_two_ranks_give_one_update_and_sample_w
     assert runs["2x b2a1"][0].metrics["_readout"]["world"] == 2
     assert ref_run.metrics["_readout"]["world"] == runs["b1a4"][0].metrics["_readout"]["world"] == 1
     assert runs["2x b2a1"][0].metrics["_readout"]["steps"] == ref_run.metrics["_readout"]["steps"] == 2
+    # the SFT guard passed on every run; its figures against a hand count: peft saves exactly the trainable
+    # tensors; lora_B starts at 0, so lora_A gets no gradient at step 1 (Hu et al. 2021) and only lora_B and
+    # the head move; Adam's first step moves each element with a gradient by lr * |g| / (|g| + eps) ~ lr,
+    # at most the head's lr (Kingma & Ba 2015, bias-corrected first step)
+    not_a = sum("lora_A" not in k for k in ref["final"])
+    for name, (run, *_) in runs.items():
+        guard = run.metrics["_readout"]["guard"]
+        assert guard["step"] == 1 and guard["lr"] == pytest.approx(RECIPE["lr"]), name
+        assert guard["tensors"] == len(ref["final"]) and guard["moved"] == not_a < len(ref["final"]), name
+        assert guard["max_abs_change"] == pytest.approx(HEAD["head_lr"], rel=1e-4), name
     ddp_preds = {p.sample_id: p.value for p in runs["2x b2a1"][4].predictions(runs["2x b2a1"][0].id)}
     assert ddp_preds == {p.sample_id: p.value for p in store.predictions(ref_run.id)}
 
@@ -197,3 +208,45 @@ def test_run_readout_refuses_a_probe_under_a_world_of_two(tiny, monkeypatch, tmp
     with pytest.raises(AffectbenchError, match="method probe runs in one process"):
         run_readout(store, _spec(model, ds, readout={"method": "probe"}))
     assert not store.runs()
+
+
+@pytest.mark.parametrize(
+    "readout,ft",
+    [({"method": "lora_head"}, {"lr": 0.0}), (HEAD, {"warmup_from_zero": True, "warmup_steps": 1})],
+    ids=["lr0", "warmup_from_zero"],
+)
+def test_lora_head_whose_first_step_moves_nothing_fails_like_sft(tiny, tmp_path, readout, ft):
+    """lr 0 (LoRA and head in one group), or a warm-up from lr 0 (both groups, head_lr too): the first
+    optimizer step leaves LoRA and head unchanged and the run fails with the SFT guard's error."""
+    _, model, ds = tiny
+    store = Store(tmp_path / "affectbench.sqlite")
+    spec = _spec(model, ds, readout=readout, batch_size=4, **ft)
+    with pytest.raises(AffectbenchError, match=r"LoRA step 1: the adapter did not change over its first optimizer"):
+        run_readout(store, spec)
+    assert store.run(spec.run_id).status == "failed"
+    assert not (tmp_path / "artifacts" / spec.run_id / "final").exists()
+
+
+def test_lora_head_with_a_non_finite_gradient_fails_before_the_step(tiny, tmp_path, monkeypatch):
+    """Test double: the real `head_model`, plus a hook that turns the head's gradient into NaN (what a zero
+    pad-embedding row or an fp16 overflow gives); the SFT guard refuses the step and the run fails."""
+    import torch
+
+    from affectbench.finetune import readout
+
+    real = readout.head_model
+
+    def nan_head_model(*a, **kw):
+        model = real(*a, **kw)
+        head = [p for n, p in model.named_parameters() if p.requires_grad and readout.HEAD in n]
+        assert head
+        head[0].register_hook(lambda g: torch.full_like(g, float("nan")))
+        return model
+
+    monkeypatch.setattr(readout, "head_model", nan_head_model)
+    _, model, ds = tiny
+    store = Store(tmp_path / "affectbench.sqlite")
+    spec = _spec(model, ds, batch_size=4)
+    with pytest.raises(AffectbenchError, match=r"LoRA step 1: non-finite loss \(0.0\) or gradients"):
+        run_readout(store, spec)
+    assert store.run(spec.run_id).status == "failed"

@@ -145,7 +145,8 @@ def _record_result(store: Store, rid: str, ft: FinetuneSpec, result, train, vali
             "dropped": sum(len(ids) for ids in result.dropped.values()),
             "_dropped": {reason: len(ids) for reason, ids in result.dropped.items()},  # reason → pairs
             "longest_tokens": result.longest_tokens,
-            "_recipe": result.recipe,  # the resolved optimisation recipe (lora.recipe_record)
+            "_recipe": result.recipe,  # the resolved recipe (lora.recipe_record) and ranks (data_parallel_record)
+            "_guard": result.guard,  # the first optimizer step's figures (guard.check_adapter_moved)
             "torch_threads": result.threads,
             "_train": summary(train),
             "_valid": summary(valid) if valid else None,

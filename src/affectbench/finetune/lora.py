@@ -18,8 +18,10 @@ The recipe is explicit in `FinetuneSpec` and recorded with the run: schedule and
 (`schedule`), weight decay, gradient clipping, loss normalisation (per token or per pair over the
 whole optimizer step) and which tokens carry loss. Logged train and validation losses use the same
 normalisation (token-weighted means by default, not means of batch means), and best-epoch selection
-reads the logged validation loss. `check_adapter_moved` (guard) fails a run whose first optimizer
-step leaves the adapter unchanged.
+reads the logged validation loss. `guard.step_guard` fails a run whose first optimizer step leaves
+the adapter unchanged or any step with non-finite gradients (the same callback guards the readout's
+LoRA + head). `data_parallel_record` records the ranks, the samples per optimizer step and the train
+samples accelerate repeats per epoch on several ranks (with a warning).
 
 Mixed precision (`precision: bf16|fp16`), gradient checkpointing and a DeepSpeed config
 (`deepspeed: path/to/zero.json`) pass through to `TrainingArguments`. Only CPU runs (one and two
@@ -46,7 +48,7 @@ from typing import Any
 from ..core.errors import AffectbenchError
 from ..core.specs import FinetuneSpec
 from .backends import IGNORE, SUFFIX_KEY, TRAINED, Trainable, lm_linear_modules
-from .guard import adapter_snapshot, check_adapter_moved, check_finite_step
+from .guard import step_guard
 from .pairs import Pair
 from .schedule import lr_scheduler, warmup_steps
 
@@ -72,6 +74,7 @@ class TrainResult:
     threads: int = 0  # torch CPU threads used
     dropped: dict[str, list[str]] = field(default_factory=dict)  # reason → sample ids that could not fit whole
     recipe: dict[str, Any] = field(default_factory=dict)  # the resolved optimisation recipe (see `recipe_record`)
+    guard: dict[str, Any] | None = None  # the first optimizer step's figures (`guard.check_adapter_moved`)
     longest_tokens: int = 0  # tokens of the longest kept pair after truncation (fits max_length)
 
 
@@ -369,8 +372,6 @@ def _trainer_class(ft: FinetuneSpec | None = None):
 def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list[int]):
     from transformers import TrainerCallback
 
-    first: list[Any] = []  # (step, lr, adapter before) of the segment's first optimizer step, then None
-
     class Bookkeeping(TrainerCallback):
         """Logs losses, keeps the best epoch's adapter (`best/`), saves at each epoch end, test kill hook."""
 
@@ -379,19 +380,6 @@ def _callback(out_dir: Path, log_fn, stop_after_steps: int | None, resumed: list
 
         def on_epoch_end(self, args, state, control, **kw):
             control.should_save = True
-
-        def on_pre_optimizer_step(self, args, state, control, model=None, optimizer=None, **kw):
-            # never apply non-finite gradients (they would turn the adapter into NaNs); see guard
-            check_finite_step(state.global_step + 1, 0.0, (p for p in model.parameters() if p.requires_grad))
-            if not first:  # the first optimizer step of this segment must move the adapter (guard)
-                lr = float(optimizer.param_groups[0]["lr"]) if optimizer is not None else math.nan
-                first.append((state.global_step + 1, lr, adapter_snapshot(model.named_parameters())))
-
-        def on_optimizer_step(self, args, state, control, model=None, **kw):
-            if first and first[0] is not None:
-                step, lr, before = first[0]
-                first[0] = None
-                check_adapter_moved(step, before, model.named_parameters(), lr)
 
         def on_log(self, args, state, control, logs=None, **kw):
             logs = logs or {}
@@ -640,9 +628,9 @@ def _train_restoring(trainer, resume: str | None, before: tuple[int, bool]) -> N
         torch.use_deterministic_algorithms(before[1])
 
 
-def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCollator, callback, ft=None):
+def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCollator, callbacks, ft=None):
     """The answer-loss Trainer of a run (recipe `ft`), printing nothing (losses go to the store through
-    the callback)."""
+    the callbacks)."""
     from transformers.trainer_callback import PrinterCallback
 
     trainer = _trainer_class(ft)(
@@ -651,10 +639,31 @@ def _trainer(model, args, train: list[Pair], valid: list[Pair], collator: PairCo
         train_dataset=train,
         eval_dataset=valid or None,
         data_collator=collator,
-        callbacks=[callback],
+        callbacks=list(callbacks),
     )
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def data_parallel_record(n_train: int, ft: FinetuneSpec, world: int, *, rank: int = 0, run: str = "") -> dict[str, int]:
+    """{"world" (processes training), "samples_per_step" (train samples per optimizer step, global:
+    batch_size × grad_accum), "repeated_per_epoch"} of a run on `n_train` train samples; on rank 0 logs
+    a warning when `repeated_per_epoch` > 0 (`run` names the run in it).
+
+    On several ranks accelerate's `prepare_data_loader` (`even_batches=True`, the Trainer's default)
+    shards each micro-step's global batch of `batch_size` samples over the ranks and, when `n_train` is
+    not a multiple of `batch_size`, fills the epoch's last global batch with samples from the epoch's
+    start (`BatchSamplerShard`): `(-n_train) % batch_size` samples train twice each epoch and that
+    step differs from one process's. One process keeps the short last batch: 0."""
+    repeated = (-n_train) % ft.batch_size if world > 1 else 0
+    if repeated and rank == 0:
+        log.warning(
+            "%s: %d train samples do not fill the last global batch of %d on %d ranks; %d samples are repeated "
+            "in it each epoch by accelerate's even batches (use a train size divisible by finetune.batch_size "
+            "for one process's update)",
+            run or "finetune", n_train, ft.batch_size, world, repeated,
+        )  # fmt: skip
+    return {"world": world, "samples_per_step": ft.batch_size * ft.grad_accum, "repeated_per_epoch": repeated}
 
 
 def recipe_record(ft: FinetuneSpec, n_train: int) -> dict[str, Any]:
@@ -720,6 +729,7 @@ def train_lora(
     args = training_arguments(
         ft, out_dir, seed=seed, checkpoint_every=every, has_valid=bool(valid), world=world, n_train=len(train)
     )
+    parallel = data_parallel_record(len(train), ft, world, rank=rank, run=f"finetune {out_dir.name}")
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     threads = deterministic(ft.threads)
     seed_everything(seed)
@@ -727,7 +737,8 @@ def train_lora(
     collator = PairCollator(trainable, ft.max_length, ft.loss_tokens)
     resumed = [0]
     callback = _callback(out_dir, log_fn, stop_after_steps, resumed)
-    trainer = _trainer(model, args, train, valid, collator, callback, ft)
+    guard = step_guard()
+    trainer = _trainer(model, args, train, valid, collator, [callback, guard], ft)
     if rank == 0 and inputs_key is not None:
         write_inputs_key(out_dir, inputs_key)
     _train_restoring(trainer, last_checkpoint(out_dir), before)
@@ -738,7 +749,7 @@ def train_lora(
     stats = {"best_valid_loss": best["loss"] if best else None, "steps": trainer.state.global_step}
     stats["truncated"] = len(truncated)
     stats["dropped"] = {k: len(v) for k, v in dropped.items()}
-    stats["recipe"] = recipe_record(ft, len(train))
+    stats["recipe"] = {**recipe_record(ft, len(train)), **parallel}
     adapter, best_epoch = _run_adapter(model, trainable, ft, out_dir, best, bool(valid), rank == 0, stats)
     if world > 1:
         trainer.accelerator.wait_for_everyone()
@@ -756,5 +767,6 @@ def train_lora(
         threads=threads,
         dropped=dropped,
         recipe=stats["recipe"],
+        guard=guard.figures,
         longest_tokens=min(ft.max_length, max([*tokens.values(), *tokens_valid.values()], default=0)),
     )

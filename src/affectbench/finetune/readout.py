@@ -24,7 +24,10 @@ prompt (`pool: last | mean`), of the exact prompt that `eval` renders (knowledge
   is the global batch, rank 0 alone writes the record, adapter and predictions (the test split is predicted
   on rank 0), and `_readout.world` records the ranks. When the train size is not a multiple of
   `batch_size`, accelerate fills each epoch's last global batch with repeated samples (warned, recorded as
-  `_readout.repeated_per_epoch`). `probe` runs in one process only; launched on several ranks it is refused.
+  `_readout.repeated_per_epoch`; `lora.data_parallel_record`, shared with generative SFT). The guard of
+  generative SFT (`guard.step_guard`) fails a run whose first optimizer step leaves LoRA and head
+  unchanged, or any step with non-finite gradients; `_readout.guard` records the first step's figures.
+  `probe` runs in one process only; launched on several ranks it is refused.
 
 Predictions are values (a float, unrounded and unclipped, or a label) stored per sample and scored
 by the dataset's own metric suite (`engine.scoring.score_run` without re-parsing).
@@ -553,6 +556,7 @@ def head_card(path: Path) -> dict[str, Any]:
 def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, batch_size, progress) -> dict[str, Any]:
     """Train LoRA + head with the Trainer, keep the best validation epoch, store the test predictions."""
     from . import lora
+    from .guard import step_guard
 
     ft = spec.finetune or FinetuneSpec()
     info = inputs.info
@@ -586,15 +590,7 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         ft, out_dir, seed=spec.seed, checkpoint_every=every, has_valid=bool(inputs.valid and inputs.valid.items),
         world=world, n_train=len(inputs.train.items),
     )  # fmt: skip
-    # accelerate's even batches fill the last global batch of an epoch on several ranks with samples
-    # from the epoch's start: that step then differs from one process's (measured in test_readout_ddp)
-    repeated = (-len(inputs.train.items)) % ft.batch_size if world > 1 else 0
-    if repeated and rank == 0:
-        log.warning(
-            "readout %s: %d train samples do not fill the last global batch of %d on %d ranks; %d samples are "
-            "repeated in it each epoch (use a train size divisible by finetune.batch_size for one process's update)",
-            rid, len(inputs.train.items), ft.batch_size, world, repeated,
-        )  # fmt: skip
+    parallel = lora.data_parallel_record(len(inputs.train.items), ft, world, rank=rank, run=f"readout {rid}")
     before = (torch.get_num_threads(), torch.are_deterministic_algorithms_enabled())
     threads = lora.deterministic(ft.threads)
     lora.seed_everything(spec.seed)
@@ -602,7 +598,9 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
     collate = _HeadCollator(trainable, info, scale)
     log_fn = _logger(store, rid)
     valid = inputs.valid.items if inputs.valid else []
+    guard = step_guard()  # the same first-step / finite-gradient guard as generative SFT
     trainer = _head_trainer(model, args, inputs.train.items, valid, collate, layer, ro, regression, out_dir, log_fn)
+    trainer.add_callback(guard)
     if rank == 0:
         lora.write_inputs_key(out_dir, key)
     t0 = time.perf_counter()
@@ -627,9 +625,8 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         "steps": trainer.state.global_step,
         "train_s": round(time.perf_counter() - t0, 2),
         "torch_threads": threads,
-        "world": world,  # processes that trained (DDP ranks)
-        "samples_per_step": ft.batch_size * ft.grad_accum,
-        "repeated_per_epoch": repeated,  # train samples the last global batch repeats on several ranks
+        **parallel,  # world, samples_per_step, repeated_per_epoch (lora.data_parallel_record)
+        "guard": guard.figures,  # the first optimizer step's figures (guard.check_adapter_moved)
     }
     if rank != 0:  # rank 0 alone saves, predicts and writes to the store
         return summary
