@@ -50,7 +50,7 @@ from ..core.specs import FinetuneSpec
 from .backends import IGNORE, SUFFIX_KEY, TRAINED, Trainable, lm_linear_modules
 from .guard import step_guard
 from .pairs import Pair
-from .schedule import lr_scheduler, warmup_steps
+from .schedule import RecipeSchedule, warmup_steps
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ def _trainer_class(ft: FinetuneSpec | None = None):
 
     recipe = ft or FinetuneSpec()
 
-    class AnswerLossTrainer(Trainer):
+    class AnswerLossTrainer(RecipeSchedule, Trainer):
         """Trainer whose loss is the answer-only cross-entropy, normalised over the whole optimizer step
         (all micro-batches and ranks: by its loss tokens, or by its pairs with `loss_normalisation:
         sequences`), so batch size, accumulation and data parallelism do not change the update; the
@@ -306,16 +306,11 @@ def _trainer_class(ft: FinetuneSpec | None = None):
         Trainer's mean of per-batch means)."""
 
         loss_is_scaled_for_ga = True
+        recipe = ft or FinetuneSpec()
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self.model_accepts_loss_kwargs = True  # makes the Trainer count num_items_in_batch for us
-
-        def create_scheduler(self, num_training_steps: int, optimizer=None):
-            if self.lr_scheduler is None:
-                self.lr_scheduler = lr_scheduler(optimizer or self.optimizer, recipe, num_training_steps)
-                self._created_lr_scheduler = True
-            return self.lr_scheduler
 
         def get_batch_samples(self, epoch_iterator, num_batches, device):
             batch_samples, n_items = super().get_batch_samples(epoch_iterator, num_batches, device)

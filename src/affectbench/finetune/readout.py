@@ -50,6 +50,7 @@ from ..core.specs import FinetuneSpec, ReadoutSpec, RunSpec, canonical_json
 from ..core.types import DatasetInfo, Sample, TaskType
 from ..engine.store import Prediction, RunRecord, Store
 from ..models.base import Conversation
+from .schedule import RecipeSchedule
 
 log = logging.getLogger(__name__)
 
@@ -599,7 +600,7 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
     log_fn = _logger(store, rid)
     valid = inputs.valid.items if inputs.valid else []
     guard = step_guard()  # the same first-step / finite-gradient guard as generative SFT
-    trainer = _head_trainer(model, args, inputs.train.items, valid, collate, layer, ro, regression, out_dir, log_fn)
+    trainer = _head_trainer(model, args, ft, inputs.train.items, valid, collate, layer, ro, regression, out_dir, log_fn)
     trainer.add_callback(guard)
     if rank == 0:
         lora.write_inputs_key(out_dir, key)
@@ -625,6 +626,8 @@ def _lora_head(store, spec, ro: ReadoutSpec, trainable, inputs: ReadoutInputs, b
         "steps": trainer.state.global_step,
         "train_s": round(time.perf_counter() - t0, 2),
         "torch_threads": threads,
+        # optimizer, schedule, warm-up as SFT records them (its loss_* fields are about answer tokens)
+        "recipe": {k: v for k, v in lora.recipe_record(ft, len(inputs.train.items)).items() if "loss" not in k},
         **parallel,  # world, samples_per_step, repeated_per_epoch (lora.data_parallel_record)
         "guard": guard.figures,  # the first optimizer step's figures (guard.check_adapter_moved)
     }
@@ -699,7 +702,9 @@ class _HeadCollator:
         return enc
 
 
-def _head_trainer(model, args, train, valid, collate, layer: int, ro: ReadoutSpec, regression: bool, out_dir, log_fn):
+def _head_trainer(
+    model, args, ft: FinetuneSpec, train, valid, collate, layer: int, ro: ReadoutSpec, regression: bool, out_dir, log_fn
+):
     import torch
     import torch.nn.functional as F
     from transformers import Trainer, TrainerCallback
@@ -721,7 +726,7 @@ def _head_trainer(model, args, train, valid, collate, layer: int, ro: ReadoutSpe
             rows = F.cross_entropy(out.float(), target, reduction="none")
         return rows, out
 
-    class HeadTrainer(Trainer):
+    class HeadTrainer(RecipeSchedule, Trainer):
         """Trainer whose loss is the head's per-sample MSE / L1 / cross-entropy, summed and divided by the
         samples of the whole optimizer step (all micro-batches and ranks), so batch size, accumulation and
         data parallelism give one update; the logged train loss is that sample-weighted mean, and the
@@ -729,6 +734,7 @@ def _head_trainer(model, args, train, valid, collate, layer: int, ro: ReadoutSpe
         not a mean of per-batch means."""
 
         loss_is_scaled_for_ga = True
+        recipe = ft
 
         def __init__(self, *a: Any, **kw: Any) -> None:
             super().__init__(*a, **kw)
@@ -770,7 +776,7 @@ def _head_trainer(model, args, train, valid, collate, layer: int, ro: ReadoutSpe
             head = [p for n, p in self.model.named_parameters() if p.requires_grad and HEAD in n]
             rest = [p for n, p in self.model.named_parameters() if p.requires_grad and HEAD not in n]
             groups = [{"params": rest, "lr": self.args.learning_rate}, {"params": head, "lr": ro.head_lr}]
-            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, weight_decay=0.0)
+            self.optimizer = torch.optim.AdamW(groups, lr=self.args.learning_rate, weight_decay=self.args.weight_decay)
             return self.optimizer
 
     class Bookkeeping(TrainerCallback):

@@ -39,3 +39,16 @@ def lr_scheduler(optimizer, ft: FinetuneSpec, total: int):
     from torch.optim.lr_scheduler import LambdaLR
 
     return LambdaLR(optimizer, lambda step: lr_factor(ft, step, total))
+
+
+class RecipeSchedule:
+    """Mixin for a transformers `Trainer` subclass: its scheduler is `lr_scheduler` of `self.recipe` (a
+    FinetuneSpec), not the Trainer's own (whose linear warm-up runs the first step at lr 0)."""
+
+    recipe: FinetuneSpec
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.lr_scheduler is None:
+            self.lr_scheduler = lr_scheduler(optimizer or self.optimizer, self.recipe, num_training_steps)
+            self._created_lr_scheduler = True  # the Trainer steps a scheduler it created itself
+        return self.lr_scheduler
