@@ -296,8 +296,6 @@ def _trainer_class(ft: FinetuneSpec | None = None):
     import torch
     from transformers import Trainer
 
-    recipe = ft or FinetuneSpec()
-
     class AnswerLossTrainer(RecipeSchedule, Trainer):
         """Trainer whose loss is the answer-only cross-entropy, normalised over the whole optimizer step
         (all micro-batches and ranks: by its loss tokens, or by its pairs with `loss_normalisation:
@@ -314,7 +312,7 @@ def _trainer_class(ft: FinetuneSpec | None = None):
 
         def get_batch_samples(self, epoch_iterator, num_batches, device):
             batch_samples, n_items = super().get_batch_samples(epoch_iterator, num_batches, device)
-            if recipe.loss_normalisation == "sequences" and batch_samples and n_items is not None:
+            if self.recipe.loss_normalisation == "sequences" and batch_samples and n_items is not None:
                 n = sum(int((b["labels"][..., 1:] != IGNORE).any(-1).sum()) for b in batch_samples)
                 n_items = torch.tensor(n, device=device)
                 if self.args.world_size > 1:
@@ -323,7 +321,7 @@ def _trainer_class(ft: FinetuneSpec | None = None):
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             sums, counts = answer_loss_rows(model, inputs)
-            if recipe.loss_normalisation == "sequences":
+            if self.recipe.loss_normalisation == "sequences":
                 numer = (sums / counts.clamp(min=1))[counts > 0].sum()
                 local = int((counts > 0).sum())
             else:
@@ -357,7 +355,7 @@ def _trainer_class(ft: FinetuneSpec | None = None):
             stats = out.predictions
             if stats is not None and len(stats):
                 out.metrics[f"{metric_key_prefix}_loss"] = reduce_loss(
-                    stats[:, 0], stats[:, 1], recipe.loss_normalisation
+                    stats[:, 0], stats[:, 1], self.recipe.loss_normalisation
                 )
             return out._replace(predictions=None)
 
