@@ -14,6 +14,14 @@ else
   echo "== not root or no apt-get: skipping ffmpeg, espeak-ng, chromium (demo voices fall back to tones)"
 fi
 
+# .venv takes ≈7.9 GB on x86_64 (pip's torch there is the CUDA build) and ≈0.4 GB more while installing:
+# stop before starting rather than half-way with "No space left on device".
+if [ "$(uname -m)" = "x86_64" ] && ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  FREE_MB=$(df -Pm . | awk 'NR==2 {print $4}')
+  if [ "$FREE_MB" -lt 8500 ]; then
+    echo "== error: $FREE_MB MB free on $(df -P . | awk 'NR==2 {print $6}'); .venv needs ≈8500 MB" >&2; exit 1
+  fi
+fi
 if [ ! -x .venv/bin/python ]; then
   echo "== venv"
   "$PY" -m venv .venv
