@@ -89,7 +89,7 @@ def main() -> int:
     sync()
     n_params = sum(p.numel() for p in model.parameters())
     print(f"device: {torch.cuda.get_device_name(0) if cuda else 'cpu'}; torch {torch.__version__}; "
-          f"{n_params / 1e9:.2f} B params ({'tiny' if a.tiny else 'Qwen2.5-Omni-7B thinker'}), "
+          f"{n_params / 1e6:,.1f} M params ({'tiny' if a.tiny else 'Qwen2.5-Omni-7B thinker'}), "
           f"{dtype}, built in {time.perf_counter() - t0:.1f} s")  # fmt: skip
     gen = torch.Generator().manual_seed(0)
 
@@ -152,7 +152,7 @@ def main() -> int:
     print(f"batch {a.batch} × {a.tokens} tokens")
     print("stage | rate | time | peak GiB")
     for name, rate, t, pk in rows:
-        print(f"{name} | {rate} | {t} | {pk:.2f}")
+        print(f"{name} | {rate} | {t} | {'n/a (no CUDA)' if pk != pk else f'{pk:.2f}'}")
     return 0
 
 
